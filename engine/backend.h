@@ -1,0 +1,46 @@
+// Which kernels run a tensor's ops, on which stream, and what the GPU is.
+#pragma once
+#include <cstddef>
+#include <string>
+
+#include "engine/tensor.h"
+#include "kernels/kernels.h"
+
+namespace unet {
+
+const kernels::KernelTable& kernels_for(Device d);
+// The engine's stream for a device (nullptr for the CPU). One stream per device: ops are ordered.
+kernels::Stream stream_for(Device d);
+// Wait for all work queued on the device's stream.
+void synchronize(Device d);
+
+struct DeviceInfo {
+  std::string name;
+  int sm_count = 0;
+  int cc_major = 0, cc_minor = 0;
+  size_t total_memory = 0, free_memory = 0;
+};
+// Throws when no CUDA device is present (check cuda_available() first).
+DeviceInfo cuda_device_info();
+
+// Caching-allocator statistics: a training step must not call cudaMalloc after its first iteration.
+struct AllocatorStats {
+  size_t device_mallocs = 0;   // calls that reached cudaMalloc
+  size_t bytes_reserved = 0;   // held from the driver
+  size_t bytes_in_use = 0;     // handed out to tensors
+};
+AllocatorStats cuda_allocator_stats();
+
+// NVTX range named as the op, so a profile of a training step reads like the network.
+// A no-op without CUDA.
+class OpRange {
+ public:
+  explicit OpRange(const char* name);
+  ~OpRange();
+  OpRange(const OpRange&) = delete;
+  OpRange& operator=(const OpRange&) = delete;
+ private:
+  bool active_ = false;
+};
+
+}  // namespace unet

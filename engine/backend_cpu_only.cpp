@@ -1,0 +1,28 @@
+// The backend entry points for a build without CUDA: the CPU works, asking for CUDA is a clear error.
+#if !defined(UNET_WITH_CUDA)
+#include "engine/backend.h"
+
+namespace unet {
+
+namespace {
+[[noreturn]] void no_cuda() {
+  UNET_FAIL("this build of unet-cuda has no CUDA backend (configured with UNET_WITH_CUDA=OFF or no nvcc)");
+}
+}  // namespace
+
+bool cuda_available() { return false; }
+const kernels::KernelTable& kernels_for(Device d) {
+  if (d == Device::CUDA) no_cuda();
+  return kernels::cpu_table();
+}
+kernels::Stream stream_for(Device) { return nullptr; }
+void synchronize(Device d) { if (d == Device::CUDA) no_cuda(); }
+DeviceInfo cuda_device_info() { no_cuda(); }
+AllocatorStats cuda_allocator_stats() { return {}; }
+Allocator& cuda_allocator() { no_cuda(); }
+void cuda_copy_bytes(void*, Device, const void*, Device, size_t) { no_cuda(); }
+OpRange::OpRange(const char*) {}
+OpRange::~OpRange() {}
+
+}  // namespace unet
+#endif

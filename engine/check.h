@@ -1,0 +1,30 @@
+// One way to fail: every engine error is an unet::Error carrying where it was raised and why.
+#pragma once
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace unet {
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+namespace detail {
+template <typename... Args>
+[[noreturn]] void fail(const char* file, int line, Args&&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  (void)file; (void)line;
+  throw Error(os.str());
+}
+}  // namespace detail
+
+}  // namespace unet
+
+// UNET_CHECK(cond, message parts...): throw unet::Error with the message when cond is false.
+#define UNET_CHECK(cond, ...)                                                  \
+  do {                                                                         \
+    if (!(cond)) ::unet::detail::fail(__FILE__, __LINE__, __VA_ARGS__);        \
+  } while (0)
+#define UNET_FAIL(...) ::unet::detail::fail(__FILE__, __LINE__, __VA_ARGS__)

@@ -1,0 +1,24 @@
+// The differentiable ops. Each runs the kernel of the same name on the inputs' device, checks
+// shapes with an error that names the op, and records its backward on the tape when any input
+// needs a gradient and recording is on.
+#pragma once
+#include "engine/autograd.h"
+#include "engine/rng.h"
+
+namespace unet::ops {
+
+Var conv3x3(const Var& x, const Var& w, const Var& b);     // unpadded: H,W shrink by 2
+Var conv1x1(const Var& x, const Var& w, const Var& b);
+Var relu(const Var& x);
+Var maxpool2x2(const Var& x);                              // H, W must be even
+Var upconv2x2(const Var& x, const Var& w, const Var& b);   // H, W double
+Var crop_concat(const Var& skip, const Var& up);           // [crop(skip), up] along channels
+// Inverted dropout with probability p, drawing its mask from rng (the rng advances by numel).
+Var dropout(const Var& x, float p, Rng& rng);
+// Weighted softmax cross-entropy normalised by the pixel count; labels I32 [N,H,W] on the same
+// device; weights F32 [N,H,W] or undefined for all ones. Returns a scalar Var.
+Var softmax_xent(const Var& logits, const Tensor& labels, const Tensor& weights = Tensor());
+// Class probabilities (no gradient): for prediction.
+Tensor softmax(const Tensor& logits);
+
+}  // namespace unet::ops

@@ -1,0 +1,23 @@
+// dropout on the CPU: inverted dropout whose mask is a pure function of (seed, offset, i).
+#include <cstdint>
+
+#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/philox.h"
+
+namespace unet::kernels::cpu {
+
+// y[i] = x[i] / (1 - p) if uniform(seed, offset, i) >= p else 0
+void dropout_forward(Stream, const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset) {
+  const float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) y[i] = philox::uniform(seed, offset, i) >= p ? x[i] * scale : 0.0f;
+}
+
+// dx[i] = dy[i] / (1 - p) where the same mask kept element i, else 0
+void dropout_backward(Stream, const float* dy, float* dx, int64_t n, float p, uint64_t seed, uint64_t offset) {
+  const float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) dx[i] = philox::uniform(seed, offset, i) >= p ? dy[i] * scale : 0.0f;
+}
+
+}  // namespace unet::kernels::cpu

@@ -1,0 +1,245 @@
+// The op table's rows. Every row: fresh random inputs from a seed (never zeros), outputs poisoned
+// with NaN before the kernel runs, all outputs returned on the host.
+#include "tests/op_table.h"
+
+#include <cmath>
+#include <limits>
+
+#include "engine/backend.h"
+#include "kernels/philox.h"
+
+namespace unet::test {
+
+std::vector<float> random_values(int64_t n, uint64_t seed, float lo, float hi) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * philox::uniform(seed, 0x5EED, static_cast<uint64_t>(i));
+  return v;
+}
+
+double rel_error(const std::vector<float>& a, const std::vector<float>& ref) {
+  if (a.size() != ref.size()) return std::numeric_limits<double>::infinity();
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i])) return std::numeric_limits<double>::infinity();
+    double d = static_cast<double>(a[i]) - ref[i];
+    num += d * d;
+    den += static_cast<double>(ref[i]) * ref[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
+namespace {
+
+using Outputs = std::vector<std::vector<float>>;
+
+Tensor input(Device d, Shape s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  return Tensor::from_vector(s, random_values(shape_numel(s), seed, lo, hi)).to(d);
+}
+
+Tensor labels(Device d, Shape s, int K, uint64_t seed) {
+  std::vector<int32_t> v(static_cast<size_t>(shape_numel(s)));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<int32_t>(philox::word(seed, 0x1AB, i) % K);
+  return Tensor::from_vector_i32(s, v).to(d);
+}
+
+// An output buffer poisoned with NaN, so a kernel that skips an element cannot pass.
+Tensor poisoned(Device d, Shape s) {
+  Tensor t = Tensor::empty(std::move(s), DType::F32, d);
+  t.fill_(std::numeric_limits<float>::quiet_NaN());
+  return t;
+}
+
+Outputs host(Device d, std::initializer_list<Tensor> ts) {
+  synchronize(d);
+  Outputs o;
+  for (const Tensor& t : ts) o.push_back(t.to_vector());
+  return o;
+}
+
+const kernels::KernelTable& T(Device d) { return kernels_for(d); }
+kernels::Stream S(Device d) { return stream_for(d); }
+
+std::string dims(std::initializer_list<int> v) {
+  std::string s;
+  for (int x : v) s += (s.empty() ? "" : "x") + std::to_string(x);
+  return s;
+}
+
+constexpr double kConvTol = 1e-5;  // fp32, normalised L2 error
+constexpr double kExactTol = 1e-6; // elementwise ops: identical math
+
+// conv3x3 / conv1x1 / upconv2x2 share the forward, backward-data, backward-weight trio.
+enum class Conv { k3x3, k1x1, up2x2 };
+
+void add_conv_rows(std::vector<OpCase>& rows, Conv kind, int N, int C, int H, int W, int K) {
+  const char* name = kind == Conv::k3x3 ? "conv3x3" : kind == Conv::k1x1 ? "conv1x1" : "upconv2x2";
+  Shape xs{N, C, H, W};
+  Shape ws = kind == Conv::up2x2 ? Shape{C, K, 2, 2} : kind == Conv::k3x3 ? Shape{K, C, 3, 3} : Shape{K, C, 1, 1};
+  Shape ys = kind == Conv::k3x3 ? Shape{N, K, H - 2, W - 2} : kind == Conv::k1x1 ? Shape{N, K, H, W} : Shape{N, K, 2 * H, 2 * W};
+  std::string shape = "N,C,H,W,K=" + dims({N, C, H, W, K});
+  auto fwd = kind == Conv::k3x3 ? &kernels::KernelTable::conv3x3_forward
+           : kind == Conv::k1x1 ? &kernels::KernelTable::conv1x1_forward : &kernels::KernelTable::upconv2x2_forward;
+  auto bwd = kind == Conv::k3x3 ? &kernels::KernelTable::conv3x3_backward_data
+           : kind == Conv::k1x1 ? &kernels::KernelTable::conv1x1_backward_data : &kernels::KernelTable::upconv2x2_backward_data;
+  auto bww = kind == Conv::k3x3 ? &kernels::KernelTable::conv3x3_backward_weight
+           : kind == Conv::k1x1 ? &kernels::KernelTable::conv1x1_backward_weight : &kernels::KernelTable::upconv2x2_backward_weight;
+  rows.push_back({std::string(name) + "_forward", shape, kConvTol, [=](Device d, uint64_t seed) {
+    Tensor x = input(d, xs, seed), w = input(d, ws, seed + 1), b = input(d, {K}, seed + 2), y = poisoned(d, ys);
+    (T(d).*fwd)(S(d), x.f32(), w.f32(), b.f32(), y.f32(), N, C, H, W, K);
+    return host(d, {y});
+  }});
+  rows.push_back({std::string(name) + "_backward_data", shape, kConvTol, [=](Device d, uint64_t seed) {
+    Tensor dy = input(d, ys, seed), w = input(d, ws, seed + 1), dx = poisoned(d, xs);
+    (T(d).*bwd)(S(d), dy.f32(), w.f32(), dx.f32(), N, C, H, W, K);
+    return host(d, {dx});
+  }});
+  rows.push_back({std::string(name) + "_backward_weight", shape, kConvTol, [=](Device d, uint64_t seed) {
+    Tensor x = input(d, xs, seed), dy = input(d, ys, seed + 1), dw = poisoned(d, ws), db = poisoned(d, {K});
+    (T(d).*bww)(S(d), x.f32(), dy.f32(), dw.f32(), db.f32(), N, C, H, W, K);
+    return host(d, {dw, db});
+  }});
+}
+
+void add_relu_rows(std::vector<OpCase>& rows, Shape s) {
+  int64_t n = shape_numel(s);
+  rows.push_back({"relu_forward", shape_str(s), kExactTol, [=](Device d, uint64_t seed) {
+    Tensor x = input(d, s, seed), y = poisoned(d, s);
+    T(d).relu_forward(S(d), x.f32(), y.f32(), n);
+    return host(d, {y});
+  }});
+  rows.push_back({"relu_backward", shape_str(s), kExactTol, [=](Device d, uint64_t seed) {
+    Tensor y = input(d, s, seed), dy = input(d, s, seed + 1), dx = poisoned(d, s);
+    T(d).relu_backward(S(d), y.f32(), dy.f32(), dx.f32(), n);
+    return host(d, {dx});
+  }});
+}
+
+void add_maxpool_rows(std::vector<OpCase>& rows, int N, int C, int H, int W) {
+  std::string shape = "N,C,H,W=" + dims({N, C, H, W});
+  rows.push_back({"maxpool2x2_forward", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor x = input(d, {N, C, H, W}, seed), y = poisoned(d, {N, C, H / 2, W / 2});
+    T(d).maxpool2x2_forward(S(d), x.f32(), y.f32(), N, C, H, W);
+    return host(d, {y});
+  }});
+  rows.push_back({"maxpool2x2_backward", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor x = input(d, {N, C, H, W}, seed), dy = input(d, {N, C, H / 2, W / 2}, seed + 1), dx = poisoned(d, {N, C, H, W});
+    T(d).maxpool2x2_backward(S(d), x.f32(), dy.f32(), dx.f32(), N, C, H, W);
+    return host(d, {dx});
+  }});
+}
+
+void add_crop_concat_rows(std::vector<OpCase>& rows, int N, int Cs, int Hs, int Ws, int Cu, int Hu, int Wu) {
+  std::string shape = "skip " + dims({N, Cs, Hs, Ws}) + " up " + dims({N, Cu, Hu, Wu});
+  rows.push_back({"crop_concat_forward", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor s = input(d, {N, Cs, Hs, Ws}, seed), u = input(d, {N, Cu, Hu, Wu}, seed + 1), y = poisoned(d, {N, Cs + Cu, Hu, Wu});
+    T(d).crop_concat_forward(S(d), s.f32(), u.f32(), y.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
+    return host(d, {y});
+  }});
+  rows.push_back({"crop_concat_backward", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor dy = input(d, {N, Cs + Cu, Hu, Wu}, seed), ds = poisoned(d, {N, Cs, Hs, Ws}), du = poisoned(d, {N, Cu, Hu, Wu});
+    T(d).crop_concat_backward(S(d), dy.f32(), ds.f32(), du.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
+    return host(d, {ds, du});
+  }});
+}
+
+void add_dropout_rows(std::vector<OpCase>& rows, int64_t n, float p) {
+  std::string shape = "n=" + std::to_string(n) + " p=" + std::to_string(p);
+  rows.push_back({"dropout_forward", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor x = input(d, {n}, seed), y = poisoned(d, {n});
+    T(d).dropout_forward(S(d), x.f32(), y.f32(), n, p, seed, 12345);
+    return host(d, {y});
+  }});
+  rows.push_back({"dropout_backward", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor dy = input(d, {n}, seed), dx = poisoned(d, {n});
+    T(d).dropout_backward(S(d), dy.f32(), dx.f32(), n, p, seed, 999);
+    return host(d, {dx});
+  }});
+}
+
+void add_softmax_rows(std::vector<OpCase>& rows, int N, int K, int H, int W, bool weighted) {
+  std::string shape = "N,K,H,W=" + dims({N, K, H, W}) + (weighted ? " weighted" : " unweighted");
+  rows.push_back({"softmax_xent", shape, kConvTol, [=](Device d, uint64_t seed) {
+    Tensor a = input(d, {N, K, H, W}, seed, -4.0f, 4.0f), l = labels(d, {N, H, W}, K, seed + 1);
+    Tensor w = weighted ? input(d, {N, H, W}, seed + 2, 0.5f, 11.0f) : Tensor();
+    Tensor loss = poisoned(d, {1}), g = poisoned(d, {N, K, H, W});
+    T(d).softmax_xent(S(d), a.f32(), l.i32(), weighted ? w.f32() : nullptr, loss.f32(), g.f32(), N, K, H, W);
+    return host(d, {loss, g});
+  }});
+  rows.push_back({"softmax_forward", "N,K,H,W=" + dims({N, K, H, W}), kConvTol, [=](Device d, uint64_t seed) {
+    Tensor a = input(d, {N, K, H, W}, seed, -4.0f, 4.0f), p = poisoned(d, {N, K, H, W});
+    T(d).softmax_forward(S(d), a.f32(), p.f32(), N, K, H, W);
+    return host(d, {p});
+  }});
+}
+
+void add_elementwise_rows(std::vector<OpCase>& rows, int64_t n) {
+  std::string shape = "n=" + std::to_string(n);
+  rows.push_back({"sgd_momentum", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor w = input(d, {n}, seed), g = input(d, {n}, seed + 1), v = input(d, {n}, seed + 2);
+    T(d).sgd_momentum(S(d), w.f32(), g.f32(), v.f32(), n, 0.01f, 0.99f, 1e-4f);
+    return host(d, {w, v});
+  }});
+  rows.push_back({"add", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor y = input(d, {n}, seed), x = input(d, {n}, seed + 1);
+    T(d).add(S(d), y.f32(), x.f32(), n);
+    return host(d, {y});
+  }});
+  rows.push_back({"fill", shape, kExactTol, [=](Device d, uint64_t) {
+    Tensor y = poisoned(d, {n});
+    T(d).fill(S(d), y.f32(), 0.25f, n);
+    return host(d, {y});
+  }});
+  rows.push_back({"check_finite", shape, 0.0, [=](Device d, uint64_t seed) {
+    std::vector<float> v = random_values(n, seed);
+    Tensor ok = Tensor::from_vector({n}, v).to(d);
+    v[static_cast<size_t>(n / 2)] = std::numeric_limits<float>::infinity();
+    Tensor bad = Tensor::from_vector({n}, v).to(d);
+    Tensor flags = Tensor::zeros({2}, DType::I32, d);
+    T(d).check_finite(S(d), ok.f32(), n, flags.i32());
+    T(d).check_finite(S(d), bad.f32(), n, flags.i32() + 1);
+    synchronize(d);
+    Tensor h = flags.to(Device::CPU);
+    return Outputs{{static_cast<float>(h.i32()[0]), static_cast<float>(h.i32()[1])}};
+  }});
+}
+
+}  // namespace
+
+std::vector<OpCase> op_cases(bool large) {
+  std::vector<OpCase> rows;
+  // conv3x3: tiny, odd (nothing fills a tile), batched, a real interior layer, then the big ones.
+  add_conv_rows(rows, Conv::k3x3, 1, 3, 7, 9, 5);
+  add_conv_rows(rows, Conv::k3x3, 2, 5, 13, 11, 7);
+  add_conv_rows(rows, Conv::k3x3, 1, 16, 34, 35, 17);
+  add_conv_rows(rows, Conv::k3x3, 1, 128, 66, 66, 128);
+  add_conv_rows(rows, Conv::k1x1, 2, 7, 5, 9, 3);
+  add_conv_rows(rows, Conv::k1x1, 1, 64, 388, 388, 2);
+  add_conv_rows(rows, Conv::up2x2, 2, 6, 5, 7, 3);
+  add_conv_rows(rows, Conv::up2x2, 1, 64, 16, 16, 32);
+  add_relu_rows(rows, {1001});
+  add_relu_rows(rows, {1, 64, 34, 34});
+  add_maxpool_rows(rows, 2, 3, 6, 10);
+  add_maxpool_rows(rows, 1, 64, 136, 136);
+  add_crop_concat_rows(rows, 2, 3, 12, 14, 5, 8, 9);
+  add_crop_concat_rows(rows, 1, 128, 136, 136, 128, 104, 104);
+  add_dropout_rows(rows, 1001, 0.5f);
+  add_dropout_rows(rows, 1024 * 28 * 28, 0.5f);
+  add_softmax_rows(rows, 2, 3, 5, 7, true);
+  add_softmax_rows(rows, 1, 2, 388, 388, true);
+  add_softmax_rows(rows, 1, 2, 17, 19, false);
+  add_elementwise_rows(rows, 1001);
+  add_elementwise_rows(rows, 1 << 20);
+  if (large) {
+    // The paper's network: the 572x572 input layer, 64 channels at 570x570, 1024 channels at 30x30.
+    add_conv_rows(rows, Conv::k3x3, 1, 1, 572, 572, 64);
+    add_conv_rows(rows, Conv::k3x3, 1, 64, 570, 570, 64);
+    add_conv_rows(rows, Conv::k3x3, 1, 1024, 30, 30, 1024);
+    add_conv_rows(rows, Conv::up2x2, 1, 1024, 28, 28, 512);
+    add_relu_rows(rows, {1, 64, 570, 570});
+    add_maxpool_rows(rows, 1, 64, 568, 568);
+    add_crop_concat_rows(rows, 1, 64, 568, 568, 64, 392, 392);
+  }
+  return rows;
+}
+
+}  // namespace unet::test
