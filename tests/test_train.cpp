@@ -1,0 +1,231 @@
+// Training, checkpoints and overlap-tile prediction on small synthetic problems (CPU).
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include "engine/safetensors.h"
+#include "tests/grad_check.h"
+#include "unet/checkpoint.h"
+#include "unet/predict.h"
+#include "unet/train.h"
+
+namespace fs = std::filesystem;
+using namespace unet;
+using namespace unet::test;
+
+namespace {
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("unet_test_train_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+// Discs on a noisy background: class 1 inside the discs, image brighter there.
+Dataset synthetic(int n, int size, uint64_t seed, const WeightMapParams& wm = {}) {
+  Dataset d;
+  for (int i = 0; i < n; ++i) {
+    Image im(1, size, size), lb(1, size, size);
+    Rng r(seed + i);
+    for (int c = 0; c < 4; ++c) {
+      float cy = r.uniform() * size, cx = r.uniform() * size, rad = 4 + r.uniform() * 6;
+      for (int y = 0; y < size; ++y)
+        for (int x = 0; x < size; ++x)
+          if ((y - cy) * (y - cy) + (x - cx) * (x - cx) < rad * rad) lb.at(0, y, x) = 1.0f;
+    }
+    for (int64_t p = 0; p < im.pixels(); ++p) im.data[p] = 0.3f + 0.4f * lb.data[p] + 0.1f * (r.uniform() - 0.5f);
+    d.names.push_back("synthetic" + std::to_string(i));
+    d.images.push_back(im);
+    d.labels.push_back(lb);
+    d.weights.push_back(weight_map(lb, wm));
+  }
+  return d;
+}
+
+TrainOptions tiny_options(const fs::path& out) {
+  TrainOptions o;
+  o.net.base = 4;
+  o.net.depth = 2;
+  o.tile = TileSizes::input_for_output(12, 2);
+  o.iterations = 6;
+  o.lr = 0.01f;
+  o.checkpoint_every = 3;
+  o.val_every = 0;
+  o.out_dir = out.string();
+  o.quiet = true;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: round trip is bit-exact, weights and momentum", "[checkpoint]") {
+  fs::path dir = fresh_dir("ckpt");
+  UNetConfig cfg;
+  cfg.base = 4;
+  cfg.depth = 2;
+  Rng r1(1), r2(2);
+  UNet a(cfg, Device::CPU, r1), b(cfg, Device::CPU, r2);
+  SGD oa(a.parameters(), 0.1f), ob(b.parameters(), 0.1f);
+  for (size_t i = 0; i < oa.momentum_buffers().size(); ++i)
+    oa.momentum_buffers()[i].copy_from(rnd(oa.momentum_buffers()[i].shape(), 100 + i));
+  TrainState s;
+  s.iteration = 7;
+  s.total_iterations = 10;
+  s.rng_seed = 5;
+  s.rng_offset = 123456789012345ull;
+  s.lr = 0.0123f;
+  std::string path = (dir / "c.safetensors").string();
+  save_checkpoint(path, a, &oa, s);
+  TrainState t = load_checkpoint(path, b, &ob);
+  CHECK(t.iteration == 7);
+  CHECK(t.total_iterations == 10);
+  CHECK(t.rng_offset == 123456789012345ull);
+  CHECK(t.lr == 0.0123f);
+  for (size_t i = 0; i < a.parameters().size(); ++i) {
+    Tensor pa = a.parameters()[i].value(), pb = b.parameters()[i].value();
+    REQUIRE(std::memcmp(pa.raw(), pb.raw(), pa.nbytes()) == 0);
+    Tensor ma = oa.momentum_buffers()[i], mb = ob.momentum_buffers()[i];
+    REQUIRE(std::memcmp(ma.raw(), mb.raw(), ma.nbytes()) == 0);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint: a wrong architecture or a damaged file is rejected with the reason", "[checkpoint][errors]") {
+  fs::path dir = fresh_dir("badckpt");
+  UNetConfig c3;
+  c3.base = 4;
+  c3.depth = 2;
+  c3.in_channels = 3;
+  UNetConfig c1 = c3;
+  c1.in_channels = 1;
+  Rng r(1);
+  UNet n3(c3, Device::CPU, r), n1(c1, Device::CPU, r);
+  std::string path = (dir / "c3.safetensors").string();
+  save_checkpoint(path, n3, nullptr, TrainState{});
+  CHECK_THROWS_WITH(load_checkpoint(path, n1, nullptr), Catch::Contains("in_channels=3") && Catch::Contains(path));
+  SGD opt(n3.parameters(), 0.1f);
+  CHECK_THROWS_WITH(load_checkpoint(path, n3, &opt), Catch::Contains("no optimizer state"));
+  // A checkpoint whose tensor has the wrong shape although the metadata agrees.
+  SafetensorsFile f = load_safetensors(path);
+  f.tensors[0].shape = {4, 3, 1, 9};
+  std::string bad = (dir / "shape.safetensors").string();
+  save_safetensors(bad, f.tensors, f.metadata);
+  CHECK_THROWS_WITH(load_checkpoint(bad, n3, nullptr), Catch::Contains("down.0.conv1.weight") && Catch::Contains("[4,3,1,9]"));
+  // Truncated.
+  std::string cut = (dir / "cut.safetensors").string();
+  fs::copy_file(path, cut);
+  fs::resize_file(cut, fs::file_size(cut) / 2);
+  CHECK_THROWS_WITH(load_checkpoint(cut, n3, nullptr), Catch::Contains(cut));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("train: resume continues the identical loss sequence", "[train][resume]") {
+  Dataset ds = synthetic(2, 40, 10);
+  fs::path da = fresh_dir("full"), db = fresh_dir("part");
+  TrainOptions full = tiny_options(da);
+  TrainReport ra = train(ds, Dataset{}, full);
+  REQUIRE(ra.losses.size() == 6);
+
+  TrainOptions part = tiny_options(db);
+  part.stop_at = 3;  // an interrupted run
+  TrainReport rb = train(ds, Dataset{}, part);
+  REQUIRE(rb.losses.size() == 3);
+  TrainOptions cont = tiny_options(db);
+  cont.resume = (db / "checkpoint.safetensors").string();
+  TrainReport rc = train(ds, Dataset{}, cont);
+  REQUIRE(rc.losses.size() == 3);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(rb.losses[i] == ra.losses[i]);
+    CHECK(rc.losses[i] == ra.losses[3 + i]);  // bit-identical: same data, augmentation, dropout
+  }
+  // The finished run does not silently continue; extending it is explicit.
+  CHECK_THROWS_WITH(train(ds, Dataset{}, cont), Catch::Contains("finished run") && Catch::Contains("--extend-to"));
+  cont.extend_to = 8;
+  CHECK(train(ds, Dataset{}, cont).losses.size() == 2);
+  CHECK(fs::exists(db / "loss.csv"));
+  CHECK(fs::exists(db / "loss.png"));
+  fs::remove_all(da);
+  fs::remove_all(db);
+}
+
+TEST_CASE("train: a diverging run stops with a clear message and keeps its last good checkpoint", "[train][errors]") {
+  Dataset ds = synthetic(1, 40, 20);
+  fs::path d = fresh_dir("nan");
+  TrainOptions o = tiny_options(d);
+  o.iterations = 200;
+  o.checkpoint_every = 1;
+  o.lr = 1e30f;  // weights overflow to inf within a step or two
+  CHECK_THROWS_WITH(train(ds, Dataset{}, o), Catch::Contains("diverged") && Catch::Contains("last good checkpoint"));
+  CHECK(fs::exists(d / "checkpoint.safetensors"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("train: the loss falls on a learnable synthetic problem", "[train]") {
+  WeightMapParams plain;  // unweighted: the loss is then the plain mean cross-entropy
+  plain.w0 = 0.0f;
+  plain.balance = ClassBalance::kNone;
+  Dataset ds = synthetic(2, 48, 30, plain);
+  fs::path d = fresh_dir("learn");
+  TrainOptions o = tiny_options(d);
+  o.iterations = 150;
+  o.net.dropout = 0.0f;
+  o.augment = AugmentParams::none();  // tiles of 52 px: the paper's 10 px deformations would dominate
+  o.lr = 0.002f;  // with the paper's momentum 0.99 (larger rates stall on dead ReLUs here)
+  o.momentum = 0.99f;
+  o.net.base = 8;
+  o.checkpoint_every = 0;
+  TrainReport r = train(ds, Dataset{}, o);
+  auto mean = [&](size_t a, size_t b) {
+    double s = 0;
+    for (size_t i = a; i < b; ++i) s += r.losses[i];
+    return s / static_cast<double>(b - a);
+  };
+  INFO("first 20 mean " << mean(0, 20) << ", last 20 mean " << mean(130, 150));
+  CHECK(mean(130, 150) < 0.6 * mean(0, 20));
+  fs::remove_all(d);
+}
+
+TEST_CASE("predict: one big tile and many small tiles give the same map", "[predict][tiling]") {
+  UNetConfig cfg;
+  cfg.base = 4;
+  cfg.depth = 2;
+  Rng r(3);
+  UNet net(cfg, Device::CPU, r);
+  for (auto [h, w] : {std::pair{53, 41}, std::pair{9, 14}}) {  // odd sizes; one smaller than a tile
+    Image img(1, h, w);
+    img.data = random_values(img.pixels(), 7 + h, 0.0f, 1.0f);
+    for (bool tta : {false, true}) {
+      INFO(h << "x" << w << (tta ? " with TTA" : ""));
+      PredictOptions big, small;
+      big.tile = TileSizes::input_for_output(std::max(h, w), 2);
+      small.tile = TileSizes::input_for_output(8, 2);
+      small.batch = 3;
+      big.tta = small.tta = tta;
+      Image a = predict_probabilities(net, img, big), b = predict_probabilities(net, img, small);
+      REQUIRE(a.channels == 2);
+      REQUIRE(a.height == h);
+      REQUIRE(a.width == w);
+      CHECK(rel_error(b.data, a.data) < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("predict: TTA of a symmetric network input equals the plain prediction on symmetric images", "[predict][tta]") {
+  // A constant image is invariant under all 8 rotations/flips, so TTA must not change it.
+  UNetConfig cfg;
+  cfg.base = 4;
+  cfg.depth = 2;
+  Rng r(4);
+  UNet net(cfg, Device::CPU, r);
+  Image img(1, 20, 20, 0.5f);
+  PredictOptions p, q;
+  q.tta = true;
+  CHECK(rel_error(predict_probabilities(net, img, q).data, predict_probabilities(net, img, p).data) < 1e-5);
+  p.tile = 101;
+  CHECK_THROWS_WITH(predict_probabilities(net, img, p), Catch::Contains("nearest valid sizes"));
+}

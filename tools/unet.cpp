@@ -1,0 +1,418 @@
+// unet: the command line.
+//   unet train     --images DIR|STACK --labels DIR|STACK [options]   train, checkpoint, loss curve
+//   unet predict   --model CKPT --input IMG -o OUT_PREFIX [options]  overlap-tile segmentation
+//   unet weightmap --labels IMG -o OUT.png [--w0 10 --sigma 5]       the paper's Eq. 2, as an image
+//   unet augment   --image IMG --labels IMG -o DIR [--count 4]       augmented samples as PNGs
+//   unet device                                                      what GPU this build sees
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+
+#include "engine/atomic_file.h"
+#include "engine/backend.h"
+#include "unet/augment.h"
+#include "unet/checkpoint.h"
+#include "unet/io.h"
+#include "unet/metrics.h"
+#include "unet/predict.h"
+#include "unet/train.h"
+#include "unet/weightmap.h"
+
+namespace fs = std::filesystem;
+using namespace unet;
+
+namespace {
+
+// --key value pairs and --flags; every key must be one the subcommand knows.
+class Args {
+ public:
+  Args(int argc, char** argv, int first, const std::set<std::string>& keys, const std::set<std::string>& flags) {
+    for (int i = first; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "-o") a = "--out";
+      UNET_CHECK(a.rfind("--", 0) == 0, "unexpected argument \"", a, "\"");
+      std::string k = a.substr(2);
+      if (flags.count(k)) { flags_.insert(k); continue; }
+      UNET_CHECK(keys.count(k), "unknown option --", k);
+      UNET_CHECK(i + 1 < argc, "option --", k, " needs a value");
+      values_[k] = argv[++i];
+    }
+  }
+  bool has(const std::string& k) const { return values_.count(k) > 0; }
+  bool flag(const std::string& k) const { return flags_.count(k) > 0; }
+  std::string str(const std::string& k, const std::string& def = "") const {
+    auto it = values_.find(k);
+    return it == values_.end() ? def : it->second;
+  }
+  std::string need(const std::string& k) const {
+    UNET_CHECK(has(k), "missing required option --", k);
+    return values_.at(k);
+  }
+  double num(const std::string& k, double def) const {
+    if (!has(k)) return def;
+    const std::string& v = values_.at(k);
+    char* end = nullptr;
+    double d = std::strtod(v.c_str(), &end);
+    UNET_CHECK(end && *end == '\0' && !v.empty(), "option --", k, " wants a number, got \"", v, "\"");
+    return d;
+  }
+  long long integer(const std::string& k, long long def) const {
+    double d = num(k, static_cast<double>(def));
+    UNET_CHECK(d == static_cast<double>(static_cast<long long>(d)), "option --", k, " wants an integer");
+    return static_cast<long long>(d);
+  }
+
+ private:
+  std::map<std::string, std::string> values_;
+  std::set<std::string> flags_;
+};
+
+Device pick_device(const std::string& s) {
+  if (s == "cpu") return Device::CPU;
+  if (s == "cuda") {
+    UNET_CHECK(cuda_available(), "--device cuda: no CUDA device is available to this build");
+    return Device::CUDA;
+  }
+  UNET_CHECK(s == "auto", "--device must be cpu, cuda or auto, got \"", s, "\"");
+  return cuda_available() ? Device::CUDA : Device::CPU;
+}
+
+ClassBalance parse_balance(const std::string& s) {
+  if (s == "none") return ClassBalance::kNone;
+  if (s == "max-one") return ClassBalance::kMaxOne;
+  if (s == "inverse") return ClassBalance::kInverseFrequency;
+  UNET_FAIL("--balance must be none, max-one or inverse, got \"", s, "\"");
+}
+
+void progress_line(const char* what, int done, int total, std::chrono::steady_clock::time_point t0) {
+  double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "\r[%s] %d/%d tiles  %.1f s", what, done, total, el);
+  if (done == total) std::fprintf(stderr, "\n");
+}
+
+int cmd_train(int argc, char** argv) {
+  Args a(argc, argv, 2,
+         {"images", "labels", "val-images", "val-labels", "val-split", "out", "device", "tile", "iterations", "lr",
+          "momentum", "weight-decay", "lr-step", "lr-gamma", "val-every", "checkpoint-every", "seed", "resume",
+          "extend-to", "stop-at", "init", "in-channels", "classes", "depth", "base", "dropout", "w0", "sigma", "balance", "elastic-sigma",
+          "val-tile"},
+         {"quiet", "no-augment"});
+  TrainOptions o;
+  o.net.in_channels = static_cast<int>(a.integer("in-channels", 1));
+  o.net.classes = static_cast<int>(a.integer("classes", 2));
+  o.net.depth = static_cast<int>(a.integer("depth", 4));
+  o.net.base = static_cast<int>(a.integer("base", 64));
+  o.net.dropout = static_cast<float>(a.num("dropout", 0.5));
+  o.device = pick_device(a.str("device", "auto"));
+  o.tile = static_cast<int>(a.integer("tile", 572));
+  o.iterations = a.integer("iterations", 1000);
+  o.lr = static_cast<float>(a.num("lr", 0.01));
+  o.momentum = static_cast<float>(a.num("momentum", 0.99));
+  o.weight_decay = static_cast<float>(a.num("weight-decay", 0.0));
+  o.lr_step = a.integer("lr-step", 0);
+  o.lr_gamma = static_cast<float>(a.num("lr-gamma", 0.1));
+  o.val_every = a.integer("val-every", 100);
+  o.checkpoint_every = a.integer("checkpoint-every", 100);
+  o.seed = static_cast<uint64_t>(a.integer("seed", 1));
+  o.out_dir = a.str("out", "out/train");
+  o.resume = a.str("resume");
+  o.extend_to = a.integer("extend-to", 0);
+  o.stop_at = a.integer("stop-at", 0);
+  o.init = a.str("init");
+  o.val_tile = static_cast<int>(a.integer("val-tile", 0));
+  o.quiet = a.flag("quiet");
+  o.augment.elastic_sigma = static_cast<float>(a.num("elastic-sigma", o.augment.elastic_sigma));
+  if (a.flag("no-augment")) o.augment = AugmentParams::none();
+  WeightMapParams wm;
+  wm.w0 = static_cast<float>(a.num("w0", wm.w0));
+  wm.sigma = static_cast<float>(a.num("sigma", wm.sigma));
+  wm.num_classes = o.net.classes;
+  wm.balance = parse_balance(a.str("balance", "max-one"));
+  UNET_CHECK(o.extend_to == 0 || !o.resume.empty(), "--extend-to needs --resume CHECKPOINT");
+
+  Dataset tr = load_dataset(a.need("images"), a.need("labels"), o.net.in_channels, o.net.classes, wm);
+  Dataset val;
+  if (a.has("val-images")) {
+    val = load_dataset(a.need("val-images"), a.need("val-labels"), o.net.in_channels, o.net.classes, wm);
+  } else if (a.has("val-split")) {
+    // The last N images become the validation set.
+    long long n = a.integer("val-split", 0);
+    UNET_CHECK(n >= 0 && static_cast<size_t>(n) < tr.size(), "--val-split ", n, " must leave training images (have ",
+               tr.size(), ")");
+    std::vector<size_t> take;
+    for (size_t i = tr.size() - static_cast<size_t>(n); i < tr.size(); ++i) take.push_back(i);
+    val = split_dataset(tr, take);
+  }
+  TrainReport r = train(tr, val, o);
+  if (r.last_val_pixel_error >= 0)
+    std::printf("final validation: loss %.4f, pixel error %.4f\n", r.last_val_loss, r.last_val_pixel_error);
+  return 0;
+}
+
+int cmd_predict(int argc, char** argv) {
+  Args a(argc, argv, 2, {"model", "input", "out", "device", "tile", "batch", "labels"}, {"tta", "npy"});
+  const std::string model = a.need("model"), input = a.need("input"), out = a.need("out");
+  Device dev = pick_device(a.str("device", "auto"));
+  UNetConfig cfg = read_checkpoint_config(model);
+  Rng rng(0);
+  UNet net(cfg, dev, rng);
+  load_checkpoint(model, net, nullptr);
+  PredictOptions po;
+  po.tile = static_cast<int>(a.integer("tile", 0));
+  po.batch = static_cast<int>(a.integer("batch", dev == Device::CUDA ? 4 : 1));
+  po.tta = a.flag("tta");
+  ImageInfo info;
+  std::vector<Image> slices = read_stack(input, &info);
+  if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
+  for (size_t s = 0; s < slices.size(); ++s) {
+    Image img = normalise_intensity(slices[s], info);
+    std::string prefix = slices.size() > 1 ? out + "_" + std::to_string(s) : out;
+    auto t0 = std::chrono::steady_clock::now();
+    po.progress = [&](int d, int t) { progress_line("predict", d, t, t0); };
+    std::fprintf(stderr, "[predict] %s%s: %dx%d, tile %d, %s%s\n", input.c_str(),
+                 slices.size() > 1 ? (" slice " + std::to_string(s)).c_str() : "", img.width, img.height,
+                 choose_tile(po, img.height, img.width, cfg.depth), device_name(dev), po.tta ? ", 8-fold TTA" : "");
+    Image probs = predict_probabilities(net, img, po);
+    Image mask = argmax_classes(probs);
+    write_tiff_float(prefix + "_probs.tif", probs);
+    if (a.flag("npy")) write_npy(prefix + "_probs.npy", probs);
+    Image mask8 = mask;
+    for (float& v : mask8.data) v = cfg.classes == 2 ? v * 255.0f : v;
+    write_png(prefix + "_mask.png", mask8);
+    // Membranes (class 0) tinted red over the (first channel of the) image.
+    Image gray = img;
+    if (gray.channels != 1 && gray.channels != 3) {
+      gray = Image(1, img.height, img.width);
+      std::copy(img.plane(0), img.plane(0) + img.pixels(), gray.data.begin());
+    }
+    overlay_png(prefix + "_overlay.png", gray, mask, OverlayOptions{0, false, 0.45f, 255, 40, 40});
+    std::printf("wrote %s_probs.tif, %s_mask.png, %s_overlay.png\n", prefix.c_str(), prefix.c_str(), prefix.c_str());
+    if (a.has("labels")) {
+      Image lab = read_label(a.str("labels"), cfg.classes);
+      EvalResult r = evaluate_probabilities({probs}, {lab});
+      // The baseline the network must beat: the best single global threshold of the raw image.
+      double best = 1.0;
+      for (int t = 1; t < 255; ++t) {
+        double wrong = 0;
+        for (int64_t p = 0; p < img.pixels(); ++p) wrong += (img.data[p] * 255.0f > t ? 1.0f : 0.0f) != lab.data[p];
+        best = std::min(best, wrong / static_cast<double>(img.pixels()));
+      }
+      std::printf("pixel error %.4f (cross-entropy %.4f); best global threshold of the raw image: pixel error %.4f\n",
+                  r.pixel_error, r.loss, best);
+    }
+  }
+  return 0;
+}
+
+// Slices of a folder (sorted), a TIFF stack, or a single image.
+std::vector<std::pair<std::string, Image>> read_slices(const std::string& path, bool labels, int classes) {
+  std::vector<std::pair<std::string, Image>> out;
+  std::vector<std::string> files;
+  if (fs::is_directory(path)) {
+    for (const auto& e : fs::directory_iterator(path))
+      if (e.is_regular_file() && e.path().filename().string()[0] != '.') files.push_back(e.path().string());
+    std::sort(files.begin(), files.end());
+    UNET_CHECK(!files.empty(), "folder ", path, " holds no files");
+  } else {
+    files.push_back(path);
+  }
+  for (const std::string& f : files) {
+    if (labels) {
+      std::vector<Image> st = read_label_stack(f, classes);
+      for (size_t i = 0; i < st.size(); ++i) out.emplace_back(st.size() > 1 ? f + "[" + std::to_string(i) + "]" : f, st[i]);
+    } else {
+      ImageInfo info;
+      std::vector<Image> st = read_stack(f, &info);
+      for (size_t i = 0; i < st.size(); ++i)
+        out.emplace_back(st.size() > 1 ? f + "[" + std::to_string(i) + "]" : f, normalise_intensity(st[i], info));
+    }
+  }
+  return out;
+}
+
+// unet eval: the ISBI 2012 metrics of a model's predictions (or of probability maps given as
+// files) against labels; a table per slice and the mean over slices.
+int cmd_eval(int argc, char** argv) {
+  Args a(argc, argv, 2, {"model", "images", "probs", "labels", "format", "out", "device", "tile", "batch"}, {"tta"});
+  UNET_CHECK(a.has("model") != a.has("probs"), "give either --model CKPT --images ... or --probs ... (probability maps)");
+  const std::string format = a.str("format", "table");
+  UNET_CHECK(format == "table" || format == "csv" || format == "json", "--format must be table, csv or json");
+  auto labels = read_slices(a.need("labels"), true, 2);
+  std::vector<Image> probs;
+  if (a.has("model")) {
+    Device dev = pick_device(a.str("device", "auto"));
+    UNetConfig cfg = read_checkpoint_config(a.need("model"));
+    UNET_CHECK(cfg.classes == 2, "unet eval scores 2-class (membrane/cell) models; this one has ", cfg.classes, " classes");
+    Rng rng(0);
+    UNet net(cfg, dev, rng);
+    load_checkpoint(a.need("model"), net, nullptr);
+    PredictOptions po;
+    po.tile = static_cast<int>(a.integer("tile", 0));
+    po.batch = static_cast<int>(a.integer("batch", dev == Device::CUDA ? 4 : 1));
+    po.tta = a.flag("tta");
+    auto images = read_slices(a.need("images"), false, 2);
+    UNET_CHECK(images.size() == labels.size(), a.need("images"), " has ", images.size(), " slices but ", a.need("labels"),
+               " has ", labels.size());
+    for (size_t i = 0; i < images.size(); ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      std::fprintf(stderr, "[eval] slice %zu/%zu: %s\n", i + 1, images.size(), images[i].first.c_str());
+      po.progress = [&](int d, int t) { progress_line("predict", d, t, t0); };
+      Image p = predict_probabilities(net, images[i].second, po);
+      Image cell(1, p.height, p.width);
+      std::copy(p.plane(1), p.plane(1) + p.pixels(), cell.data.begin());
+      probs.push_back(cell);
+    }
+  } else {
+    // Probability maps as written by unet predict (*_probs.tif: page 1 = P(cell)) or one channel
+    // of P(cell) in [0, 1] (8-bit images are scaled from 0..255).
+    for (auto& [name, img] : read_slices(a.need("probs"), false, 2)) {
+      Image cell(1, img.height, img.width);
+      std::copy(img.plane(img.channels - 1), img.plane(img.channels - 1) + img.pixels(), cell.data.begin());
+      probs.push_back(cell);
+    }
+    UNET_CHECK(probs.size() == labels.size(), a.need("probs"), " has ", probs.size(), " maps but ", a.need("labels"),
+               " has ", labels.size(), " labels");
+  }
+  std::string report;
+  double pe = 0, re = 0, ret = 0, we = 0, iou = 0;
+  for (size_t i = 0; i < probs.size(); ++i) {
+    UNET_CHECK(probs[i].height == labels[i].second.height && probs[i].width == labels[i].second.width, "prediction ", i,
+               " is ", probs[i].width, "x", probs[i].height, " but label ", labels[i].first, " is ",
+               labels[i].second.width, "x", labels[i].second.height);
+    IsbiScores s = evaluate_isbi(probs[i], labels[i].second);
+    pe += s.pixel_error.value;
+    re += s.rand_error.value;
+    ret += s.rand_error_thinned.value;
+    we += s.warping_error.value;
+    iou += s.mean_iou_at_05;
+    if (format == "table") report += "== " + labels[i].first + "\n" + format_table(s) + "\n";
+    else if (format == "csv") report += (i ? "" : "slice,") + std::string() + [&] {
+        std::string c = to_csv(s), out;
+        size_t start = c.find('\n') + 1;  // header once, then rows prefixed with the slice
+        if (i == 0) out += c.substr(0, start);
+        for (size_t p = start; p < c.size();) {
+          size_t e = c.find('\n', p);
+          out += std::to_string(i) + "," + c.substr(p, e - p + 1);
+          p = e + 1;
+        }
+        return out;
+      }();
+    else report += (i ? ",\n" : "[\n") + to_json(s);
+  }
+  if (format == "json") report += "\n]\n";
+  const double n = static_cast<double>(probs.size());
+  char mean[512];
+  std::snprintf(mean, sizeof mean,
+                "mean over %zu slice(s), each at its best threshold: pixel error %.4f, Rand error %.4f "
+                "(thinned %.4f), warping error %.6f, mean IoU at 0.5 %.4f\n",
+                probs.size(), pe / n, re / n, ret / n, we / n, iou / n);
+  if (format == "table") report += mean;
+  if (a.has("out")) {
+    atomic_write_bytes(a.str("out"), report.data(), report.size());
+    std::printf("wrote %s\n", a.str("out").c_str());
+  } else {
+    std::fputs(report.c_str(), stdout);
+  }
+  if (format != "table") std::fputs(mean, stderr);
+  return 0;
+}
+
+int cmd_weightmap(int argc, char** argv) {
+  Args a(argc, argv, 2, {"labels", "out", "w0", "sigma", "classes"}, {});
+  WeightMapParams wm;
+  wm.w0 = static_cast<float>(a.num("w0", wm.w0));
+  wm.sigma = static_cast<float>(a.num("sigma", wm.sigma));
+  wm.num_classes = static_cast<int>(a.integer("classes", 2));
+  Image lab = read_label(a.need("labels"), wm.num_classes);
+  Image w = weight_map(lab, wm);
+  float mx = 0.0f;
+  for (float v : w.data) mx = std::max(mx, v);
+  Image vis = w;
+  for (float& v : vis.data) v = 255.0f * v / mx;
+  write_png(a.need("out"), vis);
+  std::string tif = fs::path(a.need("out")).replace_extension(".tif").string();
+  write_tiff_float(tif, w);
+  std::printf("wrote %s (scaled to the maximum weight %.3f) and %s (the weights as float)\n", a.need("out").c_str(), mx,
+              tif.c_str());
+  return 0;
+}
+
+int cmd_augment(int argc, char** argv) {
+  Args a(argc, argv, 2, {"image", "labels", "out", "count", "seed", "elastic-sigma"}, {});
+  Sample s{read_image_normalised(a.need("image")), read_label(a.need("labels"), 2), Image()};
+  s.weights = weight_map(s.labels, WeightMapParams{});
+  AugmentParams p;
+  p.elastic_sigma = static_cast<float>(a.num("elastic-sigma", p.elastic_sigma));
+  Rng rng(static_cast<uint64_t>(a.integer("seed", 1)));
+  const std::string dir = a.need("out");
+  fs::create_directories(dir);
+  int n = static_cast<int>(a.integer("count", 4));
+  write_augmented_samples(s, n, rng, p, [&](const std::string& name, const Image& img) {
+    write_png((fs::path(dir) / (name + ".png")).string(), img);
+  });
+  std::printf("wrote %d augmented samples to %s\n", n, dir.c_str());
+  return 0;
+}
+
+int cmd_device() {
+  if (!cuda_available()) {
+    std::printf("no CUDA device available: running on the CPU\n");
+    return 0;
+  }
+  DeviceInfo d = cuda_device_info();
+  std::printf("%s: %d SMs, compute capability %d.%d, %.1f GiB\n", d.name.c_str(), d.sm_count, d.cc_major, d.cc_minor,
+              d.total_memory / 1073741824.0);
+  return 0;
+}
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: unet <command> [options]\n"
+               "  train      --images DIR|STACK --labels DIR|STACK [--val-split N | --val-images .. --val-labels ..]\n"
+               "             [--out DIR] [--device cpu|cuda|auto] [--tile 572] [--iterations N] [--lr 0.01]\n"
+               "             [--momentum 0.99] [--weight-decay 0] [--lr-step N --lr-gamma 0.1] [--val-every N]\n"
+               "             [--checkpoint-every N] [--seed S] [--resume CKPT [--extend-to N]] [--stop-at N] [--init CKPT]\n"
+               "             [--in-channels 1] [--classes 2] [--depth 4] [--base 64] [--dropout 0.5]\n"
+               "             [--w0 10] [--sigma 5] [--balance none|max-one|inverse] [--elastic-sigma 10]\n"
+               "             [--no-augment] [--quiet]\n"
+               "  predict    --model CKPT --input IMG|STACK -o PREFIX [--tile T] [--batch B] [--tta] [--npy]\n"
+               "             [--labels LABEL] [--device ..]\n"
+               "  eval       (--model CKPT --images DIR|STACK|IMG | --probs DIR|STACK|IMG) --labels DIR|STACK|IMG\n"
+               "             [--format table|csv|json] [-o FILE] [--tta] [--tile T]\n"
+               "  weightmap  --labels IMG -o OUT.png [--w0 10] [--sigma 5]\n"
+               "  augment    --image IMG --labels IMG -o DIR [--count 4] [--seed S]\n"
+               "  device\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage();
+    return 2;
+  }
+  std::string cmd = argv[1];
+  try {
+    if (cmd == "train") return cmd_train(argc, argv);
+    if (cmd == "predict") return cmd_predict(argc, argv);
+    if (cmd == "weightmap") return cmd_weightmap(argc, argv);
+    if (cmd == "eval") return cmd_eval(argc, argv);
+    if (cmd == "augment") return cmd_augment(argc, argv);
+    if (cmd == "device") return cmd_device();
+    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+      usage();
+      return 0;
+    }
+    std::fprintf(stderr, "unet: unknown command \"%s\"\n", cmd.c_str());
+    usage();
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "\nunet %s: error: %s\n", cmd.c_str(), e.what());
+    return 1;
+  }
+}

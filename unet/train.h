@@ -1,0 +1,72 @@
+// Training as in the paper: batch 1, one large tile per iteration, SGD with momentum 0.99,
+// He init, the weighted softmax cross-entropy on the valid output region, elastic deformation
+// augmentation; a validation split evaluated every N iterations; checkpoints that resume exactly.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "unet/augment.h"
+#include "unet/image.h"
+#include "unet/model.h"
+#include "unet/weightmap.h"
+
+namespace unet {
+
+// Images normalised to [0, 1] (C channels), labels as class indices, weight maps (Eq. 2).
+struct Dataset {
+  std::vector<std::string> names;
+  std::vector<Image> images, labels, weights;
+  size_t size() const { return images.size(); }
+};
+
+// Reads images and labels from two folders (files matched by sorted order) or two TIFF stacks,
+// checks counts and sizes (errors name the files), normalises images and decodes labels.
+// Weight maps are computed with `wm` (w0 = 0 gives class balancing only).
+Dataset load_dataset(const std::string& images, const std::string& labels, int in_channels, int classes,
+                     const WeightMapParams& wm);
+// Moves the samples whose index is in `take` out of `all` into a new dataset.
+Dataset split_dataset(Dataset& all, const std::vector<size_t>& take);
+
+struct TrainOptions {
+  UNetConfig net;
+  Device device = Device::CPU;
+  int tile = 572;                   // input tile; output = TileSizes::output_for_input(tile)
+  int64_t iterations = 1000;        // total planned iterations
+  float lr = 0.01f;
+  float momentum = 0.99f;
+  float weight_decay = 0.0f;
+  int64_t lr_step = 0;              // multiply lr by lr_gamma every lr_step iterations (0 = constant)
+  float lr_gamma = 0.1f;
+  int64_t val_every = 100;          // validation period (0 = only at the end)
+  int64_t checkpoint_every = 100;   // checkpoint period (0 = only at the end)
+  uint64_t seed = 1;
+  std::string out_dir = "out";      // checkpoint.safetensors, loss.csv, loss.png, val.csv
+  std::string resume;               // checkpoint to resume (continues to its planned total)
+  int64_t extend_to = 0;            // with resume: extend a run to this many iterations
+  int64_t stop_at = 0;              // stop after this iteration (checkpointed), as an interruption would
+  std::string init;                 // weights-only start from a checkpoint
+  AugmentParams augment;
+  int val_tile = 0;                 // tile for validation prediction (0 = auto)
+  bool quiet = false;
+};
+
+struct TrainReport {
+  int64_t iterations_done = 0;
+  std::vector<float> losses;        // per iteration of this invocation
+  float last_val_loss = -1.0f, last_val_pixel_error = -1.0f;
+};
+
+// Runs training; prints the configuration and a progress line to stderr unless quiet.
+TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainOptions& opt);
+
+// Mean cross-entropy and pixel error (argmax != label) of probability maps against labels.
+struct EvalResult { double loss = 0.0, pixel_error = 0.0; };
+EvalResult evaluate_probabilities(const std::vector<Image>& probs, const std::vector<Image>& labels);
+
+// The loss curve as a PNG (iteration on x, loss on a log y axis; validation points in red).
+void write_loss_plot(const std::string& path, const std::vector<std::pair<int64_t, float>>& train_loss,
+                     const std::vector<std::pair<int64_t, float>>& val_loss);
+
+}  // namespace unet
