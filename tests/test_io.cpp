@@ -16,38 +16,16 @@
 #include <string>
 
 #include "engine/atomic_file.h"
+#include "tests/temp_dir.h"
 #include "unet/io.h"
 
 namespace fs = std::filesystem;
 using namespace unet;
+using unet::test::TempDir;
 using Catch::Matchers::Contains;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    dir = fs::temp_directory_path() /
-          ("unet_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" +
-           std::to_string(rd()));
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
-  // Names in the directory that look like leftover temporary files.
-  std::vector<std::string> temp_leftovers() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.path().filename().string().find(".tmp.") != std::string::npos) out.push_back(e.path().string());
-    return out;
-  }
-};
 
 Image random_image(int c, int h, int w, int maxv, unsigned seed) {
   std::mt19937 rng(seed);

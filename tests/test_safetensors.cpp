@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+
+#include "tests/temp_dir.h"
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -17,25 +19,11 @@
 
 namespace fs = std::filesystem;
 using namespace unet;
+using unet::test::TempDir;
 using Catch::Matchers::Contains;
 
 namespace {
 
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device rd;
-    dir = fs::temp_directory_path() / ("unet_test_st_" + std::to_string(::getpid()) + "_" +
-                                       std::to_string(counter++) + "_" + std::to_string(rd()));
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
-};
 
 std::string read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -5,10 +5,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
-
 #include "engine/safetensors.h"
 #include "tests/grad_check.h"
+#include "tests/temp_dir.h"
 #include "unet/checkpoint.h"
 #include "unet/predict.h"
 #include "unet/train.h"
@@ -19,12 +18,6 @@ using namespace unet::test;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("unet_test_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
 
 // Discs on a noisy background: class 1 inside the discs, image brighter there.
 Dataset synthetic(int n, int size, uint64_t seed, const WeightMapParams& wm = {}) {
@@ -64,7 +57,8 @@ TrainOptions tiny_options(const fs::path& out) {
 }  // namespace
 
 TEST_CASE("checkpoint: round trip is bit-exact, weights and momentum", "[checkpoint]") {
-  fs::path dir = fresh_dir("ckpt");
+  TempDir dir_tmp;
+  fs::path dir = dir_tmp.dir;
   UNetConfig cfg;
   cfg.base = 4;
   cfg.depth = 2;
@@ -92,11 +86,11 @@ TEST_CASE("checkpoint: round trip is bit-exact, weights and momentum", "[checkpo
     Tensor ma = oa.momentum_buffers()[i], mb = ob.momentum_buffers()[i];
     REQUIRE(std::memcmp(ma.raw(), mb.raw(), ma.nbytes()) == 0);
   }
-  fs::remove_all(dir);
 }
 
 TEST_CASE("checkpoint: a wrong architecture or a damaged file is rejected with the reason", "[checkpoint][errors]") {
-  fs::path dir = fresh_dir("badckpt");
+  TempDir dir_tmp;
+  fs::path dir = dir_tmp.dir;
   UNetConfig c3;
   c3.base = 4;
   c3.depth = 2;
@@ -121,12 +115,12 @@ TEST_CASE("checkpoint: a wrong architecture or a damaged file is rejected with t
   fs::copy_file(path, cut);
   fs::resize_file(cut, fs::file_size(cut) / 2);
   CHECK_THROWS_WITH(load_checkpoint(cut, n3, nullptr), Catch::Contains(cut));
-  fs::remove_all(dir);
 }
 
 TEST_CASE("train: resume continues the identical loss sequence", "[train][resume]") {
   Dataset ds = synthetic(2, 40, 10);
-  fs::path da = fresh_dir("full"), db = fresh_dir("part");
+  TempDir da_tmp, db_tmp;
+  fs::path da = da_tmp.dir, db = db_tmp.dir;
   TrainOptions full = tiny_options(da);
   TrainReport ra = train(ds, Dataset{}, full);
   REQUIRE(ra.losses.size() == 6);
@@ -149,20 +143,18 @@ TEST_CASE("train: resume continues the identical loss sequence", "[train][resume
   CHECK(train(ds, Dataset{}, cont).losses.size() == 2);
   CHECK(fs::exists(db / "loss.csv"));
   CHECK(fs::exists(db / "loss.png"));
-  fs::remove_all(da);
-  fs::remove_all(db);
 }
 
 TEST_CASE("train: a diverging run stops with a clear message and keeps its last good checkpoint", "[train][errors]") {
   Dataset ds = synthetic(1, 40, 20);
-  fs::path d = fresh_dir("nan");
+  TempDir d_tmp;
+  fs::path d = d_tmp.dir;
   TrainOptions o = tiny_options(d);
   o.iterations = 200;
   o.checkpoint_every = 1;
   o.lr = 1e30f;  // weights overflow to inf within a step or two
   CHECK_THROWS_WITH(train(ds, Dataset{}, o), Catch::Contains("diverged") && Catch::Contains("last good checkpoint"));
   CHECK(fs::exists(d / "checkpoint.safetensors"));
-  fs::remove_all(d);
 }
 
 TEST_CASE("train: the loss falls on a learnable synthetic problem", "[train]") {
@@ -170,7 +162,8 @@ TEST_CASE("train: the loss falls on a learnable synthetic problem", "[train]") {
   plain.w0 = 0.0f;
   plain.balance = ClassBalance::kNone;
   Dataset ds = synthetic(2, 48, 30, plain);
-  fs::path d = fresh_dir("learn");
+  TempDir d_tmp;
+  fs::path d = d_tmp.dir;
   TrainOptions o = tiny_options(d);
   o.iterations = 150;
   o.net.dropout = 0.0f;
@@ -187,7 +180,6 @@ TEST_CASE("train: the loss falls on a learnable synthetic problem", "[train]") {
   };
   INFO("first 20 mean " << mean(0, 20) << ", last 20 mean " << mean(130, 150));
   CHECK(mean(130, 150) < 0.6 * mean(0, 20));
-  fs::remove_all(d);
 }
 
 TEST_CASE("predict: one big tile and many small tiles give the same map", "[predict][tiling]") {

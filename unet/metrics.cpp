@@ -1,6 +1,8 @@
 // ISBI 2012 metrics, IoU and CTC SEG. See unet/metrics.h and docs/metrics.md.
 #include "unet/metrics.h"
 
+#include "unet/weightmap.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -134,42 +136,13 @@ Image binarize(const Image& prob, float t) {
   return out;
 }
 
+// Components numbered 1, 2, ... in row-major order of their first pixel (unet/weightmap.h).
 LabelImage label_components(const std::vector<uint8_t>& mask, int height, int width,
                             int connectivity, int* count) {
-  UNET_CHECK(connectivity == 4 || connectivity == 8, "connectivity must be 4 or 8, got ",
-             connectivity);
-  UNET_CHECK(height >= 0 && width >= 0 &&
-                 mask.size() == static_cast<size_t>(height) * static_cast<size_t>(width),
-             "mask of ", mask.size(), " bytes does not match ", height, "x", width);
-  LabelImage out(height, width, 0);
-  std::vector<int32_t> stack;
-  int32_t next = 0;
-  const int nn = connectivity == 4 ? 4 : 8;
-  for (int y0 = 0; y0 < height; ++y0) {
-    for (int x0 = 0; x0 < width; ++x0) {
-      const size_t i0 = static_cast<size_t>(y0) * width + x0;
-      if (!mask[i0] || out.data[i0]) continue;
-      ++next;
-      out.data[i0] = next;
-      stack.assign(1, static_cast<int32_t>(i0));
-      while (!stack.empty()) {
-        const int32_t i = stack.back();
-        stack.pop_back();
-        const int x = i % width, y = i / width;
-        for (int k = 0; k < nn; ++k) {
-          const int nx = x + (nn == 4 ? kDX4[k] : kDX[k]);
-          const int ny = y + (nn == 4 ? kDY4[k] : kDY[k]);
-          if (nx < 0 || nx >= width || ny < 0 || ny >= height) continue;
-          const size_t j = static_cast<size_t>(ny) * width + nx;
-          if (mask[j] && !out.data[j]) {
-            out.data[j] = next;
-            stack.push_back(static_cast<int32_t>(j));
-          }
-        }
-      }
-    }
-  }
-  if (count) *count = next;
+  LabelImage out;
+  out.height = height;
+  out.width = width;
+  out.data = connected_components(mask, height, width, connectivity, count);
   return out;
 }
 

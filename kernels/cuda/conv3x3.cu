@@ -1,0 +1,301 @@
+// conv3x3: unpadded 3x3 convolution, stride 1, x[N,C,H,W] * w[K,C,3,3] + b[K] -> y[N,K,Ho,Wo],
+// Ho = H-2, Wo = W-2. All three passes are implicit GEMMs on the tiled core of implicit_gemm.cuh
+// (128x128 or 64x128 output tile per block, 8x8 outputs per thread, BK = 8 reduction steps with the
+// A and B tiles double-buffered in shared memory). What each pass calls A, B, m, n and r:
+//
+//   forward          m = k,  n = output pixel (n,i,j),  r = c*9 + di*3 + dj        (the weight tile is A)
+//   backward data    m = c,  n = input pixel (n,i,j),   r = k*9 + di*3 + dj        (the weight tile is A)
+//   backward weight  m = k,  n = r = c*9 + di*3 + dj,   reduction over output pixels (split-K + atomics)
+#include "kernels/cuda/implicit_gemm.cuh"
+#include "kernels/cuda/ops.cuh"
+
+namespace unet::kernels::cuda {
+namespace {
+
+struct Conv3x3Args : gemm::Dims {
+  const float* x = nullptr;   // forward input (forward, backward weight)
+  const float* w = nullptr;   // weights [K,C,3,3]
+  const float* b = nullptr;   // bias (forward)
+  const float* dy = nullptr;  // output gradient (backward)
+  float* out = nullptr;       // y, dx or dw
+  int C = 0, H = 0, W = 0, K = 0, Ho = 0, Wo = 0;
+};
+
+// y[n,k,i,j] = b[k] + sum_{c,di,dj} w[k,c,di,dj] * x[n,c,i+di,j+dj]
+//   A[k, r] = w[k*9C + r] (the weights as stored, row-major), B[r, p] = x[n, c, i+di, j+dj].
+template <class T>
+struct Conv3x3Fwd : T {
+  using Args = Conv3x3Args;
+  static constexpr bool A_KF = true, B_KF = false;
+
+  const float* wa;   // &w[first A row of this thread][its reduction offset]
+  int64_t a_stride;  // between the thread's A rows
+  unsigned a_valid;  // bit e: the e-th A row exists
+  int kk_a, kk_b0;   // the thread's reduction offsets (A: fixed; B: first of its rows)
+  int Kred, HW, W;
+  const float* xb;   // &x[n, 0, i, j] of the thread's B column
+  bool b_valid;
+  float* y;
+  const float* bias_ptr;
+  int64_t HoWo, KHoWo;
+
+  __device__ Conv3x3Fwd(const Args& a, int tid, int64_t m0, int64_t n0) {
+    Kred = static_cast<int>(a.Kred);
+    HW = a.H * a.W;
+    W = a.W;
+    kk_a = T::kf_kk(tid);
+    const int64_t mrow0 = m0 + T::kf_mn(tid, 0);
+    a_stride = static_cast<int64_t>(T::NT / gemm::BK) * Kred;
+    wa = a.w + mrow0 * Kred + kk_a;
+    a_valid = 0;
+#pragma unroll
+    for (int e = 0; e < T::A_PER; ++e)
+      if (m0 + T::kf_mn(tid, e) < a.M) a_valid |= 1u << e;
+    kk_b0 = T::template mf_kk<T::BN>(tid, 0);
+    HoWo = static_cast<int64_t>(a.Ho) * a.Wo;
+    KHoWo = HoWo * a.K;
+    const int64_t p = n0 + T::template mf_mn<T::BN>(tid);
+    b_valid = p < a.Ncols;
+    xb = a.x;
+    if (b_valid) {
+      const int64_t n = p / HoWo, q = p - n * HoWo;
+      const int i = static_cast<int>(q / a.Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * a.Wo);
+      xb = a.x + n * a.C * static_cast<int64_t>(HW) + static_cast<int64_t>(i) * a.W + j;
+    }
+    y = a.out;
+    bias_ptr = a.b;
+  }
+
+  __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
+    const int k = static_cast<int>(k0);
+    const bool r_ok = k + kk_a < Kred;
+#pragma unroll
+    for (int e = 0; e < T::A_PER; ++e)
+      ra[e] = (r_ok && ((a_valid >> e) & 1u)) ? __ldg(wa + k + e * a_stride) : 0.0f;
+#pragma unroll
+    for (int e = 0; e < T::B_PER; ++e) {
+      const int r = k + kk_b0 + e * (T::NT / T::BN);
+      float v = 0.0f;
+      if (b_valid && r < Kred) {
+        const int c = r / 9, tap = r - 9 * c, di = tap / 3, dj = tap - 3 * di;
+        v = __ldg(xb + static_cast<int64_t>(c) * HW + di * W + dj);
+      }
+      rb[e] = v;
+    }
+  }
+
+  __device__ int64_t out_row(int64_t k) const { return k * HoWo; }
+  __device__ int64_t out_col(int64_t p) const {
+    const int64_t n = p / HoWo;
+    return n * KHoWo + (p - n * HoWo);
+  }
+  __device__ float bias(int64_t k) const { return __ldg(bias_ptr + k); }
+  __device__ float* out_ptr() const { return y; }
+};
+
+// dx[n,c,i,j] = sum_{k,di,dj} w[k,c,di,dj] * dy[n,k,i-di,j-dj]   (dy is zero outside [0,Ho)x[0,Wo))
+//   A[c, r] = w[k, c, di, dj] = w[(k*C + c)*9 + tap],  B[r, p] = dy[n, k, i-di, j-dj].
+template <class T>
+struct Conv3x3BwdData : T {
+  using Args = Conv3x3Args;
+  static constexpr bool A_KF = true, B_KF = false;
+
+  const float* w;
+  int C, kk_a, kk_b0, Kred;
+  int64_t crow0;     // the thread's first A row (input channel)
+  int64_t M;
+  const float* dyb;  // &dy[n, 0, 0, 0] of the thread's B column
+  int i, j, Ho, Wo;
+  bool b_valid;
+  int64_t HoWo, HW, CHW;
+  float* dx;
+
+  __device__ Conv3x3BwdData(const Args& a, int tid, int64_t m0, int64_t n0) {
+    w = a.w;
+    C = a.C;
+    Kred = static_cast<int>(a.Kred);
+    M = a.M;
+    kk_a = T::kf_kk(tid);
+    crow0 = m0 + T::kf_mn(tid, 0);
+    kk_b0 = T::template mf_kk<T::BN>(tid, 0);
+    Ho = a.Ho;
+    Wo = a.Wo;
+    HoWo = static_cast<int64_t>(a.Ho) * a.Wo;
+    HW = static_cast<int64_t>(a.H) * a.W;
+    CHW = HW * a.C;
+    const int64_t p = n0 + T::template mf_mn<T::BN>(tid);
+    b_valid = p < a.Ncols;
+    dyb = a.dy;
+    i = j = 0;
+    if (b_valid) {
+      const int64_t n = p / HW, q = p - n * HW;
+      i = static_cast<int>(q / a.W);
+      j = static_cast<int>(q - static_cast<int64_t>(i) * a.W);
+      dyb = a.dy + n * a.K * HoWo;
+    }
+    dx = a.out;
+  }
+
+  __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
+    const int k = static_cast<int>(k0);
+    {
+      const int r = k + kk_a;
+      const bool r_ok = r < Kred;
+      const int ko = r / 9, tap = r - 9 * ko;
+      const float* wk = w + static_cast<int64_t>(ko) * C * 9 + tap;
+#pragma unroll
+      for (int e = 0; e < T::A_PER; ++e) {
+        const int64_t c = crow0 + e * (T::NT / gemm::BK);
+        ra[e] = (r_ok && c < M) ? __ldg(wk + c * 9) : 0.0f;
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < T::B_PER; ++e) {
+      const int r = k + kk_b0 + e * (T::NT / T::BN);
+      float v = 0.0f;
+      if (b_valid && r < Kred) {
+        const int ko = r / 9, tap = r - 9 * ko, di = tap / 3, dj = tap - 3 * di;
+        const int ii = i - di, jj = j - dj;
+        if (ii >= 0 && ii < Ho && jj >= 0 && jj < Wo) v = __ldg(dyb + ko * HoWo + ii * Wo + jj);
+      }
+      rb[e] = v;
+    }
+  }
+
+  __device__ int64_t out_row(int64_t c) const { return c * HW; }
+  __device__ int64_t out_col(int64_t p) const {
+    const int64_t n = p / HW;
+    return n * CHW + (p - n * HW);
+  }
+  __device__ float bias(int64_t) const { return 0.0f; }
+  __device__ float* out_ptr() const { return dx; }
+};
+
+// dw[k,c,di,dj] = sum_{n,i,j} dy[n,k,i,j] * x[n,c,i+di,j+dj]
+//   A[k, p] = dy[n, k, i, j],  B[p, r] = x[n, c, i+di, j+dj],  reduction over p = (n,i,j) < N*Ho*Wo.
+// Both tiles load kk-fastest: consecutive threads read consecutive pixels.
+template <class T>
+struct Conv3x3BwdWeight : T {
+  using Args = Conv3x3Args;
+  static constexpr bool A_KF = true, B_KF = true;
+
+  const float* dy;
+  const float* x;
+  int kk;             // the thread's pixel offset within a step (both tiles)
+  int64_t krow0;      // the thread's first A row (output channel)
+  unsigned a_valid;
+  int64_t roff[T::B_PER];  // x offset of each of the thread's B columns from x[n,0,i,j] (-1: no column)
+  int64_t P, HoWo, KHoWo, CHW;
+  int Wo, W;
+  int64_t Kcols;
+  float* dw;
+
+  __device__ Conv3x3BwdWeight(const Args& a, int tid, int64_t m0, int64_t n0) {
+    dy = a.dy;
+    x = a.x;
+    kk = T::kf_kk(tid);
+    krow0 = m0 + T::kf_mn(tid, 0);
+    a_valid = 0;
+#pragma unroll
+    for (int e = 0; e < T::A_PER; ++e)
+      if (m0 + T::kf_mn(tid, e) < a.M) a_valid |= 1u << e;
+    const int64_t HW = static_cast<int64_t>(a.H) * a.W;
+#pragma unroll
+    for (int e = 0; e < T::B_PER; ++e) {
+      const int64_t r = n0 + T::kf_mn(tid, e);
+      if (r < a.Ncols) {
+        const int c = static_cast<int>(r / 9), tap = static_cast<int>(r - 9 * c), di = tap / 3, dj = tap - 3 * di;
+        roff[e] = c * HW + di * a.W + dj;
+      } else {
+        roff[e] = -1;
+      }
+    }
+    P = a.Kred;
+    HoWo = static_cast<int64_t>(a.Ho) * a.Wo;
+    KHoWo = HoWo * a.K;
+    CHW = HW * a.C;
+    Wo = a.Wo;
+    W = a.W;
+    Kcols = a.Ncols;
+    dw = a.out;
+  }
+
+  __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
+    const int64_t p = k0 + kk;
+    if (p >= P) {
+#pragma unroll
+      for (int e = 0; e < T::A_PER; ++e) ra[e] = 0.0f;
+#pragma unroll
+      for (int e = 0; e < T::B_PER; ++e) rb[e] = 0.0f;
+      return;
+    }
+    const int64_t n = p / HoWo, q = p - n * HoWo;
+    const int i = static_cast<int>(q / Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * Wo);
+    const float* dyp = dy + n * KHoWo + q;
+    const float* xp = x + n * CHW + static_cast<int64_t>(i) * W + j;
+#pragma unroll
+    for (int e = 0; e < T::A_PER; ++e)
+      ra[e] = ((a_valid >> e) & 1u) ? __ldg(dyp + (krow0 + e * (T::NT / gemm::BK)) * HoWo) : 0.0f;
+#pragma unroll
+    for (int e = 0; e < T::B_PER; ++e) rb[e] = roff[e] >= 0 ? __ldg(xp + roff[e]) : 0.0f;
+  }
+
+  __device__ int64_t out_row(int64_t k) const { return k * Kcols; }
+  __device__ int64_t out_col(int64_t r) const { return r; }
+  __device__ float bias(int64_t) const { return 0.0f; }
+  __device__ float* out_ptr() const { return dw; }
+};
+
+Conv3x3Args make_args(int C, int H, int W, int K) {
+  Conv3x3Args a;
+  a.C = C;
+  a.H = H;
+  a.W = W;
+  a.K = K;
+  a.Ho = H > 2 ? H - 2 : 0;
+  a.Wo = W > 2 ? W - 2 : 0;
+  return a;
+}
+
+}  // namespace
+
+void conv3x3_forward(Stream s, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
+                     int K) {
+  Conv3x3Args a = make_args(C, H, W, K);
+  a.x = x;
+  a.w = w;
+  a.b = b;
+  a.out = y;
+  a.M = K;
+  a.Ncols = static_cast<int64_t>(N) * a.Ho * a.Wo;
+  a.Kred = 9 * static_cast<int64_t>(C);
+  gemm::launch<Conv3x3Fwd>(as_stream(s), a, y, a.Ncols * K);
+}
+
+void conv3x3_backward_data(Stream s, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K) {
+  Conv3x3Args a = make_args(C, H, W, K);
+  a.dy = dy;
+  a.w = w;
+  a.out = dx;
+  a.M = C;
+  a.Ncols = static_cast<int64_t>(N) * H * W;
+  a.Kred = 9 * static_cast<int64_t>(K);
+  gemm::launch<Conv3x3BwdData>(as_stream(s), a, dx, a.Ncols * C);
+}
+
+// dw: split-K over the pixels with atomicAdd into dw zeroed first (one split, plain stores, when the
+// K x 9C output tiles alone fill the GPU). db: a deterministic per-channel block reduction.
+void conv3x3_backward_weight(Stream s, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
+                             int W, int K) {
+  Conv3x3Args a = make_args(C, H, W, K);
+  a.x = x;
+  a.dy = dy;
+  a.out = dw;
+  a.M = K;
+  a.Ncols = 9 * static_cast<int64_t>(C);
+  a.Kred = static_cast<int64_t>(N) * a.Ho * a.Wo;
+  gemm::launch<Conv3x3BwdWeight>(as_stream(s), a, dw, a.M * a.Ncols);
+  channel_sum(as_stream(s), dy, db, N, K, static_cast<int64_t>(a.Ho) * a.Wo);
+}
+
+}  // namespace unet::kernels::cuda

@@ -1,0 +1,52 @@
+// The CUDA kernel table's entries, one host launcher per KernelTable slot (same signatures; `stream` is a
+// cudaStream_t). Each is defined in the .cu file of its op and gathered in table.cu.
+#pragma once
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace unet::kernels::cuda {
+
+void conv3x3_forward(Stream, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
+                     int K);
+void conv3x3_backward_data(Stream, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K);
+void conv3x3_backward_weight(Stream, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
+                             int W, int K);
+
+void conv1x1_forward(Stream, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
+                     int K);
+void conv1x1_backward_data(Stream, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K);
+void conv1x1_backward_weight(Stream, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
+                             int W, int K);
+
+void relu_forward(Stream, const float* x, float* y, int64_t n);
+void relu_backward(Stream, const float* y, const float* dy, float* dx, int64_t n);
+
+void maxpool2x2_forward(Stream, const float* x, float* y, int N, int C, int H, int W);
+void maxpool2x2_backward(Stream, const float* x, const float* dy, float* dx, int N, int C, int H, int W);
+
+void upconv2x2_forward(Stream, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
+                       int K);
+void upconv2x2_backward_data(Stream, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K);
+void upconv2x2_backward_weight(Stream, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
+                               int W, int K);
+
+void crop_concat_forward(Stream, const float* skip, const float* up, float* y, int N, int Cs, int Hs, int Ws, int Cu,
+                         int Hu, int Wu);
+void crop_concat_backward(Stream, const float* dy, float* dskip, float* dup, int N, int Cs, int Hs, int Ws, int Cu,
+                          int Hu, int Wu);
+
+void dropout_forward(Stream, const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset);
+void dropout_backward(Stream, const float* dy, float* dx, int64_t n, float p, uint64_t seed, uint64_t offset);
+
+void softmax_xent(Stream, const float* logits, const int32_t* labels, const float* weights, float* loss,
+                  float* dlogits, int N, int K, int H, int W);
+void softmax_forward(Stream, const float* logits, float* probs, int N, int K, int H, int W);
+
+void sgd_momentum(Stream, float* w, const float* g, float* v, int64_t n, float lr, float mu, float wd);
+
+void add(Stream, float* y, const float* x, int64_t n);
+void fill(Stream, float* y, float value, int64_t n);
+void check_finite(Stream, const float* x, int64_t n, int32_t* flag);
+
+}  // namespace unet::kernels::cuda
