@@ -19,6 +19,7 @@ void Var::accumulate_grad(Tensor g) const {
              name().empty() ? "a tensor" : name(), " of shape ", shape_str(shape()));
   if (!p_->grad.defined()) p_->grad = std::move(g);
   else p_->grad.add_(g);
+  p_->grad_is_one = false;
 }
 
 Tape& Tape::current() {
@@ -54,6 +55,7 @@ void backward(const Var& loss) {
              loss.defined() ? shape_str(loss.shape()) : std::string("an undefined Var"));
   UNET_CHECK(loss.requires_grad(), "backward(): the loss does not depend on any parameter");
   loss.grad() = Tensor::full(loss.shape(), 1.0f, loss.device());
+  loss.impl()->grad_is_one = true;
   Tape::current().run_backward();
 }
 

@@ -20,6 +20,7 @@ struct VarImpl {
   Tensor value;
   Tensor grad;                 // undefined until a gradient arrives
   bool requires_grad = false;
+  bool grad_is_one = false;    // grad was seeded with 1 by backward(): ops may skip reading it
   std::string name;
 };
 

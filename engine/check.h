@@ -11,11 +11,15 @@ struct Error : std::runtime_error {
 };
 
 namespace detail {
+// The message is for the user (it names their file, tile or tensor), so it carries no C++ source
+// location; define UNET_ERROR_LOCATIONS to append one when debugging the engine itself.
 template <typename... Args>
-[[noreturn]] void fail(const char* file, int line, Args&&... args) {
+[[noreturn]] void fail([[maybe_unused]] const char* file, [[maybe_unused]] int line, Args&&... args) {
   std::ostringstream os;
   (os << ... << args);
-  (void)file; (void)line;
+#if defined(UNET_ERROR_LOCATIONS)
+  os << " [" << file << ":" << line << "]";
+#endif
   throw Error(os.str());
 }
 }  // namespace detail

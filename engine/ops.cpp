@@ -254,13 +254,15 @@ Var softmax_xent(const Var& logits, const Tensor& labels, const Tensor& weights)
   if (out.requires_grad()) {
     Tape::current().record("softmax_xent", [logits, out, dlogits, d]() mutable {
       if (!out.grad().defined()) return;
-      // d loss/d logits was computed in the forward pass; scale by the incoming gradient
-      // (1 when this loss is the root, which needs no work; the rare other case goes via the host).
-      float g = out.grad().to_vector()[0];
-      if (g != 1.0f) {
-        std::vector<float> v = dlogits.to_vector();
-        for (float& e : v) e *= g;
-        dlogits = Tensor::from_vector(dlogits.shape(), v).to(d);
+      // d loss/d logits was computed in the forward pass; scale it by the incoming gradient. When
+      // this loss is the root of backward() that gradient is 1, known without a device read.
+      if (!out.impl()->grad_is_one) {
+        float g = out.grad().to_vector()[0];
+        if (g != 1.0f) {
+          std::vector<float> v = dlogits.to_vector();  // rare (a loss inside a larger graph): via the host
+          for (float& e : v) e *= g;
+          dlogits = Tensor::from_vector(dlogits.shape(), v).to(d);
+        }
       }
       logits.accumulate_grad(dlogits);
     });
