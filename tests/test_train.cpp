@@ -172,7 +172,11 @@ TEST_CASE("train: the loss falls on a learnable synthetic problem", "[train]") {
   o.momentum = 0.99f;
   o.net.base = 8;
   o.checkpoint_every = 0;
-  TrainReport r = train(ds, Dataset{}, o);
+  o.val_every = 50;
+  TrainReport r = train(ds, synthetic(1, 48, 40, plain), o);
+  CHECK(r.best_iteration > 0);  // the best validated weights are kept beside the last ones
+  CHECK(fs::exists(d / "best.safetensors"));
+  CHECK(fs::exists(d / "val.csv"));
   auto mean = [&](size_t a, size_t b) {
     double s = 0;
     for (size_t i = a; i < b; ++i) s += r.losses[i];

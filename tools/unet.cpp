@@ -111,7 +111,7 @@ int cmd_train(int argc, char** argv) {
   o.device = pick_device(a.str("device", "auto"));
   o.tile = static_cast<int>(a.integer("tile", 572));
   o.iterations = a.integer("iterations", 1000);
-  o.lr = static_cast<float>(a.num("lr", 0.01));
+  o.lr = static_cast<float>(a.num("lr", 0.002));
   o.momentum = static_cast<float>(a.num("momentum", 0.99));
   o.weight_decay = static_cast<float>(a.num("weight-decay", 0.0));
   o.lr_step = a.integer("lr-step", 0);
@@ -166,45 +166,40 @@ int cmd_predict(int argc, char** argv) {
   po.tile = static_cast<int>(a.integer("tile", 0));
   po.batch = static_cast<int>(a.integer("batch", dev == Device::CUDA ? 4 : 1));
   po.tta = a.flag("tta");
+  // The input stays in its compact form (1 byte per sample for 8-bit files); the map is made and
+  // written band by band (unet/predict.h, docs/predict.md), so memory does not grow with the image.
   ImageInfo info;
-  std::vector<Image> slices = read_stack(input, &info);
+  std::vector<RawImage> slices = read_stack_raw(input, &info);
+  Image lab;
+  if (a.has("labels")) lab = read_label(a.str("labels"), cfg.classes);
   if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
   for (size_t s = 0; s < slices.size(); ++s) {
-    Image img = normalise_intensity(slices[s], info);
+    const RawImage& img = slices[s];
     std::string prefix = slices.size() > 1 ? out + "_" + std::to_string(s) : out;
+    std::string slice;  // " slice 0 (1/30)": the index of the file names, then the count
+    if (slices.size() > 1)
+      slice = " slice " + std::to_string(s) + " (" + std::to_string(s + 1) + "/" + std::to_string(slices.size()) + ")";
     auto t0 = std::chrono::steady_clock::now();
-    po.progress = [&](int d, int t) { progress_line("predict", d, t, t0); };
-    std::fprintf(stderr, "[predict] %s%s: %dx%d, tile %d, %s%s\n", input.c_str(),
-                 slices.size() > 1 ? (" slice " + std::to_string(s)).c_str() : "", img.width, img.height,
-                 choose_tile(po, img.height, img.width, cfg.depth), device_name(dev), po.tta ? ", 8-fold TTA" : "");
-    Image probs = predict_probabilities(net, img, po);
-    Image mask = argmax_classes(probs);
-    write_tiff_float(prefix + "_probs.tif", probs);
-    if (a.flag("npy")) write_npy(prefix + "_probs.npy", probs);
-    Image mask8 = mask;
-    for (float& v : mask8.data) v = cfg.classes == 2 ? v * 255.0f : v;
-    write_png(prefix + "_mask.png", mask8);
-    // Membranes (class 0) tinted red over the (first channel of the) image.
-    Image gray = img;
-    if (gray.channels != 1 && gray.channels != 3) {
-      gray = Image(1, img.height, img.width);
-      std::copy(img.plane(0), img.plane(0) + img.pixels(), gray.data.begin());
-    }
-    overlay_png(prefix + "_overlay.png", gray, mask, OverlayOptions{0, false, 0.45f, 255, 40, 40});
-    std::printf("wrote %s_probs.tif, %s_mask.png, %s_overlay.png\n", prefix.c_str(), prefix.c_str(), prefix.c_str());
-    if (a.has("labels")) {
-      Image lab = read_label(a.str("labels"), cfg.classes);
-      EvalResult r = evaluate_probabilities({probs}, {lab});
-      // The baseline the network must beat: the best single global threshold of the raw image.
-      double best = 1.0;
-      for (int t = 1; t < 255; ++t) {
-        double wrong = 0;
-        for (int64_t p = 0; p < img.pixels(); ++p) wrong += (img.data[p] * 255.0f > t ? 1.0f : 0.0f) != lab.data[p];
-        best = std::min(best, wrong / static_cast<double>(img.pixels()));
-      }
+    po.progress = [&](int d, int t) {
+      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "\r[predict]%s %d/%d tiles  %.1f s", slice.c_str(), d, t, el);
+      if (d == t) std::fprintf(stderr, "\n");
+    };
+    const TileGrid g = tile_grid(cfg, po, img.height, img.width);
+    std::fprintf(stderr, "[predict] %s%s: %dx%d, tile %d, %d bands of %d rows, %s%s\n", input.c_str(), slice.c_str(),
+                 img.width, img.height, g.tile, g.rows, g.step, device_name(dev), po.tta ? ", 8-fold TTA" : "");
+    PredictFiles files;
+    files.prefix = prefix;
+    files.npy = a.flag("npy");
+    files.labels = a.has("labels") ? &lab : nullptr;
+    PredictEvaluation r = predict_to_files(net, img, po, files);
+    slices[s] = RawImage();  // done with this slice
+    std::printf("wrote %s_probs.tif, %s_mask.png, %s_overlay.png%s\n", prefix.c_str(), prefix.c_str(), prefix.c_str(),
+                files.npy ? (", " + prefix + "_probs.npy").c_str() : "");
+    // The baseline the network must beat: the best single global threshold of the raw image.
+    if (r.done)
       std::printf("pixel error %.4f (cross-entropy %.4f); best global threshold of the raw image: pixel error %.4f\n",
-                  r.pixel_error, r.loss, best);
-    }
+                  r.pixel_error, r.loss, r.threshold_error);
   }
   return 0;
 }
@@ -268,9 +263,23 @@ int cmd_eval(int argc, char** argv) {
       probs.push_back(cell);
     }
   } else {
-    // Probability maps as written by unet predict (*_probs.tif: page 1 = P(cell)) or one channel
-    // of P(cell) in [0, 1] (8-bit images are scaled from 0..255).
-    for (auto& [name, img] : read_slices(a.need("probs"), false, 2)) {
+    // One probability map per file (a folder holds one per slice): a file written by unet predict
+    // (*_probs.tif, page k = P(class k): page 1 is P(cell)) or a single-channel map of P(cell) in
+    // [0, 1] (8-bit images are scaled from 0..255).
+    std::vector<std::string> files;
+    if (fs::is_directory(a.need("probs"))) {
+      for (const auto& e : fs::directory_iterator(a.need("probs")))
+        if (e.is_regular_file() && e.path().filename().string()[0] != '.') files.push_back(e.path().string());
+      std::sort(files.begin(), files.end());
+    } else {
+      files.push_back(a.need("probs"));
+    }
+    for (const std::string& f : files) {
+      ImageInfo info;
+      std::vector<Image> pages = read_stack(f, &info);
+      Image img = normalise_intensity(pages.size() > 1 ? stack_channels(pages) : pages[0], info);
+      UNET_CHECK(img.channels <= 2, "probability map ", f, " has ", img.channels,
+                 " channels/pages: expected P(cell) or [P(membrane), P(cell)]");
       Image cell(1, img.height, img.width);
       std::copy(img.plane(img.channels - 1), img.plane(img.channels - 1) + img.pixels(), cell.data.begin());
       probs.push_back(cell);
@@ -374,7 +383,7 @@ void usage() {
   std::fprintf(stderr,
                "usage: unet <command> [options]\n"
                "  train      --images DIR|STACK --labels DIR|STACK [--val-split N | --val-images .. --val-labels ..]\n"
-               "             [--out DIR] [--device cpu|cuda|auto] [--tile 572] [--iterations N] [--lr 0.01]\n"
+               "             [--out DIR] [--device cpu|cuda|auto] [--tile 572] [--iterations N] [--lr 0.002]\n"
                "             [--momentum 0.99] [--weight-decay 0] [--lr-step N --lr-gamma 0.1] [--val-every N]\n"
                "             [--checkpoint-every N] [--seed S] [--resume CKPT [--extend-to N]] [--stop-at N] [--init CKPT]\n"
                "             [--in-channels 1] [--classes 2] [--depth 4] [--base 64] [--dropout 0.5]\n"

@@ -79,15 +79,6 @@ void check_size(const std::string& path, int c, int h, int w) {
     UNET_FAIL("image file '", path, "' is too large (", w, "x", h, "x", c, ")");
 }
 
-template <typename T>
-Image planar_from_interleaved(const T* src, int c, int h, int w) {
-  Image img(c, h, w);
-  const size_t hw = static_cast<size_t>(h) * w;
-  for (size_t i = 0; i < hw; ++i)
-    for (int k = 0; k < c; ++k) img.data[k * hw + i] = static_cast<float>(src[i * c + k]);
-  return img;
-}
-
 // Rounds and clamps; NaN -> 0.
 template <typename T>
 T to_int_sample(float v, float maxv) {
@@ -115,9 +106,50 @@ void check_writable_image(const std::string& path, const Image& img, int max_cha
              " channels (this format takes 1 to ", max_channels, ")");
 }
 
+// ---- compact storage -----------------------------------------------------------------------------
+
+// Allocates the one storage vector `info` selects.
+void allocate_raw(RawImage& img, int c, int h, int w, const ImageInfo& info) {
+  img.channels = c;
+  img.height = h;
+  img.width = w;
+  img.info = info;
+  const size_t n = static_cast<size_t>(c) * h * w;
+  if (info.is_float) img.f32.assign(n, 0.0f);
+  else if (info.bits == 16) img.u16.assign(n, 0);
+  else if (info.bits == 8) img.u8.assign(n, 0);
+  else UNET_FAIL("raw image: unsupported sample type: ", info.bits, "-bit integer (8- or 16-bit integers, or float)");
+}
+
+// The bytes of the storage (the samples in the file's type, native byte order).
+uint8_t* raw_bytes(RawImage& img) {
+  if (img.info.is_float) return reinterpret_cast<uint8_t*>(img.f32.data());
+  if (img.info.bits == 16) return reinterpret_cast<uint8_t*>(img.u16.data());
+  return img.u8.data();
+}
+
+template <typename T>
+void planar_from_interleaved(const T* src, T* dst, int c, int h, int w) {
+  const size_t hw = static_cast<size_t>(h) * w;
+  for (size_t i = 0; i < hw; ++i)
+    for (int k = 0; k < c; ++k) dst[k * hw + i] = src[i * c + k];
+}
+
+// expand_raw for a page that is no longer needed: it is freed on return, and float samples are
+// moved rather than copied.
+Image image_from_raw(RawImage raw) {
+  if (!raw.info.is_float) return expand_raw(raw);
+  Image out;
+  out.channels = raw.channels;
+  out.height = raw.height;
+  out.width = raw.width;
+  out.data = std::move(raw.f32);
+  return out;
+}
+
 // ---- stb_image -----------------------------------------------------------------------------------
 
-Image read_stb(const std::string& path, const std::vector<uint8_t>& bytes, ImageInfo& info) {
+RawImage read_stb(const std::string& path, const std::vector<uint8_t>& bytes, ImageInfo& info) {
   const auto* buf = bytes.data();
   const int len = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
   int w = 0, h = 0, c = 0;
@@ -144,9 +176,12 @@ Image read_stb(const std::string& path, const std::vector<uint8_t>& bytes, Image
               stbi_failure_reason() ? stbi_failure_reason() : "unknown error", " (corrupt or truncated?)");
   std::unique_ptr<void, void (*)(void*)> guard(pixels, stbi_image_free);
   check_size(path, c, h, w);
-  if (info.is_float) return planar_from_interleaved(static_cast<const float*>(pixels), c, h, w);
-  if (info.bits == 16) return planar_from_interleaved(static_cast<const uint16_t*>(pixels), c, h, w);
-  return planar_from_interleaved(static_cast<const uint8_t*>(pixels), c, h, w);
+  RawImage img;
+  allocate_raw(img, c, h, w, info);
+  if (info.is_float) planar_from_interleaved(static_cast<const float*>(pixels), img.f32.data(), c, h, w);
+  else if (info.bits == 16) planar_from_interleaved(static_cast<const uint16_t*>(pixels), img.u16.data(), c, h, w);
+  else planar_from_interleaved(static_cast<const uint8_t*>(pixels), img.u8.data(), c, h, w);
+  return img;
 }
 
 // ---- libtiff -------------------------------------------------------------------------------------
@@ -198,14 +233,8 @@ const char* sample_format_name(uint16_t f) {
   }
 }
 
-struct TiffPage {
-  Image image;
-  int bits = 8;
-  bool is_float = false;
-};
-
-// The current directory of `tif` as an Image of raw values.
-TiffPage read_tiff_page(TIFF* tif, const std::string& path, int page, const TiffErrorScope& scope) {
+// The current directory of `tif` with its samples in their own type (8-bit, 16-bit or float).
+RawImage read_tiff_page(TIFF* tif, const std::string& path, int page, const TiffErrorScope& scope) {
   const std::string where = "TIFF file '" + path + "' page " + std::to_string(page);
   uint32_t w = 0, h = 0;
   uint16_t bps = 1, spp = 1, fmt = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG,
@@ -229,11 +258,7 @@ TiffPage read_tiff_page(TIFF* tif, const std::string& path, int page, const Tiff
     UNET_FAIL(where, ": unsupported sample type: ", bps, " bits per sample, ", sample_format_name(fmt),
               " (supported: 8- or 16-bit unsigned integer, 32-bit float)");
 
-  TiffPage out;
-  out.bits = bps;
-  out.is_float = fmt == SAMPLEFORMAT_IEEEFP;
-
-  // Colour spaces that need conversion (YCbCr, CMYK, CIELab): let libtiff make 8-bit RGBA.
+  // Colour spaces that need conversion (YCbCr, CMYK, CIELab): let libtiff make 8-bit RGBA; keep RGB.
   if (photo == PHOTOMETRIC_YCBCR || photo == PHOTOMETRIC_SEPARATED || photo == PHOTOMETRIC_CIELAB) {
     if (bps != 8) UNET_FAIL(where, ": colour space ", photo, " is supported with 8-bit samples only");
     if (photo == PHOTOMETRIC_YCBCR && compression == COMPRESSION_JPEG)
@@ -241,32 +266,26 @@ TiffPage read_tiff_page(TIFF* tif, const std::string& path, int page, const Tiff
     std::vector<uint32_t> raster(static_cast<size_t>(w) * h);
     if (!TIFFReadRGBAImageOriented(tif, w, h, raster.data(), ORIENTATION_TOPLEFT, 0))
       UNET_FAIL(where, ": cannot decode: ", scope.reason());
-    out.image = Image(3, static_cast<int>(h), static_cast<int>(w));
-    for (size_t i = 0; i < raster.size(); ++i) {
-      out.image.data[i] = static_cast<float>(TIFFGetR(raster[i]));
-      out.image.data[raster.size() + i] = static_cast<float>(TIFFGetG(raster[i]));
-      out.image.data[2 * raster.size() + i] = static_cast<float>(TIFFGetB(raster[i]));
+    RawImage img;
+    allocate_raw(img, 3, static_cast<int>(h), static_cast<int>(w), ImageInfo{8, false, 1});
+    const size_t hw = raster.size();
+    for (size_t i = 0; i < hw; ++i) {
+      img.u8[i] = static_cast<uint8_t>(TIFFGetR(raster[i]));
+      img.u8[hw + i] = static_cast<uint8_t>(TIFFGetG(raster[i]));
+      img.u8[2 * hw + i] = static_cast<uint8_t>(TIFFGetB(raster[i]));
     }
-    return out;
+    return img;
   }
 
+  RawImage img;
+  allocate_raw(img, spp, static_cast<int>(h), static_cast<int>(w), ImageInfo{bps, fmt == SAMPLEFORMAT_IEEEFP, 1});
   const bool separate = planar == PLANARCONFIG_SEPARATE && spp > 1;
   const int planes = separate ? spp : 1;
   const int per_pixel = separate ? 1 : spp;   // samples per pixel inside one strip / tile
   const int bytes = bps / 8;
-  Image img(spp, static_cast<int>(h), static_cast<int>(w));
-  auto sample = [&](const uint8_t* p) -> float {
-    if (bps == 8) return static_cast<float>(*p);
-    if (bps == 16) {
-      uint16_t v;
-      std::memcpy(&v, p, 2);
-      return static_cast<float>(v);
-    }
-    float v;
-    std::memcpy(&v, p, 4);
-    return v;
-  };
-  // Copy a decoded block (strip or tile) of `bw` x `bh` pixels whose top-left is (x0, y0).
+  uint8_t* dst = raw_bytes(img);
+  const size_t hw = static_cast<size_t>(w) * h;
+  // Copy a decoded block (strip or tile, `bw` pixels wide) whose top-left is (x0, y0): `rows` x `cols` of it.
   auto copy_block = [&](const std::vector<uint8_t>& buf, tmsize_t got, uint32_t x0, uint32_t y0, uint32_t bw,
                         uint32_t rows, uint32_t cols, int plane) {
     const uint64_t need = ((static_cast<uint64_t>(rows) - 1) * bw + cols) * per_pixel * bytes;
@@ -275,11 +294,11 @@ TiffPage read_tiff_page(TIFF* tif, const std::string& path, int page, const Tiff
     for (uint32_t yy = 0; yy < rows; ++yy)
       for (uint32_t xx = 0; xx < cols; ++xx) {
         const uint8_t* p = buf.data() + (static_cast<size_t>(yy) * bw + xx) * per_pixel * bytes;
+        const size_t pix = static_cast<size_t>(y0 + yy) * w + (x0 + xx);
         for (int s = 0; s < per_pixel; ++s)
-          img.at(separate ? plane : s, static_cast<int>(y0 + yy), static_cast<int>(x0 + xx)) = sample(p + s * bytes);
+          std::memcpy(dst + ((separate ? plane : s) * hw + pix) * bytes, p + s * bytes, bytes);
       }
   };
-
   if (TIFFIsTiled(tif)) {
     uint32_t tw = 0, th = 0;
     TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw);
@@ -308,12 +327,11 @@ TiffPage read_tiff_page(TIFF* tif, const std::string& path, int page, const Tiff
         copy_block(buf, got, 0, y0, w, std::min(rps, h - y0), w, plane);
       }
   }
-  if (photo == PHOTOMETRIC_MINISWHITE && !out.is_float) {  // keep "bigger = brighter"
-    const float maxv = bps == 8 ? 255.0f : 65535.0f;
-    for (float& v : img.data) v = maxv - v;
+  if (photo == PHOTOMETRIC_MINISWHITE && !img.info.is_float) {  // keep "bigger = brighter"
+    for (uint8_t& v : img.u8) v = static_cast<uint8_t>(255 - v);
+    for (uint16_t& v : img.u16) v = static_cast<uint16_t>(65535 - v);
   }
-  out.image = std::move(img);
-  return out;
+  return img;
 }
 
 bool is_reduced_resolution(TIFF* tif) {
@@ -327,10 +345,10 @@ TiffPtr open_tiff_for_reading(const std::string& path, const TiffErrorScope& sco
   return tif;
 }
 
-std::vector<Image> read_tiff(const std::string& path, ImageInfo& info, bool first_only) {
+std::vector<RawImage> read_tiff(const std::string& path, ImageInfo& info, bool first_only) {
   TiffErrorScope scope;
   TiffPtr tif = open_tiff_for_reading(path, scope);
-  std::vector<Image> pages;
+  std::vector<RawImage> pages;
   int page = 0, counted = 0;
   do {
     if (is_reduced_resolution(tif.get())) {  // thumbnails and pyramid levels are not slices
@@ -342,22 +360,22 @@ std::vector<Image> read_tiff(const std::string& path, ImageInfo& info, bool firs
       ++page;
       continue;
     }
-    TiffPage p = read_tiff_page(tif.get(), path, page, scope);
+    RawImage p = read_tiff_page(tif.get(), path, page, scope);
     if (pages.empty()) {
-      info.bits = p.bits;
-      info.is_float = p.is_float;
+      info.bits = p.info.bits;
+      info.is_float = p.info.is_float;
     } else {
-      const Image& a = pages.front();
-      const Image& b = p.image;
-      if (a.width != b.width || a.height != b.height || a.channels != b.channels)
-        UNET_FAIL("TIFF file '", path, "' page ", page, " (counting from 0) is ", b.width, "x", b.height, " with ", b.channels,
-                  " channel(s), but the first page is ", a.width, "x", a.height, " with ", a.channels,
+      const RawImage& a = pages.front();
+      if (a.width != p.width || a.height != p.height || a.channels != p.channels)
+        UNET_FAIL("TIFF file '", path, "' page ", page, " (counting from 0) is ", p.width, "x", p.height, " with ",
+                  p.channels, " channel(s), but the first page is ", a.width, "x", a.height, " with ", a.channels,
                   " channel(s): every page of a stack must have the same size");
-      if (p.bits != info.bits || p.is_float != info.is_float)
-        UNET_FAIL("TIFF file '", path, "' page ", page, " has ", p.bits, "-bit ", p.is_float ? "float" : "integer",
-                  " samples, but the first page has ", info.bits, "-bit ", info.is_float ? "float" : "integer");
+      if (p.info.bits != info.bits || p.info.is_float != info.is_float)
+        UNET_FAIL("TIFF file '", path, "' page ", page, " has ", p.info.bits, "-bit ",
+                  p.info.is_float ? "float" : "integer", " samples, but the first page has ", info.bits, "-bit ",
+                  info.is_float ? "float" : "integer");
     }
-    pages.push_back(std::move(p.image));
+    pages.push_back(std::move(p));
     ++page;
     // TIFFReadDirectory returns 0 at the end of the chain and on a broken directory alike; only
     // the latter reports an error, so look at the errors of this call alone.
@@ -366,6 +384,7 @@ std::vector<Image> read_tiff(const std::string& path, ImageInfo& info, bool firs
     UNET_FAIL("TIFF file '", path, "': cannot read page ", page, ": ", scope.reason());
   if (pages.empty()) UNET_FAIL("TIFF file '", path, "' holds no full-resolution image");
   info.pages = counted;
+  for (RawImage& p : pages) p.info = info;
   return pages;
 }
 
@@ -595,34 +614,82 @@ static std::vector<uint8_t> peek_magic(const std::string& path) {
   return magic;
 }
 
-Image read_image(const std::string& path, ImageInfo* info) {
+// Every reader decodes through these two: one decoding path per format, samples in their own type.
+RawImage read_image_raw(const std::string& path, ImageInfo* info) {
   ImageInfo local;
-  Image img;
+  RawImage img;
   if (is_tiff(peek_magic(path))) {
     img = std::move(read_tiff(path, local, /*first_only=*/true).front());
   } else {
     const std::vector<uint8_t> bytes = read_file_bytes(path, "image file");
     if (is_npy(bytes)) {
-      img = decode_npy(path, bytes);
+      Image f = decode_npy(path, bytes);
       local = ImageInfo{32, true, 1};
+      img.channels = f.channels;
+      img.height = f.height;
+      img.width = f.width;
+      img.f32 = std::move(f.data);
     } else {
       img = read_stb(path, bytes, local);
     }
   }
+  img.info = local;
   if (info) *info = local;
   return img;
 }
 
-std::vector<Image> read_stack(const std::string& path, ImageInfo* info) {
+std::vector<RawImage> read_stack_raw(const std::string& path, ImageInfo* info) {
   ImageInfo local;
-  std::vector<Image> pages;
+  std::vector<RawImage> pages;
   if (is_tiff(peek_magic(path))) {
     pages = read_tiff(path, local, /*first_only=*/false);
   } else {
-    pages.push_back(read_image(path, &local));
+    pages.push_back(read_image_raw(path, &local));
   }
   if (info) *info = local;
   return pages;
+}
+
+Image read_image(const std::string& path, ImageInfo* info) { return image_from_raw(read_image_raw(path, info)); }
+
+std::vector<Image> read_stack(const std::string& path, ImageInfo* info) {
+  std::vector<RawImage> raw = read_stack_raw(path, info);
+  std::vector<Image> pages;
+  pages.reserve(raw.size());
+  for (RawImage& p : raw) pages.push_back(image_from_raw(std::move(p)));
+  return pages;
+}
+
+RawImage compact_raw(const Image& raw, const ImageInfo& info) {
+  UNET_CHECK(raw.data.size() == static_cast<size_t>(raw.channels) * raw.height * raw.width,
+             "compact_raw: image data holds ", raw.data.size(), " values, not channels*height*width");
+  RawImage out;
+  allocate_raw(out, raw.channels, raw.height, raw.width, info);
+  if (info.is_float) {
+    out.f32 = raw.data;
+    return out;
+  }
+  const float maxv = info.bits == 16 ? 65535.0f : 255.0f;
+  for (size_t i = 0; i < raw.data.size(); ++i) {
+    const float v = raw.data[i];
+    if (!(v >= 0.0f && v <= maxv && v == std::floor(v))) {
+      const size_t hw = static_cast<size_t>(raw.height) * raw.width;
+      UNET_FAIL("compact_raw: ", info.bits, "-bit image has the value ", format_value(v), " at channel ", i / hw,
+                ", x=", i % hw % raw.width, ", y=", i % hw / raw.width, " (expected a whole number 0..",
+                static_cast<int>(maxv), ")");
+    }
+    if (info.bits == 16) out.u16[i] = static_cast<uint16_t>(v);
+    else out.u8[i] = static_cast<uint8_t>(v);
+  }
+  return out;
+}
+
+Image expand_raw(const RawImage& raw) {
+  Image out(raw.channels, raw.height, raw.width);
+  if (raw.info.is_float) out.data = raw.f32;
+  else if (raw.info.bits == 16) std::copy(raw.u16.begin(), raw.u16.end(), out.data.begin());
+  else std::copy(raw.u8.begin(), raw.u8.end(), out.data.begin());
+  return out;
 }
 
 Image normalise_intensity(const Image& raw, int bits, bool is_float) {
@@ -635,6 +702,8 @@ Image normalise_intensity(const Image& raw, int bits, bool is_float) {
   for (float& v : out.data) v *= scale;
   return out;
 }
+
+Image normalise_intensity(const RawImage& raw) { return normalise_intensity(expand_raw(raw), raw.info); }
 
 Image read_image_normalised(const std::string& path) {
   ImageInfo info;
@@ -869,6 +938,527 @@ void overlay_png(const std::string& path, const Image& gray01, const Image& mask
       }
     }
   write_png(path, rgb);
+}
+
+}  // namespace unet
+
+// =================================================================================================
+// Streaming writers (declared at the end of io.h).
+// =================================================================================================
+
+namespace unet {
+namespace {
+
+// ---- a temporary file that becomes `path` on commit ------------------------------------------------
+
+// For writers that fill a file piece by piece (and out of order): the data goes to tmp() next to
+// `path`; commit() (the file closed) fsyncs it and renames it over `path` through
+// atomic_write_via_path; destroyed uncommitted, it removes tmp().
+class PendingFile {
+ public:
+  explicit PendingFile(const std::string& path) : path_(path) {
+    UNET_CHECK(!path.empty(), "cannot write a file with an empty path");
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) UNET_FAIL("cannot write '", path, "': it is a directory");
+    tmp_ = atomic_temp_path(path);
+  }
+  ~PendingFile() {
+    if (!committed_) (void)std::remove(tmp_.c_str());
+  }
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+  const std::string& path() const { return path_; }
+  const std::string& tmp() const { return tmp_; }
+  void commit() {
+    atomic_write_via_path(path_, [&](const std::string& final_tmp) {
+      if (std::rename(tmp_.c_str(), final_tmp.c_str()) != 0)
+        UNET_FAIL("cannot write '", path_, "': cannot move temporary file '", tmp_, "': ", std::strerror(errno));
+    });
+    committed_ = true;
+  }
+
+ private:
+  std::string path_, tmp_;
+  bool committed_ = false;
+};
+
+struct FileCloser {
+  void operator()(std::FILE* f) const { if (f) std::fclose(f); }
+};
+using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
+
+FilePtr open_for_writing(const std::string& tmp, const std::string& path, const char* mode = "wb") {
+  FilePtr f(std::fopen(tmp.c_str(), mode));
+  if (!f) UNET_FAIL("cannot write '", path, "': cannot create temporary file '", tmp, "': ", std::strerror(errno));
+  return f;
+}
+
+void write_all(std::FILE* f, const void* data, size_t n, const std::string& path) {
+  if (n > 0 && std::fwrite(data, 1, n, f) != n) UNET_FAIL("cannot write '", path, "': ", std::strerror(errno));
+}
+
+void seek_to(std::FILE* f, uint64_t offset, const std::string& path) {
+  if (fseeko(f, static_cast<off_t>(offset), SEEK_SET) != 0)
+    UNET_FAIL("cannot write '", path, "': seek failed: ", std::strerror(errno));
+}
+
+// Flushes and closes `f`, throwing when any write failed.
+void close_checked(FilePtr& f, const std::string& path) {
+  const bool ok = std::fflush(f.get()) == 0 && !std::ferror(f.get());
+  const int e = errno;
+  const bool closed = std::fclose(f.release()) == 0;
+  if (!ok || !closed) UNET_FAIL("cannot write '", path, "': write failed: ", std::strerror(e));
+}
+
+// Checks a band handed to a streaming writer.
+void check_band(const std::string& path, int y0, int rows_done, int rows, int height, int width_got, int width,
+                int channels_got, int channels) {
+  UNET_CHECK(y0 == rows_done, "cannot write '", path, "': rows must arrive in order: got row ", y0, ", expected row ",
+             rows_done);
+  UNET_CHECK(rows >= 0 && y0 + rows <= height, "cannot write '", path, "': rows ", y0, "..", y0 + rows - 1,
+             " are past the picture's ", height, " rows");
+  UNET_CHECK(width_got == width && channels_got == channels, "cannot write '", path, "': band of ", width_got,
+             " px x ", channels_got, " channel(s) for a picture of ", width, " px x ", channels, " channel(s)");
+}
+
+// ---- deflate, streamed -------------------------------------------------------------------------------
+
+// A zlib stream (RFC 1950/1951) produced incrementally: one deflate block with the fixed Huffman
+// codes; greedy LZ77 matching over a 32 KiB window through hash chains of 3-byte prefixes.
+// Holds the window plus the input not yet encoded.
+class DeflateStream {
+ public:
+  using Sink = std::function<void(const uint8_t*, size_t)>;
+  explicit DeflateStream(Sink sink) : sink_(std::move(sink)), head_(size_t{1} << kHashBits, -1), prev_(kWindow, -1) {
+    out_ = {0x78, 0x01};  // deflate, 32 KiB window, no dictionary; (0x78 * 256 + 0x01) % 31 == 0
+    put_bits(1, 1);       // BFINAL: this one block is the last
+    put_bits(1, 2);       // BTYPE 01: fixed Huffman codes
+  }
+
+  void write(const uint8_t* p, size_t n) {
+    buf_.insert(buf_.end(), p, p + n);
+    for (size_t i = 0; i < n;) {  // Adler-32, in runs short enough for 32-bit sums
+      const size_t run = std::min<size_t>(n - i, 5552);
+      for (size_t j = 0; j < run; ++j) {
+        a_ += p[i + j];
+        b_ += a_;
+      }
+      a_ %= 65521;
+      b_ %= 65521;
+      i += run;
+    }
+    encode(false);
+  }
+
+  void finish() {
+    encode(true);
+    symbol(256);                          // end of block
+    put_bits(0, (8 - nbits_ % 8) % 8);    // to a byte boundary
+    const uint32_t adler = (b_ << 16) | a_;
+    for (int s = 24; s >= 0; s -= 8) out_.push_back(static_cast<uint8_t>(adler >> s));
+    flush_out();
+  }
+
+ private:
+  static constexpr int kWindow = 32768, kMinMatch = 3, kMaxMatch = 258, kHashBits = 15, kMaxChain = 24;
+
+  const uint8_t* at(int64_t pos) const { return buf_.data() + (pos - base_); }
+  static uint32_t hash(const uint8_t* p) {
+    const uint32_t v = (static_cast<uint32_t>(p[0]) << 16) | (static_cast<uint32_t>(p[1]) << 8) | p[2];
+    return (v * 2654435761u) >> (32 - kHashBits);
+  }
+  void insert(int64_t pos, int64_t end) {
+    if (pos + kMinMatch > end) return;
+    const uint32_t h = hash(at(pos));
+    prev_[pos & (kWindow - 1)] = head_[h];
+    head_[h] = pos;
+  }
+
+  void put_bits(uint32_t v, int n) {
+    bits_ |= static_cast<uint64_t>(v) << nbits_;
+    nbits_ += n;
+    while (nbits_ >= 8) {
+      out_.push_back(static_cast<uint8_t>(bits_));
+      bits_ >>= 8;
+      nbits_ -= 8;
+    }
+  }
+  // Huffman codes are defined most significant bit first; the stream is packed LSB first.
+  void put_code(uint32_t code, int len) {
+    uint32_t r = 0;
+    for (int i = 0; i < len; ++i) r |= ((code >> i) & 1u) << (len - 1 - i);
+    put_bits(r, len);
+  }
+  void symbol(int s) {  // the fixed literal/length code (RFC 1951, 3.2.6)
+    if (s < 144) put_code(0x30 + s, 8);
+    else if (s < 256) put_code(0x190 + (s - 144), 9);
+    else if (s < 280) put_code(s - 256, 7);
+    else put_code(0xC0 + (s - 280), 8);
+  }
+  void match(int len, int dist) {
+    static const int lbase[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
+                                  31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
+    static const int lextra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+    static const int dbase[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
+                                  193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+    static const int dextra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+    const int li = static_cast<int>(std::upper_bound(lbase, lbase + 29, len) - lbase) - 1;
+    symbol(257 + li);
+    put_bits(static_cast<uint32_t>(len - lbase[li]), lextra[li]);
+    const int di = static_cast<int>(std::upper_bound(dbase, dbase + 30, dist) - dbase) - 1;
+    put_code(static_cast<uint32_t>(di), 5);
+    put_bits(static_cast<uint32_t>(dist - dbase[di]), dextra[di]);
+  }
+
+  // Encodes the buffered input, all of it when `final`, otherwise keeping a full match length of
+  // look-ahead; then drops what the window no longer needs.
+  void encode(bool final) {
+    const int64_t end = base_ + static_cast<int64_t>(buf_.size());
+    const int64_t limit = final ? end : end - kMaxMatch;
+    while (pos_ < limit) {
+      const int avail = static_cast<int>(std::min<int64_t>(kMaxMatch, end - pos_));
+      int best_len = 0, best_dist = 0;
+      if (avail >= kMinMatch) {
+        const uint8_t* cur = at(pos_);
+        int64_t cand = head_[hash(cur)];
+        for (int chain = kMaxChain; cand >= 0 && pos_ - cand <= kWindow && chain > 0; --chain) {
+          const uint8_t* old = at(cand);
+          if (old[best_len] == cur[best_len]) {
+            int l = 0;
+            while (l < avail && old[l] == cur[l]) ++l;
+            if (l > best_len) {
+              best_len = l;
+              best_dist = static_cast<int>(pos_ - cand);
+              if (l == avail) break;
+            }
+          }
+          const int64_t next = prev_[cand & (kWindow - 1)];
+          if (next >= cand) break;
+          cand = next;
+        }
+      }
+      if (best_len >= kMinMatch) {
+        match(best_len, best_dist);
+        for (int i = 0; i < best_len; ++i) insert(pos_ + i, end);
+        pos_ += best_len;
+      } else {
+        symbol(*at(pos_));
+        insert(pos_, end);
+        ++pos_;
+      }
+      if (out_.size() >= (size_t{1} << 16)) flush_out();
+    }
+    if (pos_ - base_ > 2 * kWindow) {  // keep one window of history
+      const int64_t drop = pos_ - base_ - kWindow;
+      buf_.erase(buf_.begin(), buf_.begin() + drop);
+      base_ += drop;
+    }
+  }
+
+  void flush_out() {
+    if (!out_.empty()) sink_(out_.data(), out_.size());
+    out_.clear();
+  }
+
+  Sink sink_;
+  std::vector<uint8_t> buf_, out_;
+  int64_t base_ = 0, pos_ = 0;        // buf_[0] is stream byte base_; pos_ is the next to encode
+  std::vector<int64_t> head_, prev_;  // hash chains of stream positions, -1 = none
+  uint64_t bits_ = 0;
+  int nbits_ = 0;
+  uint32_t a_ = 1, b_ = 0;            // Adler-32
+};
+
+}  // namespace
+
+// ---- public: streaming TIFF ----------------------------------------------------------------------------
+
+struct TiffFloatPagesWriter::Impl {
+  PendingFile file;
+  int pages, height, width, rps;
+  uint16_t compression = COMPRESSION_NONE;
+  TiffPtr tif;                 // declared after `file`: closed before the temporary file is removed
+  FilePtr spool;               // pages 1.. as raw floats, page-major; unlinked at creation
+  std::vector<float> strip;    // rows of page 0 waiting for a full strip
+  int strip_rows = 0, rows_done = 0;
+  bool finished = false;
+
+  Impl(const std::string& path, int p, int h, int w, int r) : file(path), pages(p), height(h), width(w), rps(r) {}
+
+  void set_tags(int page) {
+    TIFF* t = tif.get();
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, static_cast<uint32_t>(width));
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, static_cast<uint32_t>(height));
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, static_cast<uint16_t>(32));
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, static_cast<uint16_t>(1));
+    TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_IEEEFP);
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+    TIFFSetField(t, TIFFTAG_COMPRESSION, compression);
+    TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, static_cast<uint32_t>(rps));
+    if (pages > 1) {
+      TIFFSetField(t, TIFFTAG_SUBFILETYPE, FILETYPE_PAGE);
+      TIFFSetField(t, TIFFTAG_PAGENUMBER, static_cast<uint16_t>(page), static_cast<uint16_t>(pages));
+    }
+  }
+
+  void write_strip(int page, int first_row, int rows, const TiffErrorScope& scope) {
+    const tmsize_t n = static_cast<tmsize_t>(rows) * width * 4;
+    if (TIFFWriteEncodedStrip(tif.get(), static_cast<tstrip_t>(first_row / rps), strip.data(), n) < 0)
+      UNET_FAIL("cannot write TIFF file '", file.path(), "' page ", page, ": ", scope.reason());
+  }
+};
+
+TiffFloatPagesWriter::TiffFloatPagesWriter(const std::string& path, int pages, int height, int width,
+                                           int rows_per_strip) {
+  UNET_CHECK(pages >= 1 && height >= 1 && width >= 1 && pages <= 65535, "cannot write '", path,
+             "': image has zero size (", width, "x", height, ", ", pages, " pages)");
+  int rps = rows_per_strip > 0 ? rows_per_strip : std::max(1, (1 << 20) / (width * 4));
+  rps = std::min(rps, height);
+  impl_ = std::make_unique<Impl>(path, pages, height, width, rps);
+  Impl& m = *impl_;
+  const bool big = static_cast<uint64_t>(pages) * height * width * 4 > (uint64_t{3} << 30);
+  TiffErrorScope scope;
+  m.tif.reset(TIFFOpen(m.file.tmp().c_str(), big ? "w8" : "w"));
+  if (!m.tif) UNET_FAIL("cannot write TIFF file '", path, "': ", scope.reason());
+  m.compression = TIFFIsCODECConfigured(COMPRESSION_ADOBE_DEFLATE) ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE;
+  m.set_tags(0);
+  m.strip.resize(static_cast<size_t>(rps) * width);
+  if (pages > 1) {
+    const std::string spool = m.file.tmp() + ".spool";
+    m.spool = open_for_writing(spool, path, "w+b");
+    (void)std::remove(spool.c_str());  // the open stream keeps the data; nothing is left behind
+  }
+}
+
+TiffFloatPagesWriter::~TiffFloatPagesWriter() = default;
+
+void TiffFloatPagesWriter::write_rows(int y0, const Image& band) {
+  Impl& m = *impl_;
+  UNET_CHECK(!m.finished, "cannot write '", m.file.path(), "': already finished");
+  check_band(m.file.path(), y0, m.rows_done, band.height, m.height, band.width, m.width, band.channels, m.pages);
+  TiffErrorScope scope;
+  const size_t w = static_cast<size_t>(m.width);
+  // Page 0: through the strip buffer into the TIFF.
+  for (int r = 0; r < band.height;) {
+    const int take = std::min(band.height - r, m.rps - m.strip_rows);
+    std::copy(band.plane(0) + r * w, band.plane(0) + (r + take) * w, m.strip.begin() + m.strip_rows * w);
+    m.strip_rows += take;
+    r += take;
+    const int first = y0 + r - m.strip_rows;
+    if (m.strip_rows == m.rps || first + m.strip_rows == m.height) {
+      m.write_strip(0, first, m.strip_rows, scope);
+      m.strip_rows = 0;
+    }
+  }
+  // Pages 1..: at their place in the spool.
+  for (int k = 1; k < m.pages; ++k) {
+    seek_to(m.spool.get(), ((static_cast<uint64_t>(k - 1) * m.height + y0) * w) * 4, m.file.path());
+    write_all(m.spool.get(), band.plane(k), static_cast<size_t>(band.height) * w * 4, m.file.path());
+  }
+  m.rows_done += band.height;
+}
+
+void TiffFloatPagesWriter::finish() {
+  Impl& m = *impl_;
+  UNET_CHECK(!m.finished, "cannot write '", m.file.path(), "': already finished");
+  UNET_CHECK(m.rows_done == m.height, "cannot write '", m.file.path(), "': only ", m.rows_done, " of ", m.height,
+             " rows were given");
+  TiffErrorScope scope;
+  const std::string& path = m.file.path();
+  if (!TIFFWriteDirectory(m.tif.get())) UNET_FAIL("cannot write TIFF file '", path, "' page 0: ", scope.reason());
+  if (m.pages > 1 && std::fflush(m.spool.get()) != 0)
+    UNET_FAIL("cannot write '", path, "': spool file: ", std::strerror(errno));
+  for (int k = 1; k < m.pages; ++k) {
+    m.set_tags(k);
+    for (int y0 = 0; y0 < m.height; y0 += m.rps) {
+      const int rows = std::min(m.rps, m.height - y0);
+      const size_t n = static_cast<size_t>(rows) * m.width;
+      if (fseeko(m.spool.get(), static_cast<off_t>(((static_cast<uint64_t>(k - 1) * m.height + y0) * m.width) * 4),
+                 SEEK_SET) != 0 ||
+          std::fread(m.strip.data(), 4, n, m.spool.get()) != n)
+        UNET_FAIL("cannot write TIFF file '", path, "': cannot read back the spooled page ", k);
+      m.write_strip(k, y0, rows, scope);
+    }
+    if (!TIFFWriteDirectory(m.tif.get())) UNET_FAIL("cannot write TIFF file '", path, "' page ", k, ": ", scope.reason());
+  }
+  m.spool.reset();
+  TIFFClose(m.tif.release());
+  if (!t_tiff_errors.empty()) UNET_FAIL("cannot write TIFF file '", path, "': ", scope.reason());
+  m.file.commit();
+  m.finished = true;
+  m.strip = std::vector<float>();
+}
+
+// ---- public: streaming PNG -------------------------------------------------------------------------------
+
+struct PngStreamWriter::Impl {
+  PendingFile file;
+  FilePtr f;
+  int width, height, channels, rows_done = 0;
+  bool finished = false;
+  std::vector<uint8_t> prev, best, trial, idat;
+  DeflateStream z;
+
+  Impl(const std::string& path, int w, int h, int c)
+      : file(path), width(w), height(h), channels(c), z([this](const uint8_t* p, size_t n) {
+          idat.insert(idat.end(), p, p + n);
+          if (idat.size() >= (size_t{1} << 18)) flush_idat();
+        }) {}
+
+  void chunk(const char type[4], const uint8_t* data, size_t n) {
+    uint8_t head[8];
+    for (int i = 0; i < 4; ++i) head[i] = static_cast<uint8_t>(static_cast<uint32_t>(n) >> (24 - 8 * i));
+    std::memcpy(head + 4, type, 4);
+    uint32_t crc = crc32_update(0xffffffffu, head + 4, 4);
+    crc = crc32_update(crc, data, n) ^ 0xffffffffu;
+    uint8_t tail[4];
+    for (int i = 0; i < 4; ++i) tail[i] = static_cast<uint8_t>(crc >> (24 - 8 * i));
+    write_all(f.get(), head, 8, file.path());
+    write_all(f.get(), data, n, file.path());
+    write_all(f.get(), tail, 4, file.path());
+  }
+  void flush_idat() {
+    if (idat.empty()) return;
+    chunk("IDAT", idat.data(), idat.size());
+    idat.clear();
+  }
+
+  // One row, filtered with whichever of the five PNG filters gives the smallest sum of absolute
+  // (signed) differences, into the deflate stream.
+  void row(const uint8_t* cur) {
+    const size_t n = static_cast<size_t>(width) * channels;
+    const int bpp = channels;
+    best.resize(n + 1);
+    trial.resize(n + 1);
+    uint64_t best_cost = UINT64_MAX;
+    for (int type = 0; type < 5; ++type) {
+      trial[0] = static_cast<uint8_t>(type);
+      uint64_t cost = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const int a = i >= static_cast<size_t>(bpp) ? cur[i - bpp] : 0, b = prev[i],
+                  c = i >= static_cast<size_t>(bpp) ? prev[i - bpp] : 0;
+        int pred = 0;
+        if (type == 1) pred = a;
+        else if (type == 2) pred = b;
+        else if (type == 3) pred = (a + b) / 2;
+        else if (type == 4) {
+          const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+          pred = (pa <= pb && pa <= pc) ? a : pb <= pc ? b : c;
+        }
+        const uint8_t v = static_cast<uint8_t>(cur[i] - pred);
+        trial[i + 1] = v;
+        cost += static_cast<uint64_t>(std::abs(static_cast<int>(static_cast<int8_t>(v))));
+      }
+      if (cost < best_cost) {
+        best_cost = cost;
+        best.swap(trial);
+        trial.resize(n + 1);
+      }
+    }
+    z.write(best.data(), best.size());
+    prev.assign(cur, cur + n);
+  }
+};
+
+PngStreamWriter::PngStreamWriter(const std::string& path, int width, int height, int channels) {
+  UNET_CHECK(width >= 1 && height >= 1 && channels >= 1, "cannot write '", path, "': image has zero size (", width,
+             "x", height, ", ", channels, " channels)");
+  UNET_CHECK(channels <= 4, "cannot write '", path, "': ", channels, " channels (this format takes 1 to 4)");
+  UNET_CHECK(static_cast<int64_t>(width) * channels < (int64_t{1} << 30), "cannot write '", path,
+             "': rows too wide for PNG");
+  impl_ = std::make_unique<Impl>(path, width, height, channels);
+  Impl& m = *impl_;
+  m.f = open_for_writing(m.file.tmp(), path);
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  static const uint8_t kColorType[5] = {0, 0, 4, 2, 6};  // gray, gray+alpha, RGB, RGBA
+  write_all(m.f.get(), kSignature, 8, path);
+  std::vector<uint8_t> ihdr;
+  put_be32(ihdr, static_cast<uint32_t>(width));
+  put_be32(ihdr, static_cast<uint32_t>(height));
+  ihdr.insert(ihdr.end(), {8, kColorType[channels], 0, 0, 0});  // depth, colour type, deflate, filter, no interlace
+  m.chunk("IHDR", ihdr.data(), ihdr.size());
+  m.prev.assign(static_cast<size_t>(width) * channels, 0);
+}
+
+PngStreamWriter::~PngStreamWriter() = default;
+
+void PngStreamWriter::write_rows(int y0, const uint8_t* pixels, int rows) {
+  Impl& m = *impl_;
+  UNET_CHECK(!m.finished, "cannot write '", m.file.path(), "': already finished");
+  check_band(m.file.path(), y0, m.rows_done, rows, m.height, m.width, m.width, m.channels, m.channels);
+  const size_t n = static_cast<size_t>(m.width) * m.channels;
+  for (int r = 0; r < rows; ++r) m.row(pixels + r * n);
+  m.rows_done += rows;
+}
+
+void PngStreamWriter::finish() {
+  Impl& m = *impl_;
+  UNET_CHECK(!m.finished, "cannot write '", m.file.path(), "': already finished");
+  UNET_CHECK(m.rows_done == m.height, "cannot write '", m.file.path(), "': only ", m.rows_done, " of ", m.height,
+             " rows were given");
+  m.z.finish();
+  m.flush_idat();
+  m.chunk("IEND", nullptr, 0);
+  close_checked(m.f, m.file.path());
+  m.file.commit();
+  m.finished = true;
+}
+
+// ---- public: streaming npy ---------------------------------------------------------------------------------
+
+struct NpyStreamWriter::Impl {
+  PendingFile file;
+  FilePtr f;
+  int channels, height, width, rows_done = 0;
+  uint64_t data_offset = 0;
+  bool finished = false;
+  Impl(const std::string& path, int c, int h, int w) : file(path), channels(c), height(h), width(w) {}
+};
+
+NpyStreamWriter::NpyStreamWriter(const std::string& path, int channels, int height, int width) {
+  UNET_CHECK(channels >= 1 && height >= 1 && width >= 1, "cannot write '", path, "': image has zero size (", width,
+             "x", height, ", ", channels, " channels)");
+  impl_ = std::make_unique<Impl>(path, channels, height, width);
+  Impl& m = *impl_;
+  // The header of write_npy.
+  std::ostringstream dict;
+  dict << "{'descr': '<f4', 'fortran_order': False, 'shape': (";
+  if (channels == 1) dict << height << ", " << width << "), }";
+  else dict << channels << ", " << height << ", " << width << "), }";
+  std::string header = dict.str();
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header.push_back('\n');
+  std::vector<uint8_t> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(header.size() & 0xff),
+                              static_cast<uint8_t>(header.size() >> 8)};
+  out.insert(out.end(), header.begin(), header.end());
+  m.f = open_for_writing(m.file.tmp(), path);
+  write_all(m.f.get(), out.data(), out.size(), path);
+  m.data_offset = out.size();
+}
+
+NpyStreamWriter::~NpyStreamWriter() = default;
+
+void NpyStreamWriter::write_rows(int y0, const Image& band) {
+  Impl& m = *impl_;
+  UNET_CHECK(!m.finished, "cannot write '", m.file.path(), "': already finished");
+  check_band(m.file.path(), y0, m.rows_done, band.height, m.height, band.width, m.width, band.channels, m.channels);
+  for (int k = 0; k < m.channels; ++k) {
+    seek_to(m.f.get(), m.data_offset + ((static_cast<uint64_t>(k) * m.height + y0) * m.width) * 4, m.file.path());
+    write_all(m.f.get(), band.plane(k), static_cast<size_t>(band.height) * m.width * 4, m.file.path());
+  }
+  m.rows_done += band.height;
+}
+
+void NpyStreamWriter::finish() {
+  Impl& m = *impl_;
+  UNET_CHECK(!m.finished, "cannot write '", m.file.path(), "': already finished");
+  UNET_CHECK(m.rows_done == m.height, "cannot write '", m.file.path(), "': only ", m.rows_done, " of ", m.height,
+             " rows were given");
+  close_checked(m.f, m.file.path());
+  m.file.commit();
+  m.finished = true;
 }
 
 }  // namespace unet

@@ -2,13 +2,21 @@
 // network's output size; each tile is fed its full input context, which past the image border is
 // filled by mirroring. Every output pixel therefore sees exactly the same input whatever the
 // tiling, so one big tile and many small ones give the same map up to float rounding. Tiles go
-// through the network `batch` at a time; memory is bounded by the batch, not by the image.
-// Optional test-time augmentation averages the 8 rotations/flips of each tile.
+// through the network `batch` at a time. Optional test-time augmentation averages the 8
+// rotations/flips of each tile.
+//
+// Streaming (predict_bands): the map is produced in BANDS, one row of tiles at a time, and each
+// band is handed to a sink and dropped, so memory is bounded by the tile batch and a band of rows
+// (classes x step x width floats), never by the image height; the input can stay in its compact
+// file form (RawImage: 1 byte per sample for 8-bit images) and is normalised one tile at a time.
+// predict_to_files() writes unet predict's outputs that way. See docs/predict.md.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 
 #include "unet/image.h"
+#include "unet/io.h"
 #include "unet/model.h"
 
 namespace unet {
@@ -24,11 +32,59 @@ struct PredictOptions {
 // The input tile size `opt.tile` resolves to for an image of h x w (checked: throws when invalid).
 int choose_tile(const PredictOptions& opt, int h, int w, int depth);
 
+// The tiling of an h x w image: output tiles of `out` px whose origins are `step` px apart
+// (step = out rounded down to a multiple of 2^depth, the pooling lattice), `rows` x `cols` of
+// them; the last row / column may reach past the image. A band is one row of tiles: output rows
+// [r * step, min((r + 1) * step, h)).
+struct TileGrid {
+  int tile = 0, out = 0, step = 0, rows = 0, cols = 0;
+  int64_t count() const { return static_cast<int64_t>(rows) * cols; }
+};
+TileGrid tile_grid(const UNetConfig& cfg, const PredictOptions& opt, int h, int w);
+
 // Class probabilities [classes, H, W] for an image normalised to [0, 1] with the model's channel
-// count. Runs on the model's device without recording gradients.
+// count. Runs on the model's device without recording gradients. (predict_bands into one map.)
 Image predict_probabilities(const UNet& net, const Image& image01, const PredictOptions& opt = {});
+
+// Streamed prediction: sink(y0, band) is called for each band from top to bottom, band =
+// [classes, rows, W] holding the probabilities of image rows y0 .. y0 + rows - 1 (rows =
+// grid.step, the last band possibly fewer). The band is only valid during the call. The values
+// are exactly those of predict_probabilities (the same batches go through the network). Live
+// memory: the batch's tiles and ceil(batch / cols) + 1 bands.
+using BandSink = std::function<void(int y0, const Image& band)>;
+void predict_bands(const UNet& net, const Image& image01, const PredictOptions& opt, const BandSink& sink);
+// The same from the raw samples, each tile normalised as it is cut (normalise_intensity's rule,
+// bit for bit): an 8-bit image costs 1 byte per sample instead of 4.
+void predict_bands(const UNet& net, const RawImage& image, const PredictOptions& opt, const BandSink& sink);
 
 // Per-pixel argmax of a probability map: a one-channel image of class indices.
 Image argmax_classes(const Image& probs);
+
+// ---- unet predict's files, streamed -----------------------------------------------------------
+struct PredictFiles {
+  // Written: <prefix>_probs.tif (float32, one page per class, the layout of write_tiff_float),
+  // <prefix>_mask.png (8-bit argmax; 0/255 for two classes, the class index otherwise, clamped
+  // to 255), <prefix>_overlay.png (RGB: the image with the pixels of `overlay.tint_class`
+  // tinted, as overlay_png draws it; region mode only).
+  std::string prefix;
+  bool npy = false;        // also <prefix>_probs.npy (float32, (C, H, W))
+  OverlayOptions overlay{0, false, 0.45f, 255, 40, 40};
+  // Optional: class indices of the image (1 channel, same size) to evaluate against.
+  const Image* labels = nullptr;
+};
+
+struct PredictEvaluation {
+  bool done = false;              // labels were given
+  double pixel_error = 0.0;       // fraction of pixels whose argmax class is not the label
+  double loss = 0.0;              // mean cross-entropy -log p(label) (p clamped to 1e-12)
+  double threshold_error = 1.0;   // the best single global threshold t = 1..254 of the raw image
+                                  // (first channel, normalised * 255 > t means class 1): its pixel error
+};
+
+// Predicts `image` band by band into the files of `files` (each file atomic; none is written
+// when anything fails). With labels, also returns the scores that evaluate_probabilities and the
+// threshold baseline give, counted as the bands pass.
+PredictEvaluation predict_to_files(const UNet& net, const RawImage& image, const PredictOptions& opt,
+                                   const PredictFiles& files);
 
 }  // namespace unet

@@ -147,6 +147,7 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   const int T = o.tile, O = TileSizes::output_for_input(T, o.net.depth);
   fs::create_directories(o.out_dir);
   const std::string ckpt = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
+  const std::string best_ckpt = (fs::path(o.out_dir) / "best.safetensors").string();
 
   Rng rng(o.seed);
   UNet net(o.net, o.device, rng);
@@ -183,7 +184,8 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   TrainReport rep;
   int64_t last_good = start;
   bool have_checkpoint = !o.resume.empty();
-  auto save = [&](int64_t it) {
+  double best_val = 2.0;  // pixel error of best.safetensors (this invocation)
+  auto state_at = [&](int64_t it) {
     TrainState s;
     s.iteration = it;
     s.total_iterations = total;
@@ -191,7 +193,10 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     s.rng_offset = rng.offset();
     s.lr = scheduled_lr(o, it);
     s.extra = {{"tile", std::to_string(T)}};
-    save_checkpoint(ckpt, net, &opt, s);
+    return s;
+  };
+  auto save = [&](int64_t it) {
+    save_checkpoint(ckpt, net, &opt, state_at(it));
     write_curve((fs::path(o.out_dir) / "loss.csv").string(), "iteration,loss", curve);
     write_loss_plot((fs::path(o.out_dir) / "loss.png").string(), curve, val_curve);
     last_good = it;
@@ -208,6 +213,12 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     val_pe.push_back(static_cast<float>(r.pixel_error));
     rep.last_val_loss = static_cast<float>(r.loss);
     rep.last_val_pixel_error = static_cast<float>(r.pixel_error);
+    if (r.pixel_error < best_val) {  // batch-1 SGD is noisy: keep the best validated weights too
+      best_val = r.pixel_error;
+      rep.best_val_pixel_error = static_cast<float>(r.pixel_error);
+      rep.best_iteration = it;
+      save_checkpoint(best_ckpt, net, nullptr, state_at(it));
+    }
     write_curve((fs::path(o.out_dir) / "val.csv").string(), "iteration,loss,pixel_error", val_curve, &val_pe);
     if (!o.quiet)
       std::fprintf(stderr, "\n[val] iteration %lld: loss %.4f, pixel error %.4f\n", static_cast<long long>(it), r.loss,
@@ -255,7 +266,12 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     if ((o.checkpoint_every > 0 && it % o.checkpoint_every == 0) || it == total || stop) save(it);
     if (stop) break;
   }
-  if (!o.quiet) std::fprintf(stderr, "\n[train] done: checkpoint %s\n", ckpt.c_str());
+  if (!o.quiet) {
+    std::fprintf(stderr, "\n[train] done: checkpoint %s\n", ckpt.c_str());
+    if (rep.best_iteration > 0)
+      std::fprintf(stderr, "[train] best validation pixel error %.4f at iteration %lld: %s\n", rep.best_val_pixel_error,
+                   static_cast<long long>(rep.best_iteration), best_ckpt.c_str());
+  }
   return rep;
 }
 

@@ -34,7 +34,7 @@ struct TrainOptions {
   Device device = Device::CPU;
   int tile = 572;                   // input tile; output = TileSizes::output_for_input(tile)
   int64_t iterations = 1000;        // total planned iterations
-  float lr = 0.01f;
+  float lr = 0.002f;                // with the pixel-mean loss and momentum 0.99 (0.01 stalls)
   float momentum = 0.99f;
   float weight_decay = 0.0f;
   int64_t lr_step = 0;              // multiply lr by lr_gamma every lr_step iterations (0 = constant)
@@ -42,7 +42,7 @@ struct TrainOptions {
   int64_t val_every = 100;          // validation period (0 = only at the end)
   int64_t checkpoint_every = 100;   // checkpoint period (0 = only at the end)
   uint64_t seed = 1;
-  std::string out_dir = "out";      // checkpoint.safetensors, loss.csv, loss.png, val.csv
+  std::string out_dir = "out";      // checkpoint.safetensors, best.safetensors, loss.csv, loss.png, val.csv
   std::string resume;               // checkpoint to resume (continues to its planned total)
   int64_t extend_to = 0;            // with resume: extend a run to this many iterations
   int64_t stop_at = 0;              // stop after this iteration (checkpointed), as an interruption would
@@ -56,6 +56,8 @@ struct TrainReport {
   int64_t iterations_done = 0;
   std::vector<float> losses;        // per iteration of this invocation
   float last_val_loss = -1.0f, last_val_pixel_error = -1.0f;
+  float best_val_pixel_error = -1.0f;  // of best.safetensors, written whenever validation improves
+  int64_t best_iteration = 0;
 };
 
 // Runs training; prints the configuration and a progress line to stderr unless quiet.

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# End-to-end test of the `unet` command line on the bundled ISBI sample: train (tiny, CPU), resume
+# rules, predict, eval (from the model and from the written maps), weightmap, augment, and the
+# errors a user meets first. Usage: cli_test.sh UNET_BINARY
+set -euo pipefail
+UNET="$1"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DATA="$ROOT/tests/data/isbi"
+T="$(mktemp -d)"
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAILED: $*" >&2; exit 1; }
+expect_error() {  # expect_error "message part" command...
+  local want="$1"; shift
+  if out=$("$@" 2>&1); then fail "expected an error from: $*"; fi
+  grep -qF -- "$want" <<<"$out" || fail "error of '$*' lacks '$want': $out"
+}
+
+# Tiny training run: 2 iterations of a depth-2, base-4 network on 108 px tiles, slice 05 held out.
+"$UNET" train --images "$DATA/image" --labels "$DATA/label" --val-split 1 --out "$T/run" --device cpu \
+  --depth 2 --base 4 --tile 108 --iterations 2 --val-every 2 --checkpoint-every 1 --quiet
+for f in checkpoint.safetensors best.safetensors loss.csv loss.png val.csv; do
+  [ -s "$T/run/$f" ] || fail "train did not write $f"
+done
+[ "$(wc -l < "$T/run/loss.csv")" -eq 3 ] || fail "loss.csv should hold a header and 2 rows"
+expect_error "finished run" "$UNET" train --images "$DATA/image" --labels "$DATA/label" --out "$T/run" \
+  --depth 2 --base 4 --tile 108 --resume "$T/run/checkpoint.safetensors" --quiet
+"$UNET" train --images "$DATA/image" --labels "$DATA/label" --val-split 1 --out "$T/run" --device cpu \
+  --depth 2 --base 4 --tile 108 --resume "$T/run/checkpoint.safetensors" --extend-to 3 --val-every 0 --quiet
+[ "$(wc -l < "$T/run/loss.csv")" -eq 4 ] || fail "the extended run should continue the loss curve"
+
+# Prediction writes every output; eval reads both a model and the written maps.
+"$UNET" predict --model "$T/run/checkpoint.safetensors" --input "$DATA/image/05.png" -o "$T/p/s05" --npy \
+  --labels "$DATA/label/05.png" > "$T/predict.txt"
+grep -q "pixel error" "$T/predict.txt" || fail "predict --labels printed no pixel error"
+for f in s05_probs.tif s05_probs.npy s05_mask.png s05_overlay.png; do [ -s "$T/p/$f" ] || fail "predict did not write $f"; done
+"$UNET" eval --probs "$T/p/s05_probs.tif" --labels "$DATA/label/05.png" > "$T/eval1.txt"
+"$UNET" eval --model "$T/run/checkpoint.safetensors" --images "$DATA/image/05.png" --labels "$DATA/label/05.png" \
+  --format json -o "$T/eval2.json"
+grep -q "best warping error" "$T/eval1.txt" || fail "eval table lacks the warping error"
+grep -q '"rand_error"' "$T/eval2.json" || fail "eval json lacks the Rand error"
+
+"$UNET" weightmap --labels "$DATA/label/00.png" -o "$T/w.png" > /dev/null
+[ -s "$T/w.png" ] && [ -s "$T/w.tif" ] || fail "weightmap outputs missing"
+"$UNET" augment --image "$DATA/image/00.png" --labels "$DATA/label/00.png" -o "$T/aug" --count 2 > /dev/null
+[ "$(ls "$T/aug" | wc -l)" -ge 2 ] || fail "augment wrote no samples"
+
+# Errors a user meets first: an invalid tile, a mis-encoded label, a missing file, a corrupt checkpoint.
+expect_error "nearest valid sizes" "$UNET" train --images "$DATA/image" --labels "$DATA/label" --out "$T/x" \
+  --tile 570 --iterations 1 --quiet
+printf 'P5\n2 2\n255\n\x00\x80\xff\x00' > "$T/bad_label.pgm"
+expect_error "bad_label.pgm" "$UNET" weightmap --labels "$T/bad_label.pgm" -o "$T/bw.png"
+expect_error "no_such.png" "$UNET" predict --model "$T/run/checkpoint.safetensors" --input "$T/no_such.png" -o "$T/q"
+head -c 100 "$T/run/checkpoint.safetensors" > "$T/cut.safetensors"
+expect_error "cut.safetensors" "$UNET" predict --model "$T/cut.safetensors" --input "$DATA/image/05.png" -o "$T/q"
+expect_error "unknown option --iterationz" "$UNET" train --iterationz 3
+echo "cli test passed"
