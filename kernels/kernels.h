@@ -90,6 +90,48 @@ struct KernelTable {
   void (*add)(Stream, float* y, const float* x, int64_t n);
   void (*fill)(Stream, float* y, float value, int64_t n);
   void (*check_finite)(Stream, const float* x, int64_t n, int32_t* flag);
+
+  // ---- Image restoration (unet/restore: phase contrast + DIC co-restoration, docs/restore.md) -------
+  // Mirror boundary: index t of a row of n pixels reads m(t), the half-sample symmetric reflection
+  // that REPEATS the edge pixel (MATLAB padarray 'symmetric'): ... x1 x0 | x0 x1 ... x(n-1) | x(n-1)
+  // x(n-2) ...;  m(t) = u < n ? u : 2n-1-u  with  u = t mod 2n, so any kernel size is allowed.
+  //
+  // stencil2d: 'same'-size 2-D correlation of N single-channel planes with one odd-sized kernel.
+  //   x[N,H,W], k[kh,kw] (kh, kw odd; rh = kh/2, rw = kw/2) -> y[N,H,W]
+  //   y[n,i,j] = sum_{a,b} k[a,b] * x[n, m(i+a-rh), m(j+b-rw)]
+  void (*stencil2d)(Stream, const float* x, const float* k, float* y, int N, int H, int W, int kh, int kw);
+  // stencil2d_adjoint: the EXACT transpose of stencil2d with the same kernel (not flipped by the caller):
+  //   x[n,p,q] = sum_{a,b} k[a,b] * sum_{i: m(i+a-rh)=p} sum_{j: m(j+b-rw)=q} y[n,i,j]
+  // so <stencil2d(x), y> = <x, stencil2d_adjoint(y)> for all x, y. (With the mirror boundary the
+  // flipped-kernel stencil2d is the transpose only away from the borders, or for kernels that are
+  // even along each axis separately.)
+  void (*stencil2d_adjoint)(Stream, const float* y, const float* k, float* x, int N, int H, int W, int kh,
+                            int kw);
+  // laplacian8_apply: the graph Laplacian L = D - G of the 8-neighbourhood with per-pixel edge weights,
+  // as its two non-negative parts. wgt[N,4,H,W] holds, for direction d in {E (0,+1), S (+1,0),
+  // SE (+1,+1), SW (+1,-1)}, the weight (>= 0) of the edge between (i,j) and (i,j)+off_d; weights of
+  // edges that leave the image are ignored. With w_pq the weight of edge p-q (w_pq = w_qp):
+  //   deg_x[p] = (sum_q w_pq) * x[p]        adj_x[p] = sum_q w_pq * x[q]       (L x = deg_x - adj_x)
+  void (*laplacian8_apply)(Stream, const float* x, const float* wgt, float* deg_x, float* adj_x, int N, int H,
+                           int W);
+  // nnmu_update: the non-negative multiplicative update of Sha, Saul and Lee for
+  //   min_{f>=0} 1/2 f'Af + b'f,  A = A+ - A- (both with non-negative entries), ap = A+ f, an = A- f:
+  //   f <- f * (-b + sqrt(b^2 + 4 ap an)) / (2 ap + eps)
+  // For b > 0 the numerator is evaluated as 4 ap an / (b + sqrt(b^2 + 4 ap an)) (the same value without
+  // the cancellation; ap * an is taken as max(ap * an, 0), a guard against rounding where a caller forms
+  // A+ f and A- f as differences); an element with f <= 0, or whose new value is below 1e-30 (out of the slow denormal
+  // range), becomes 0 (zeros are fixed points of the update).
+  void (*nnmu_update)(Stream, float* f, const float* ap, const float* an, const float* b, int64_t n, float eps);
+  // y = a * x + b * y; with b == 0 y is not read (y = a * x even where y held NaN: the BLAS convention)
+  void (*axpby)(Stream, float* y, const float* x, float a, float b, int64_t n);
+  // l1_reweight: the reweighted-L1 term of the restoration's linear part, b = b0 + c / (f + gamma)
+  // (c = w_r * w0: the weights w = w0 / (f + gamma) scaled by w_r).
+  void (*l1_reweight)(Stream, const float* f, const float* b0, float* b, int64_t n, float c, float gamma);
+  // dot: s = sum_i x[i] y[i], accumulated in double in a fixed order (deterministic);
+  // out[0] = float(s), out[1] = float(s - double(out[0])): out[0] + out[1] in double carries s to ~1e-14.
+  void (*dot)(Stream, const float* x, const float* y, int64_t n, float* out);
+  // sum_log1p: s = sum_i log(1 + scale * x[i]) (needs scale * x > -1), in double; out[0..1] as for dot.
+  void (*sum_log1p)(Stream, const float* x, int64_t n, float scale, float* out);
 };
 
 const KernelTable& cpu_table();

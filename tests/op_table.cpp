@@ -203,6 +203,62 @@ void add_elementwise_rows(std::vector<OpCase>& rows, int64_t n) {
   }});
 }
 
+// The restoration kernels: stencils with the mirror boundary (odd sizes, a kernel larger than the
+// image so the reflection folds more than once, a real joint phase+DIC stencil), the Laplacian, the
+// multiplicative update and its helpers, the two reductions.
+void add_stencil_rows(std::vector<OpCase>& rows, int N, int H, int W, int kh, int kw) {
+  std::string shape = "N,H,W=" + dims({N, H, W}) + " k=" + dims({kh, kw});
+  rows.push_back({"stencil2d", shape, kConvTol, [=](Device d, uint64_t seed) {
+    Tensor x = input(d, {N, H, W}, seed), k = input(d, {kh, kw}, seed + 1), y = poisoned(d, {N, H, W});
+    T(d).stencil2d(S(d), x.f32(), k.f32(), y.f32(), N, H, W, kh, kw);
+    return host(d, {y});
+  }});
+  rows.push_back({"stencil2d_adjoint", shape, kConvTol, [=](Device d, uint64_t seed) {
+    Tensor y = input(d, {N, H, W}, seed), k = input(d, {kh, kw}, seed + 1), x = poisoned(d, {N, H, W});
+    T(d).stencil2d_adjoint(S(d), y.f32(), k.f32(), x.f32(), N, H, W, kh, kw);
+    return host(d, {x});
+  }});
+}
+
+void add_laplacian_rows(std::vector<OpCase>& rows, int N, int H, int W) {
+  rows.push_back({"laplacian8_apply", "N,H,W=" + dims({N, H, W}), kConvTol, [=](Device d, uint64_t seed) {
+    Tensor x = input(d, {N, H, W}, seed), w = input(d, {N, 4, H, W}, seed + 1, 0.0f, 1.0f);
+    Tensor deg = poisoned(d, {N, H, W}), adj = poisoned(d, {N, H, W});
+    T(d).laplacian8_apply(S(d), x.f32(), w.f32(), deg.f32(), adj.f32(), N, H, W);
+    return host(d, {deg, adj});
+  }});
+}
+
+void add_nnmu_rows(std::vector<OpCase>& rows, int64_t n) {
+  std::string shape = "n=" + std::to_string(n);
+  rows.push_back({"nnmu_update", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor f = input(d, {n}, seed, 0.05f, 1.0f), ap = input(d, {n}, seed + 1, 0.1f, 2.0f);
+    Tensor an = input(d, {n}, seed + 2, 0.0f, 2.0f), b = input(d, {n}, seed + 3);
+    T(d).nnmu_update(S(d), f.f32(), ap.f32(), an.f32(), b.f32(), n, 1e-12f);
+    return host(d, {f});
+  }});
+  rows.push_back({"axpby", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor y = input(d, {n}, seed), x = input(d, {n}, seed + 1);
+    T(d).axpby(S(d), y.f32(), x.f32(), 0.75f, -1.5f, n);
+    return host(d, {y});
+  }});
+  rows.push_back({"l1_reweight", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor f = input(d, {n}, seed, 0.0f, 2.0f), b0 = input(d, {n}, seed + 1), b = poisoned(d, {n});
+    T(d).l1_reweight(S(d), f.f32(), b0.f32(), b.f32(), n, 0.5f, 3.0f);
+    return host(d, {b});
+  }});
+  rows.push_back({"dot", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor x = input(d, {n}, seed), y = input(d, {n}, seed + 1, 0.0f, 1.0f), out = poisoned(d, {2});
+    T(d).dot(S(d), x.f32(), y.f32(), n, out.f32());
+    return host(d, {out});
+  }});
+  rows.push_back({"sum_log1p", shape, kExactTol, [=](Device d, uint64_t seed) {
+    Tensor x = input(d, {n}, seed, 0.0f, 3.0f), out = poisoned(d, {2});
+    T(d).sum_log1p(S(d), x.f32(), n, 1.0f / 3.0f, out.f32());
+    return host(d, {out});
+  }});
+}
+
 }  // namespace
 
 std::vector<OpCase> op_cases(bool large) {
@@ -229,6 +285,13 @@ std::vector<OpCase> op_cases(bool large) {
   add_softmax_rows(rows, 1, 2, 17, 19, false);
   add_elementwise_rows(rows, 1001);
   add_elementwise_rows(rows, 1 << 20);
+  add_stencil_rows(rows, 2, 13, 11, 5, 3);
+  add_stencil_rows(rows, 1, 7, 5, 25, 25);    // the reflection folds more than once
+  add_stencil_rows(rows, 1, 96, 96, 25, 25);  // the joint phase + DIC stencil on a test image
+  add_laplacian_rows(rows, 2, 9, 13);
+  add_laplacian_rows(rows, 1, 96, 96);
+  add_nnmu_rows(rows, 1001);
+  add_nnmu_rows(rows, 1 << 20);
   if (large) {
     // The paper's network: the 572x572 input layer, 64 channels at 570x570, 1024 channels at 30x30.
     add_conv_rows(rows, Conv::k3x3, 1, 1, 572, 572, 64);
@@ -238,6 +301,8 @@ std::vector<OpCase> op_cases(bool large) {
     add_relu_rows(rows, {1, 64, 570, 570});
     add_maxpool_rows(rows, 1, 64, 568, 568);
     add_crop_concat_rows(rows, 1, 64, 568, 568, 64, 392, 392);
+    add_stencil_rows(rows, 1, 1024, 1024, 13, 13);
+    add_laplacian_rows(rows, 1, 1024, 1024);
   }
   return rows;
 }

@@ -6,7 +6,7 @@
 # Extra arguments go to `unet train` (e.g. --iterations 2000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/build.sh
+bash tools/build.sh --target unet   # the command line only; tests and benchmarks: tools/test.sh
 UNET=./build/tools/unet
 DATA=tests/data/isbi
 OUT=out/demo

@@ -3,6 +3,7 @@
 //   unet predict   --model CKPT --input IMG -o OUT_PREFIX [options]  overlap-tile segmentation
 //   unet weightmap --labels IMG -o OUT.png [--w0 10 --sigma 5]       the paper's Eq. 2, as an image
 //   unet augment   --image IMG --labels IMG -o DIR [--count 4]       augmented samples as PNGs
+//   unet restore   --phase P.tif --dic D.tif -o F.tif [options]      phase contrast + DIC co-restoration
 //   unet device                                                      what GPU this build sees
 #include <algorithm>
 #include <chrono>
@@ -25,6 +26,8 @@
 
 namespace fs = std::filesystem;
 using namespace unet;
+
+int cmd_restore(int argc, char** argv);  // tools/restore_cmd.cpp
 
 namespace {
 
@@ -395,6 +398,11 @@ void usage() {
                "             [--format table|csv|json] [-o FILE] [--tta] [--tile T]\n"
                "  weightmap  --labels IMG -o OUT.png [--w0 10] [--sigma 5]\n"
                "  augment    --image IMG --labels IMG -o DIR [--count 4] [--seed S]\n"
+               "  restore    --phase P.tif --dic D.tif -o F.tif [--mode joint|phase|dic] [--iterations 300]\n"
+               "             [--lambda 1] [--ws 1] [--wr 0.5] [--gamma 3] [--dic-gain 0=auto] [--su-kernels K]\n"
+               "             [--R 4000 --W 800 --radius 5 --pixel-um 1 --focal-mm 40] [--dic-sigma 1 --dic-theta 0.785]\n"
+               "             [--pair-out PAIR.tif] [--figure FIG.png [--compare] [--truth T.tif]] [--device ..]\n"
+               "  restore    --synthetic DIR [--count N] [--seed S] [--size 96] [--noise 0.05] [--mitotic M]\n"
                "  device\n");
 }
 
@@ -413,6 +421,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return cmd_eval(argc, argv);
     if (cmd == "augment") return cmd_augment(argc, argv);
     if (cmd == "device") return cmd_device();
+    if (cmd == "restore") return cmd_restore(argc, argv);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       usage();
       return 0;

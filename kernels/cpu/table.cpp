@@ -16,6 +16,9 @@ const KernelTable& cpu_table() {
       cpu::softmax_xent,      cpu::softmax_forward,
       cpu::sgd_momentum,
       cpu::add,               cpu::fill,                    cpu::check_finite,
+      cpu::stencil2d,         cpu::stencil2d_adjoint,       cpu::laplacian8_apply,
+      cpu::nnmu_update,       cpu::axpby,                   cpu::l1_reweight,
+      cpu::dot,               cpu::sum_log1p,
   };
   return table;
 }

@@ -49,4 +49,15 @@ void add(Stream, float* y, const float* x, int64_t n);
 void fill(Stream, float* y, float value, int64_t n);
 void check_finite(Stream, const float* x, int64_t n, int32_t* flag);
 
+// restore.cu: the image-restoration entries (stencils with the mirror boundary, the graph Laplacian,
+// the multiplicative update and its helpers, two deterministic reductions).
+void stencil2d(Stream, const float* x, const float* k, float* y, int N, int H, int W, int kh, int kw);
+void stencil2d_adjoint(Stream, const float* y, const float* k, float* x, int N, int H, int W, int kh, int kw);
+void laplacian8_apply(Stream, const float* x, const float* wgt, float* deg_x, float* adj_x, int N, int H, int W);
+void nnmu_update(Stream, float* f, const float* ap, const float* an, const float* b, int64_t n, float eps);
+void axpby(Stream, float* y, const float* x, float a, float b, int64_t n);
+void l1_reweight(Stream, const float* f, const float* b0, float* b, int64_t n, float c, float gamma);
+void dot(Stream, const float* x, const float* y, int64_t n, float* out);
+void sum_log1p(Stream, const float* x, int64_t n, float scale, float* out);
+
 }  // namespace unet::kernels::cuda

@@ -31,6 +31,14 @@ const KernelTable& cuda_table() {
     t.add = &cuda::add;
     t.fill = &cuda::fill;
     t.check_finite = &cuda::check_finite;
+    t.stencil2d = &cuda::stencil2d;
+    t.stencil2d_adjoint = &cuda::stencil2d_adjoint;
+    t.laplacian8_apply = &cuda::laplacian8_apply;
+    t.nnmu_update = &cuda::nnmu_update;
+    t.axpby = &cuda::axpby;
+    t.l1_reweight = &cuda::l1_reweight;
+    t.dot = &cuda::dot;
+    t.sum_log1p = &cuda::sum_log1p;
     return t;
   }();
   return table;

@@ -1,0 +1,292 @@
+// unet restore: phase contrast + DIC co-restoration (unet/restore.h, docs/restore.md), and the
+// synthetic pairs it is tested on. Dispatched from tools/unet.cpp.
+//
+//   unet restore --phase P.tif --dic D.tif -o F.tif [--mode joint|phase|dic] [model and solver flags]
+//                [--out-scale 1] [--pair-out PAIR.tif] [--figure FIG.png [--compare] [--truth T.tif]] [--objective-csv FILE]
+//   unet restore --synthetic DIR [--count N] [--seed S] [--size 96] [--noise 0.05] [--cells 5] [--pairs 1]
+//                [--mitotic 0] [--shift-dy 0 --shift-dx 0]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/atomic_file.h"
+#include "engine/backend.h"
+#include "unet/io.h"
+#include "unet/restore.h"
+#include "unet/synthetic_cells.h"
+
+namespace fs = std::filesystem;
+using namespace unet;
+using namespace unet::restore;
+
+namespace {
+
+// --key value pairs and --flags, every key one this command knows (as the other subcommands).
+struct RestoreArgs {
+  std::map<std::string, std::string> values;
+  std::set<std::string> flags;
+  RestoreArgs(int argc, char** argv, const std::set<std::string>& keys, const std::set<std::string>& flag_names) {
+    for (int i = 2; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "-o") a = "--out";
+      UNET_CHECK(a.rfind("--", 0) == 0, "unexpected argument \"", a, "\"");
+      const std::string k = a.substr(2);
+      if (flag_names.count(k)) {
+        flags.insert(k);
+        continue;
+      }
+      UNET_CHECK(keys.count(k), "unknown option --", k);
+      UNET_CHECK(i + 1 < argc, "option --", k, " needs a value");
+      values[k] = argv[++i];
+    }
+  }
+  bool has(const std::string& k) const { return values.count(k) > 0; }
+  bool flag(const std::string& k) const { return flags.count(k) > 0; }
+  std::string str(const std::string& k, const std::string& def = "") const {
+    auto it = values.find(k);
+    return it == values.end() ? def : it->second;
+  }
+  double num(const std::string& k, double def) const {
+    if (!has(k)) return def;
+    const std::string& v = values.at(k);
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    UNET_CHECK(end && *end == '\0' && !v.empty(), "option --", k, " wants a number, got \"", v, "\"");
+    return d;
+  }
+  int integer(const std::string& k, int def) const {
+    const double d = num(k, def);
+    UNET_CHECK(d == std::floor(d), "option --", k, " wants an integer");
+    return static_cast<int>(d);
+  }
+};
+
+Device restore_device(const std::string& s) {
+  if (s == "cpu") return Device::CPU;
+  if (s == "cuda") {
+    UNET_CHECK(cuda_available(), "--device cuda: no CUDA device is available to this build");
+    return Device::CUDA;
+  }
+  UNET_CHECK(s == "auto", "--device must be cpu, cuda or auto, got \"", s, "\"");
+  return cuda_available() ? Device::CUDA : Device::CPU;
+}
+
+// The first channel of the first page, raw values (float TIFFs as stored, 8/16-bit as 0..255/65535:
+// the restoration removes the background and scales to unit standard deviation itself).
+Image read_plane(const std::string& path) {
+  Image img = read_image(path);
+  if (img.channels == 1) return img;
+  Image out(1, img.height, img.width);
+  std::copy(img.plane(0), img.plane(0) + img.pixels(), out.data.begin());
+  return out;
+}
+
+void ensure_parent(const std::string& path) {
+  const fs::path p(path);
+  if (p.has_parent_path()) fs::create_directories(p.parent_path());
+}
+
+int synthetic(const RestoreArgs& a) {
+  const std::string dir = a.str("synthetic");
+  SyntheticOptions so;
+  so.height = so.width = a.integer("size", 96);
+  so.noise = a.num("noise", so.noise);
+  so.cells = a.integer("cells", so.cells);
+  so.touching_pairs = a.integer("pairs", so.touching_pairs);
+  so.mitotic = a.integer("mitotic", so.mitotic);
+  so.dic_bias = a.num("dic-bias", so.dic_bias);
+  so.shift_dy = a.integer("shift-dy", 0);
+  so.shift_dx = a.integer("shift-dx", 0);
+  const int count = a.integer("count", 1);
+  const int seed = a.integer("seed", 1);
+  UNET_CHECK(count >= 1, "--count must be >= 1");
+  for (const char* sub : {"phase", "dic", "truth", "label"}) fs::create_directories(fs::path(dir) / sub);
+  const Device dev = restore_device(a.str("device", "auto"));
+  for (int i = 0; i < count; ++i) {
+    so.seed = static_cast<uint64_t>(seed) * 100003ull + static_cast<uint64_t>(i);
+    SyntheticSample s = make_synthetic(so, dev);
+    char name[32];
+    std::snprintf(name, sizeof name, "%03d", i);
+    write_tiff_float((fs::path(dir) / "phase" / (std::string(name) + ".tif")).string(), s.phase);
+    write_tiff_float((fs::path(dir) / "dic" / (std::string(name) + ".tif")).string(), s.dic);
+    write_tiff_float((fs::path(dir) / "truth" / (std::string(name) + ".tif")).string(), s.f);
+    Image lab = s.label;
+    for (float& v : lab.data) v *= 255.0f;
+    write_png((fs::path(dir) / "label" / (std::string(name) + ".png")).string(), lab);
+  }
+  std::printf("wrote %d synthetic %dx%d pairs to %s/{phase,dic,truth,label}\n", count, so.width, so.height, dir.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int cmd_restore(int argc, char** argv) {
+  RestoreArgs a(argc, argv,
+                {"phase", "dic", "out", "mode", "device", "iterations", "lambda", "ws", "wr", "w0", "gamma", "eps",
+                 "edge-tau", "dic-gain", "refit-every", "R", "W", "radius", "pixel-um", "focal-mm", "wavelength-um",
+                 "drop", "dic-sigma", "dic-theta", "dic-size", "su-kernels", "zeta", "pair-out", "figure", "truth",
+                 "objective-csv", "max-shift", "out-scale",
+                 // --synthetic DIR
+                 "synthetic", "count", "seed", "size", "noise", "cells", "pairs", "mitotic", "dic-bias", "shift-dy",
+                 "shift-dx"},
+                {"no-background", "no-background-fit", "no-register", "no-closed-form", "compare", "quiet"});
+  if (a.has("synthetic")) return synthetic(a);
+
+  RestoreOptions o;
+  o.mode = parse_mode(a.str("mode", "joint"));
+  o.solver.device = restore_device(a.str("device", "auto"));
+  o.solver.iterations = a.integer("iterations", o.solver.iterations);
+  o.solver.lambda = a.num("lambda", o.solver.lambda);
+  o.solver.ws = a.num("ws", o.solver.ws);
+  o.solver.wr = a.num("wr", o.solver.wr);
+  o.solver.w0 = a.num("w0", o.solver.w0);
+  o.solver.gamma = a.num("gamma", o.solver.gamma);
+  o.solver.eps = a.num("eps", o.solver.eps);
+  o.solver.edge_tau = a.num("edge-tau", o.solver.edge_tau);
+  o.solver.dic_gain = a.num("dic-gain", o.solver.dic_gain);
+  o.solver.refit_every = a.integer("refit-every", o.solver.refit_every);
+  o.solver.fit_background = !a.flag("no-background-fit");
+  o.solver.closed_form_init = !a.flag("no-closed-form");
+  o.remove_background = !a.flag("no-background");
+  o.register_pair = !a.flag("no-register");
+  o.max_shift = a.integer("max-shift", 0);
+  o.phase.R_um = a.num("R", o.phase.R_um);
+  o.phase.W_um = a.num("W", o.phase.W_um);
+  o.phase.radius = a.integer("radius", o.phase.radius);
+  o.phase.pixel_um = a.num("pixel-um", o.phase.pixel_um);
+  o.phase.focal_mm = a.num("focal-mm", o.phase.focal_mm);
+  o.phase.lambda_um = a.num("wavelength-um", o.phase.lambda_um);
+  o.phase.drop = a.num("drop", o.phase.drop);
+  o.dic.sigma = a.num("dic-sigma", o.dic.sigma);
+  o.dic.theta = a.num("dic-theta", o.dic.theta);
+  o.dic.size = a.integer("dic-size", o.dic.size);
+  o.su_kernels = a.integer("su-kernels", 0);
+  o.zeta = a.num("zeta", o.zeta);
+  UNET_CHECK(o.solver.iterations >= 0, "--iterations must be >= 0");
+  UNET_CHECK(o.su_kernels == 0 || o.su_kernels >= 2, "--su-kernels must be 0 (single kernel) or >= 2");
+  const bool quiet = a.flag("quiet");
+
+  Image phase, dic;
+  if (o.mode != Mode::kDic || a.has("phase")) {
+    UNET_CHECK(a.has("phase"), "missing required option --phase (mode ", mode_name(o.mode), ")");
+    phase = read_plane(a.str("phase"));
+  }
+  if (o.mode != Mode::kPhase || a.has("dic")) {
+    UNET_CHECK(a.has("dic"), "missing required option --dic (mode ", mode_name(o.mode), ")");
+    dic = read_plane(a.str("dic"));
+  }
+  UNET_CHECK(a.has("out") || a.has("pair-out") || a.has("figure"), "give -o F.tif, --pair-out PAIR.tif or --figure FIG.png");
+
+  const Image& ref = phase.empty() ? dic : phase;
+  if (!quiet)
+    std::fprintf(stderr, "[restore] %s, %dx%d, %s, %d iterations, lambda %g, w_s %g, w_r %g, gamma %g%s\n",
+                 mode_name(o.mode), ref.width, ref.height, device_name(o.solver.device), o.solver.iterations,
+                 o.solver.lambda, o.solver.ws, o.solver.wr, o.solver.gamma,
+                 o.su_kernels ? (", " + std::to_string(o.su_kernels) + " phase-retardation kernels").c_str() : "");
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::pair<int, double>> curve;
+  o.solver.progress = [&](int it, double e) {
+    curve.emplace_back(it, e);
+    if (quiet) return;
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "\r[restore] iteration %d/%d  objective %.6g  %.1f s   ", it, o.solver.iterations, e, el);
+    if (it == o.solver.iterations) std::fprintf(stderr, "\n");
+  };
+  // Run the pipeline; with --compare also both single-modality restorations (quietly).
+  RestoreResult r = restore_pair(phase, dic, o);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!quiet) {
+    std::fprintf(stderr, "[restore] done in %.2f s: objective %.6g -> %.6g", seconds, r.sol.objective.front(),
+                 r.sol.objective.back());
+    if (!r.gp.empty()) std::fprintf(stderr, ", phase residual %.3f", r.sol.rel_residual_phase);
+    if (!r.gd.empty()) std::fprintf(stderr, ", DIC residual %.3f", r.sol.rel_residual_dic);
+    if (o.mode == Mode::kJoint)
+      std::fprintf(stderr, ", DIC gain %.4g, registration shift (%d, %d)", r.sol.dic_gain, r.shift.dy, r.shift.dx);
+    std::fprintf(stderr, "\n");
+    if (o.mode == Mode::kJoint && r.sol.dic_gain < 0)
+      std::fprintf(stderr, "[restore] note: the DIC gain is negative: the shear direction seems opposite to --dic-theta\n");
+  }
+
+  if (a.has("out")) {
+    ensure_parent(a.str("out"));
+    const float scale = static_cast<float>(a.num("out-scale", 1.0));
+    Image f = r.sol.total;
+    for (float& v : f.data) v *= scale;
+    write_tiff_float(a.str("out"), f);
+    std::printf("wrote %s (restored f, float%s)\n", a.str("out").c_str(), scale != 1.0f ? ", scaled" : "");
+    if (o.su_kernels >= 2) {
+      const std::string stem = (fs::path(a.str("out")).parent_path() / fs::path(a.str("out")).stem()).string();
+      Image ch(o.su_kernels, ref.height, ref.width);
+      for (int k = 0; k < o.su_kernels; ++k)
+        std::copy(r.sol.f[k].data.begin(), r.sol.f[k].data.end(), ch.plane(k));
+      write_tiff_float(stem + "_channels.tif", ch);
+      Image pol = r.polarity;
+      for (float& v : pol.data) v *= 127.5f;
+      write_png(stem + "_polarity.png", pol);
+      std::printf("wrote %s_channels.tif (one page per kernel) and %s_polarity.png (grey: dark cells, white: bright)\n",
+                  stem.c_str(), stem.c_str());
+    }
+  }
+  if (a.has("objective-csv")) {
+    std::string csv = "iteration,objective\n";
+    char line[64];
+    for (const auto& [it, e] : curve) {
+      std::snprintf(line, sizeof line, "%d,%.9g\n", it, e);
+      csv += line;
+    }
+    ensure_parent(a.str("objective-csv"));
+    atomic_write_bytes(a.str("objective-csv"), csv.data(), csv.size());
+  }
+  if (a.has("pair-out")) {
+    // One page, two float samples per pixel (phase, DIC): read_image() / read_stack() read it as one
+    // 2-channel image, so it goes to `unet train --in-channels 2` and `unet predict` as is. Network
+    // inputs live in [0, 1] in this project (float files are not rescaled on reading, and training's
+    // gamma augmentation clamps to [0, 1]): the unit-std values x are written as 0.5 + x / 8, clamped
+    // (+-4 standard deviations).
+    UNET_CHECK(!r.gp.empty() && !r.gd.empty(), "--pair-out needs both images (mode joint)");
+    Image pair(2, ref.height, ref.width);
+    auto to01 = [](float x) { return std::min(std::max(0.5f + x / 8.0f, 0.0f), 1.0f); };
+    for (size_t i = 0; i < r.sol.gp.data.size(); ++i) {
+      pair.plane(0)[i] = to01(r.sol.gp.data[i]);
+      pair.plane(1)[i] = to01(r.sol.gd.data[i]);
+    }
+    ensure_parent(a.str("pair-out"));
+    write_tiff_stack(a.str("pair-out"), {pair}, TiffSample::F32);
+    std::printf("wrote %s (the preprocessed pair: 1 page, 2 float channels)\n", a.str("pair-out").c_str());
+  }
+  if (a.has("figure")) {
+    std::vector<std::pair<std::string, Image>> panels;
+    if (!phase.empty()) panels.push_back({"phase contrast", phase});
+    if (!dic.empty()) panels.push_back({"DIC", dic});
+    Image truth;
+    if (a.has("truth")) {
+      truth = read_plane(a.str("truth"));
+      panels.push_back({"truth f", truth});
+    }
+    if (a.flag("compare") && o.mode == Mode::kJoint) {
+      RestoreOptions single = o;
+      single.solver.progress = nullptr;
+      for (Mode m : {Mode::kPhase, Mode::kDic}) {
+        single.mode = m;
+        RestoreResult rs = restore_pair(phase, dic, single);
+        panels.push_back({std::string(mode_name(m)) + " only", rs.sol.total});
+        if (!truth.empty())
+          std::printf("relative error %s only: %.4f\n", mode_name(m), relative_error(rs.sol.total, truth));
+      }
+    }
+    panels.push_back({std::string(mode_name(o.mode)) + (o.mode == Mode::kJoint ? " (co-restored)" : ""), r.sol.total});
+    if (o.su_kernels >= 2) panels.push_back({"dark (grey) / bright (white)", r.polarity});
+    if (!truth.empty()) std::printf("relative error %s: %.4f\n", mode_name(o.mode), relative_error(r.sol.total, truth));
+    ensure_parent(a.str("figure"));
+    write_figure(a.str("figure"), panels, 2);
+    std::printf("wrote %s\n", a.str("figure").c_str());
+  }
+  return 0;
+}
