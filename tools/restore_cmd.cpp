@@ -18,6 +18,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/backend.h"
+#include "tools/cli.h"
 #include "unet/io.h"
 #include "unet/restore.h"
 #include "unet/synthetic_cells.h"
@@ -25,58 +26,10 @@
 namespace fs = std::filesystem;
 using namespace unet;
 using namespace unet::restore;
+using unet::cli::Args;
+using unet::cli::pick_device;
 
 namespace {
-
-// --key value pairs and --flags, every key one this command knows (as the other subcommands).
-struct RestoreArgs {
-  std::map<std::string, std::string> values;
-  std::set<std::string> flags;
-  RestoreArgs(int argc, char** argv, const std::set<std::string>& keys, const std::set<std::string>& flag_names) {
-    for (int i = 2; i < argc; ++i) {
-      std::string a = argv[i];
-      if (a == "-o") a = "--out";
-      UNET_CHECK(a.rfind("--", 0) == 0, "unexpected argument \"", a, "\"");
-      const std::string k = a.substr(2);
-      if (flag_names.count(k)) {
-        flags.insert(k);
-        continue;
-      }
-      UNET_CHECK(keys.count(k), "unknown option --", k);
-      UNET_CHECK(i + 1 < argc, "option --", k, " needs a value");
-      values[k] = argv[++i];
-    }
-  }
-  bool has(const std::string& k) const { return values.count(k) > 0; }
-  bool flag(const std::string& k) const { return flags.count(k) > 0; }
-  std::string str(const std::string& k, const std::string& def = "") const {
-    auto it = values.find(k);
-    return it == values.end() ? def : it->second;
-  }
-  double num(const std::string& k, double def) const {
-    if (!has(k)) return def;
-    const std::string& v = values.at(k);
-    char* end = nullptr;
-    const double d = std::strtod(v.c_str(), &end);
-    UNET_CHECK(end && *end == '\0' && !v.empty(), "option --", k, " wants a number, got \"", v, "\"");
-    return d;
-  }
-  int integer(const std::string& k, int def) const {
-    const double d = num(k, def);
-    UNET_CHECK(d == std::floor(d), "option --", k, " wants an integer");
-    return static_cast<int>(d);
-  }
-};
-
-Device restore_device(const std::string& s) {
-  if (s == "cpu") return Device::CPU;
-  if (s == "cuda") {
-    UNET_CHECK(cuda_available(), "--device cuda: no CUDA device is available to this build");
-    return Device::CUDA;
-  }
-  UNET_CHECK(s == "auto", "--device must be cpu, cuda or auto, got \"", s, "\"");
-  return cuda_available() ? Device::CUDA : Device::CPU;
-}
 
 // The first channel of the first page, raw values (float TIFFs as stored, 8/16-bit as 0..255/65535:
 // the restoration removes the background and scales to unit standard deviation itself).
@@ -93,7 +46,7 @@ void ensure_parent(const std::string& path) {
   if (p.has_parent_path()) fs::create_directories(p.parent_path());
 }
 
-int synthetic(const RestoreArgs& a) {
+int synthetic(const Args& a) {
   const std::string dir = a.str("synthetic");
   SyntheticOptions so;
   so.height = so.width = a.integer("size", 96);
@@ -108,7 +61,7 @@ int synthetic(const RestoreArgs& a) {
   const int seed = a.integer("seed", 1);
   UNET_CHECK(count >= 1, "--count must be >= 1");
   for (const char* sub : {"phase", "dic", "truth", "label"}) fs::create_directories(fs::path(dir) / sub);
-  const Device dev = restore_device(a.str("device", "auto"));
+  const Device dev = pick_device(a.str("device", "auto"));
   for (int i = 0; i < count; ++i) {
     so.seed = static_cast<uint64_t>(seed) * 100003ull + static_cast<uint64_t>(i);
     SyntheticSample s = make_synthetic(so, dev);
@@ -128,7 +81,7 @@ int synthetic(const RestoreArgs& a) {
 }  // namespace
 
 int cmd_restore(int argc, char** argv) {
-  RestoreArgs a(argc, argv,
+  Args a(argc, argv, 2,
                 {"phase", "dic", "out", "mode", "device", "iterations", "lambda", "ws", "wr", "w0", "gamma", "eps",
                  "edge-tau", "dic-gain", "refit-every", "R", "W", "radius", "pixel-um", "focal-mm", "wavelength-um",
                  "drop", "dic-sigma", "dic-theta", "dic-size", "su-kernels", "zeta", "pair-out", "figure", "truth",
@@ -141,7 +94,7 @@ int cmd_restore(int argc, char** argv) {
 
   RestoreOptions o;
   o.mode = parse_mode(a.str("mode", "joint"));
-  o.solver.device = restore_device(a.str("device", "auto"));
+  o.solver.device = pick_device(a.str("device", "auto"));
   o.solver.iterations = a.integer("iterations", o.solver.iterations);
   o.solver.lambda = a.num("lambda", o.solver.lambda);
   o.solver.ws = a.num("ws", o.solver.ws);
