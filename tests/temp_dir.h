@@ -1,13 +1,16 @@
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+// Test helpers for files: a fresh temp directory removed at scope exit, and error_of().
 #pragma once
 #include <unistd.h>
 
 #include <atomic>
+#include <exception>
 #include <filesystem>
 #include <random>
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include "engine/check.h"
 
 namespace unet::test {
 
@@ -35,5 +38,16 @@ struct TempDir {
     return out;
   }
 };
+
+// The error message of `fn`, or "" when it does not throw unet::Error.
+template <typename F>
+std::string error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const unet::Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 }  // namespace unet::test

@@ -22,6 +22,7 @@
 namespace fs = std::filesystem;
 using namespace unet;
 using unet::test::TempDir;
+using unet::test::error_of;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -60,16 +61,6 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-// The error message of `fn`, or "" when it does not throw unet::Error.
-template <typename F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // A TIFF written directly with libtiff (for layouts our writers do not produce).
 struct RawTiffPage {

@@ -20,6 +20,7 @@
 namespace fs = std::filesystem;
 using namespace unet;
 using unet::test::TempDir;
+using unet::test::error_of;
 using Catch::Matchers::Contains;
 
 namespace {
@@ -47,15 +48,6 @@ std::string raw(const std::vector<T>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
-template <typename F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;

@@ -21,28 +21,28 @@ const Dihedral kIdentity{false, false, false};
 const Dihedral kAll[8] = {{false, false, false}, {false, false, true}, {false, true, false}, {false, true, true},
                           {true, false, false},  {true, false, true},  {true, true, false},  {true, true, true}};
 
-// out(y, x) = in(src(y, x)) with src = flips then transpose; planes of an n x n CHW buffer.
-void dihedral_apply(const float* in, float* out, int planes, int n, Dihedral d) {
+// Visits every pixel (c, y, x) of an n x n CHW buffer with its source (sy, sx) under d: flips then
+// transpose. apply copies in(src) -> out(y, x); invert writes the other way.
+template <typename F>
+void dihedral_walk(int planes, int n, Dihedral d, F&& f) {
   for (int c = 0; c < planes; ++c)
     for (int y = 0; y < n; ++y)
       for (int x = 0; x < n; ++x) {
         int sy = d.transpose ? x : y, sx = d.transpose ? y : x;
         if (d.flip_y) sy = n - 1 - sy;
         if (d.flip_x) sx = n - 1 - sx;
-        out[(static_cast<size_t>(c) * n + y) * n + x] = in[(static_cast<size_t>(c) * n + sy) * n + sx];
+        f((static_cast<size_t>(c) * n + y) * n + x, (static_cast<size_t>(c) * n + sy) * n + sx);
       }
+}
+
+// out(y, x) = in(src(y, x))
+void dihedral_apply(const float* in, float* out, int planes, int n, Dihedral d) {
+  dihedral_walk(planes, n, d, [&](size_t dst, size_t src) { out[dst] = in[src]; });
 }
 
 // The inverse of dihedral_apply: in(src(y, x)) = out(y, x).
 void dihedral_invert(const float* out, float* in, int planes, int n, Dihedral d) {
-  for (int c = 0; c < planes; ++c)
-    for (int y = 0; y < n; ++y)
-      for (int x = 0; x < n; ++x) {
-        int sy = d.transpose ? x : y, sx = d.transpose ? y : x;
-        if (d.flip_y) sy = n - 1 - sy;
-        if (d.flip_x) sx = n - 1 - sx;
-        in[(static_cast<size_t>(c) * n + sy) * n + sx] = out[(static_cast<size_t>(c) * n + y) * n + x];
-      }
+  dihedral_walk(planes, n, d, [&](size_t dst, size_t src) { in[src] = out[dst]; });
 }
 
 }  // namespace
