@@ -144,7 +144,7 @@ TEST_CASE("a 1-px gap in a membrane is one merger and costs a third of the Rand 
   CHECK(pixel_error(prob, gt, 0.5f) == Approx(1.0 - 140.0 / 141.0));
 }
 
-TEST_CASE("merging two cells raises the Rand error; splitting one lowers the split score",
+TEST_CASE("merging two cells raises the Rand error and splitting one lowers the split score",
           "[metrics]") {
   const Image gt = two_cells();
   Image merged = gt;

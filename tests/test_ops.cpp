@@ -229,7 +229,7 @@ TEST_CASE("softmax_xent: stays finite for huge logits", "[softmax_xent][known]")
   CHECK(loss.value().to_vector()[0] == Approx(1000.0f));
 }
 
-TEST_CASE("softmax_xent: labels outside [0, K) are rejected", "[softmax_xent][errors]") {
+TEST_CASE("softmax_xent: labels outside 0..K-1 are rejected", "[softmax_xent][errors]") {
   Tensor a = rnd({1, 2, 2, 2}, 1);
   CHECK_THROWS_WITH(ops::softmax_xent(Var(a), Tensor::from_vector_i32({1, 2, 2}, {0, 1, 2, 0})),
                     Catch::Contains("label 2"));

@@ -262,7 +262,7 @@ TEST_CASE("border_distances matches brute force, within and beyond the reach", "
   }
 }
 
-TEST_CASE("weight_map matches a brute-force Eq. 2; the reach cutoff costs < cutoff", "[weightmap]") {
+TEST_CASE("weight_map matches a brute-force Eq. 2 and the reach cutoff costs < cutoff", "[weightmap]") {
   Rng rng(3);
   const int h = 50, w = 44;
   const std::vector<int32_t> id = random_discs(rng, h, w, 12, 2.0f, 5.0f);
