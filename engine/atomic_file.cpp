@@ -1,10 +1,12 @@
 #include "engine/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -97,6 +99,32 @@ void atomic_write_stream(const std::string& path, const std::function<void(std::
     UNET_FAIL("cannot write '", path, "': rename from temporary file failed: ", errno_text(e2));
   }
   fsync_parent_dir(path);
+}
+
+int remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  fs::path dir = target.parent_path();
+  if (dir.empty()) dir = ".";
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) return 0;
+  int removed = 0;
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    // "<pid>.<n>" or "<pid>.<n>.spool": the writer's pid decides whether the file is stale.
+    const char* p = name.c_str() + prefix.size();
+    char* after = nullptr;
+    const long pid = std::strtol(p, &after, 10);
+    if (after == p || *after != '.' || pid <= 0) continue;
+    if (pid == static_cast<long>(::getpid())) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    if (fs::remove(it->path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 void atomic_write_bytes(const std::string& path, const void* data, size_t bytes) {

@@ -17,6 +17,11 @@ namespace unet {
 // The temporary name atomic_write_* uses for `path` (unique per process and call).
 std::string atomic_temp_path(const std::string& path);
 
+// Removes the temporaries "<path>.tmp.<pid>.<n>" (and a ".spool" beside one) that a process no longer
+// running left behind when it was killed while writing `path`; those of live processes stay.
+// Returns how many files were removed. Cheap when there are none: one directory listing.
+int remove_stale_temporaries(const std::string& path);
+
 // Write `bytes` bytes to `path` atomically.
 void atomic_write_bytes(const std::string& path, const void* data, size_t bytes);
 

@@ -23,6 +23,11 @@ struct DeviceInfo {
 // Throws when no CUDA device is present (check cuda_available() first).
 DeviceInfo cuda_device_info();
 
+// Bytes a new allocation on `d` can still get: for the CPU the kernel's MemAvailable, capped by a
+// cgroup memory limit when one is set; for CUDA the device's free memory plus what the caching
+// allocator holds unused. A sizing guide for clear errors, not a promise.
+size_t available_memory(Device d);
+
 // Caching-allocator statistics: a training step must not call cudaMalloc after its first iteration.
 struct AllocatorStats {
   size_t device_mallocs = 0;   // calls that reached cudaMalloc

@@ -72,6 +72,7 @@ T load_le(const uint8_t* p) {
 }
 
 void convert(const std::string& dtype, const uint8_t* src, size_t n, float* dst) {
+  if (n == 0) return;  // a [0]-shaped tensor: dst may be null, and memcpy must not see a null pointer
   if (dtype == "F32") {
     std::memcpy(dst, src, n * 4);
   } else if (dtype == "F64") {

@@ -1,6 +1,10 @@
 #include "engine/tensor.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <cstring>
 #include <sstream>
 
@@ -167,6 +171,44 @@ void Tensor::add_(const Tensor& x) {
   UNET_CHECK(x.shape_ == shape_ && x.device() == device(), "add_: ", shape_str(x.shape_), " on ",
              device_name(x.device()), " into ", shape_str(shape_), " on ", device_name(device()));
   kernels_for(device()).add(stream_for(device()), f32(), x.f32(), numel());
+}
+
+namespace {
+// The first number on the line of `file` that starts with `key` (0 when absent).
+size_t read_number_after(const char* file, const std::string& key) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.compare(0, key.size(), key) == 0) return std::strtoull(line.c_str() + key.size(), nullptr, 10);
+  return 0;
+}
+}  // namespace
+
+size_t available_memory(Device d) {
+  if (d == Device::CUDA) {
+    const AllocatorStats s = cuda_allocator_stats();
+    return cuda_device_info().free_memory + (s.bytes_reserved - s.bytes_in_use);
+  }
+  size_t avail = read_number_after("/proc/meminfo", "MemAvailable:") * 1024;
+  if (avail == 0) avail = static_cast<size_t>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  // A container's limit (cgroup v2 memory.max, "max" when unlimited) binds before the host's memory.
+  std::ifstream cg("/sys/fs/cgroup/memory.max");
+  std::string limit;
+  if (cg >> limit && limit != "max") {
+    const size_t cap = std::strtoull(limit.c_str(), nullptr, 10);
+    const size_t used = read_number_after("/sys/fs/cgroup/memory.current", "");
+    if (cap > 0) avail = std::min(avail, cap > used ? cap - used : 0);
+  }
+  return avail;
+}
+
+bool Tensor::all_finite() const {
+  if (numel() == 0) return true;
+  Tensor flag = zeros({1}, DType::I32, device());
+  kernels_for(device()).check_finite(stream_for(device()), f32(), numel(), flag.i32());
+  int32_t host = 0;
+  copy_bytes(&host, Device::CPU, flag.raw(), device(), sizeof host);
+  return host == 0;
 }
 
 }  // namespace unet

@@ -82,6 +82,8 @@ class Tensor {
   // Elementwise helpers through the kernel table of the tensor's device.
   void fill_(float v);
   void add_(const Tensor& x);              // this += x
+  // False when any element is NaN or +-inf (f32 only; runs on the tensor's device).
+  bool all_finite() const;
 
  private:
   std::shared_ptr<Storage> storage_;

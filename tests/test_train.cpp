@@ -1,9 +1,15 @@
 // Training, checkpoints and overlap-tile prediction on small synthetic problems (CPU).
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "engine/safetensors.h"
 #include "tests/grad_check.h"
@@ -15,8 +21,14 @@
 namespace fs = std::filesystem;
 using namespace unet;
 using namespace unet::test;
+using Catch::Matchers::Contains;
 
 namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
 
 
 // Discs on a noisy background: class 1 inside the discs, image brighter there.
@@ -152,9 +164,131 @@ TEST_CASE("train: a diverging run stops with a clear message and keeps its last 
   TrainOptions o = tiny_options(d);
   o.iterations = 200;
   o.checkpoint_every = 1;
-  o.lr = 1e30f;  // weights overflow to inf within a step or two
-  CHECK_THROWS_WITH(train(ds, Dataset{}, o), Catch::Contains("diverged") && Catch::Contains("last good checkpoint"));
-  CHECK(fs::exists(d / "checkpoint.safetensors"));
+  o.lr_step = 3;        // three sane steps, each checkpointed ...
+  o.lr_gamma = 1e30f;   // ... then the weights blow up
+  const std::string err = error_of([&] { train(ds, Dataset{}, o); });
+  CHECK_THAT(err, Contains("diverged") && Contains("last good checkpoint"));
+  // "Last good" is good: the checkpoint it names holds no NaN or inf, weights and momentum alike.
+  const SafetensorsFile f = load_safetensors((d / "checkpoint.safetensors").string());
+  CHECK_THAT(err, Contains("(iteration " + f.metadata.at("iteration") + ")"));
+  CHECK(std::stoi(f.metadata.at("iteration")) >= 3);
+  for (const NamedTensor& t : f.tensors)
+    for (float v : t.data) REQUIRE(std::isfinite(v));
+  // Weights that overflow while the loss is still finite: caught before the first checkpoint.
+  TempDir e_tmp;
+  o = tiny_options(e_tmp.dir);
+  o.checkpoint_every = 1;
+  o.lr = 3e38f;
+  CHECK_THAT(error_of([&] { train(ds, Dataset{}, o); }),
+             Contains("diverged at iteration 1") && Contains("NaN or inf although the loss was finite") &&
+                 Contains("No checkpoint"));
+  CHECK_FALSE(fs::exists(e_tmp.dir / "checkpoint.safetensors"));
+}
+
+TEST_CASE("checkpoint: NaN weights and bad metadata are refused naming the tensor or field", "[checkpoint][errors]") {
+  TempDir dir_tmp;
+  UNetConfig cfg;
+  cfg.base = 4;
+  cfg.depth = 2;
+  Rng r(1);
+  UNet net(cfg, Device::CPU, r);
+  const std::string path = dir_tmp / "good.safetensors";
+  TrainState st;
+  st.iteration = 2;
+  st.total_iterations = 5;
+  save_checkpoint(path, net, nullptr, st);
+  const SafetensorsFile good = load_safetensors(path);
+  const std::string bad = dir_tmp / "bad.safetensors";
+  auto error_with = [&](const std::function<void(SafetensorsFile&)>& edit) {
+    SafetensorsFile f = good;
+    edit(f);
+    save_safetensors(bad, f.tensors, f.metadata);
+    return error_of([&] {
+      UNetConfig c = read_checkpoint_config(bad);
+      UNet n(c, Device::CPU, r);
+      load_checkpoint(bad, n, nullptr);
+    });
+  };
+  CHECK(error_with([](SafetensorsFile&) {}).empty());
+  CHECK_THAT(error_with([](SafetensorsFile& f) { f.tensors[5].data[3] = std::nanf(""); }),
+             Contains("bad.safetensors") && Contains(good.tensors[5].name) && Contains("non-finite"));
+  // An architecture the file cannot hold is refused before a network is built from it.
+  CHECK_THAT(error_with([](SafetensorsFile& f) { f.metadata["depth"] = "40"; }),
+             Contains("bad.safetensors") && Contains("depth = 40") && Contains("out of range"));
+  CHECK_THAT(error_with([](SafetensorsFile& f) { f.metadata["base"] = "512"; }),
+             Contains("bad.safetensors") && Contains("base=512") && Contains("down.0.conv1.weight"));
+  CHECK_THAT(error_with([](SafetensorsFile& f) { f.metadata["base"] = "4294967304"; }),  // 2^32 + 8: no wrap to 8
+             Contains("\"base\" = 4294967304") && Contains("out of range"));
+  CHECK_THAT(error_with([](SafetensorsFile& f) { f.metadata["dropout"] = "half"; }),
+             Contains("\"dropout\" = \"half\"") && Contains("not a finite number"));
+  CHECK_THAT(error_with([](SafetensorsFile& f) { f.metadata["iteration"] = "-100"; }),
+             Contains("\"iteration\" = -100") && Contains("out of range"));
+  CHECK_THAT(error_with([](SafetensorsFile& f) { f.metadata["rng_offset"] = "-1"; }), Contains("\"rng_offset\""));
+  CHECK_THAT(error_with([](SafetensorsFile& f) { f.metadata["lr"] = "1e99999"; }), Contains("\"lr\""));
+}
+
+TEST_CASE("train: resuming with changed options is refused unless allowed, naming them", "[train][resume]") {
+  Dataset ds = synthetic(2, 40, 10);
+  TempDir d_tmp;
+  TrainOptions o = tiny_options(d_tmp.dir);
+  o.stop_at = 3;
+  o.recorded = {{"w0", "10"}};
+  train(ds, Dataset{}, o);
+  TrainOptions cont = tiny_options(d_tmp.dir);
+  cont.resume = d_tmp / "checkpoint.safetensors";
+  cont.recorded = {{"w0", "10"}};
+  cont.tile = TileSizes::input_for_output(20, 2);
+  cont.lr = 0.02f;
+  const std::string err = error_of([&] { train(ds, Dataset{}, cont); });
+  CHECK_THAT(err, Contains("--tile " + std::to_string(cont.tile) + " (checkpoint: " + std::to_string(o.tile) + ")") &&
+                      Contains("--lr 0.0199999996 (checkpoint: 0.00999999978)") && Contains("--allow-changes"));
+  cont.recorded["w0"] = "0";
+  CHECK_THAT(error_of([&] { train(ds, Dataset{}, cont); }), Contains("--w0 0 (checkpoint: 10)"));
+  cont.allow_changes = true;
+  CHECK(train(ds, Dataset{}, cont).losses.size() == 3);
+}
+
+TEST_CASE("train: a stop request saves a checkpoint that resumes to the same final state", "[train][resume]") {
+  Dataset ds = synthetic(2, 40, 10);
+  TempDir da, db;
+  TrainOptions full = tiny_options(da.dir);
+  full.val_every = 2;
+  train(ds, synthetic(1, 40, 50), full);
+
+  // Stop after the first iteration, as the first SIGINT does; then resume.
+  volatile std::sig_atomic_t sig = SIGINT;
+  TrainOptions part = tiny_options(db.dir);
+  part.val_every = 2;
+  part.stop_signal = &sig;
+  TrainReport r = train(ds, synthetic(1, 40, 50), part);
+  CHECK(r.interrupted_by == SIGINT);
+  CHECK(r.iterations_done == 1);
+  CHECK(r.checkpoint == db / "checkpoint.safetensors");
+  TrainOptions cont = tiny_options(db.dir);
+  cont.val_every = 2;
+  cont.resume = r.checkpoint;
+  train(ds, synthetic(1, 40, 50), cont);
+  for (const char* f : {"checkpoint.safetensors", "loss.csv", "val.csv"}) {
+    INFO(f);
+    CHECK(read_file(da / f) == read_file(db / f));
+  }
+}
+
+TEST_CASE("train: temporaries left by a killed run are removed, live ones kept", "[train][atomic]") {
+  TempDir d;
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);  // a pid that is certainly not running now
+  const std::string dead = d / ("checkpoint.safetensors.tmp." + std::to_string(child) + ".0");
+  const std::string spool = d / ("loss.csv.tmp." + std::to_string(child) + ".3.spool");
+  const std::string live = d / ("checkpoint.safetensors.tmp." + std::to_string(getppid()) + ".0");
+  const std::string other = d / ("notes.txt.tmp." + std::to_string(child) + ".0");
+  for (const std::string& f : {dead, spool, live, other}) std::ofstream(f) << "x";
+  train(synthetic(1, 40, 10), Dataset{}, tiny_options(d.dir));
+  CHECK_FALSE(fs::exists(dead));
+  CHECK_FALSE(fs::exists(spool));
+  CHECK(fs::exists(live));   // its writer (our parent) may still be writing
+  CHECK(fs::exists(other));  // not an output of the run
 }
 
 TEST_CASE("train: the loss falls on a learnable synthetic problem", "[train]") {

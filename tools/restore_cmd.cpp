@@ -49,17 +49,16 @@ void ensure_parent(const std::string& path) {
 int synthetic(const Args& a) {
   const std::string dir = a.str("synthetic");
   SyntheticOptions so;
-  so.height = so.width = a.integer("size", 96);
+  so.height = so.width = a.count("size", 96, 8, 1 << 15);
   so.noise = a.num("noise", so.noise);
-  so.cells = a.integer("cells", so.cells);
-  so.touching_pairs = a.integer("pairs", so.touching_pairs);
-  so.mitotic = a.integer("mitotic", so.mitotic);
+  so.cells = a.count("cells", so.cells, 0, 1 << 20);
+  so.touching_pairs = a.count("pairs", so.touching_pairs, 0, 1 << 20);
+  so.mitotic = a.count("mitotic", so.mitotic, 0, 1 << 20);
   so.dic_bias = a.num("dic-bias", so.dic_bias);
-  so.shift_dy = a.integer("shift-dy", 0);
-  so.shift_dx = a.integer("shift-dx", 0);
-  const int count = a.integer("count", 1);
-  const int seed = a.integer("seed", 1);
-  UNET_CHECK(count >= 1, "--count must be >= 1");
+  so.shift_dy = a.count("shift-dy", 0, -1024, 1024);
+  so.shift_dx = a.count("shift-dx", 0, -1024, 1024);
+  const int count = a.count("count", 1, 1, 1'000'000);
+  const int seed = a.count("seed", 1, 0);
   for (const char* sub : {"phase", "dic", "truth", "label"}) fs::create_directories(fs::path(dir) / sub);
   const Device dev = pick_device(a.str("device", "auto"));
   for (int i = 0; i < count; ++i) {
@@ -95,7 +94,7 @@ int cmd_restore(int argc, char** argv) {
   RestoreOptions o;
   o.mode = parse_mode(a.str("mode", "joint"));
   o.solver.device = pick_device(a.str("device", "auto"));
-  o.solver.iterations = a.integer("iterations", o.solver.iterations);
+  o.solver.iterations = a.count("iterations", o.solver.iterations, 0, 100'000'000);
   o.solver.lambda = a.num("lambda", o.solver.lambda);
   o.solver.ws = a.num("ws", o.solver.ws);
   o.solver.wr = a.num("wr", o.solver.wr);
@@ -104,25 +103,24 @@ int cmd_restore(int argc, char** argv) {
   o.solver.eps = a.num("eps", o.solver.eps);
   o.solver.edge_tau = a.num("edge-tau", o.solver.edge_tau);
   o.solver.dic_gain = a.num("dic-gain", o.solver.dic_gain);
-  o.solver.refit_every = a.integer("refit-every", o.solver.refit_every);
+  o.solver.refit_every = a.count("refit-every", o.solver.refit_every, 0);
   o.solver.fit_background = !a.flag("no-background-fit");
   o.solver.closed_form_init = !a.flag("no-closed-form");
   o.remove_background = !a.flag("no-background");
   o.register_pair = !a.flag("no-register");
-  o.max_shift = a.integer("max-shift", 0);
+  o.max_shift = a.count("max-shift", 0, 0, 1 << 15);
   o.phase.R_um = a.num("R", o.phase.R_um);
   o.phase.W_um = a.num("W", o.phase.W_um);
-  o.phase.radius = a.integer("radius", o.phase.radius);
+  o.phase.radius = a.count("radius", o.phase.radius, 1, 1024);
   o.phase.pixel_um = a.num("pixel-um", o.phase.pixel_um);
   o.phase.focal_mm = a.num("focal-mm", o.phase.focal_mm);
   o.phase.lambda_um = a.num("wavelength-um", o.phase.lambda_um);
   o.phase.drop = a.num("drop", o.phase.drop);
   o.dic.sigma = a.num("dic-sigma", o.dic.sigma);
   o.dic.theta = a.num("dic-theta", o.dic.theta);
-  o.dic.size = a.integer("dic-size", o.dic.size);
-  o.su_kernels = a.integer("su-kernels", 0);
+  o.dic.size = a.count("dic-size", o.dic.size, 1, 1023);
+  o.su_kernels = a.count("su-kernels", 0, 0, 64);
   o.zeta = a.num("zeta", o.zeta);
-  UNET_CHECK(o.solver.iterations >= 0, "--iterations must be >= 0");
   UNET_CHECK(o.su_kernels == 0 || o.su_kernels >= 2, "--su-kernels must be 0 (single kernel) or >= 2");
   const bool quiet = a.flag("quiet");
 

@@ -7,9 +7,11 @@
 //   unet device                                                      what GPU this build sees
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
@@ -47,45 +49,83 @@ void progress_line(const char* what, int done, int total, std::chrono::steady_cl
   if (done == total) std::fprintf(stderr, "\n");
 }
 
+// The first SIGINT or SIGTERM asks training to stop cleanly (finish the iteration, write the
+// checkpoint); a second one ends the process at once, as the signal would have.
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop_signal != 0) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  g_stop_signal = sig;
+}
+
+// On resume, options the command line leaves out take the values the checkpoint recorded (its
+// architecture too), so that `unet train ... --resume CKPT` continues the same run.
+void take_recorded_options(Args& a, const std::string& checkpoint) {
+  const UNetConfig c = read_checkpoint_config(checkpoint);
+  a.set_default("in-channels", std::to_string(c.in_channels));
+  a.set_default("classes", std::to_string(c.classes));
+  a.set_default("depth", std::to_string(c.depth));
+  a.set_default("base", std::to_string(c.base));
+  const TrainState s = read_checkpoint_state(checkpoint);
+  UNET_CHECK(!a.has("iterations") || a.integer("iterations", 0, 0, std::numeric_limits<long long>::max()) ==
+                                          s.total_iterations,
+             "--iterations ", a.str("iterations"), ": checkpoint ", checkpoint, " belongs to a run of ",
+             s.total_iterations, " iterations; to change its length, use --extend-to N");
+  for (const auto& [k, v] : s.extra) {
+    if (k == "augment") {
+      if (v == "0") a.set_flag("no-augment");
+    } else {
+      a.set_default(k, v);
+    }
+  }
+}
+
 int cmd_train(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"images", "labels", "val-images", "val-labels", "val-split", "out", "device", "tile", "iterations", "lr",
           "momentum", "weight-decay", "lr-step", "lr-gamma", "val-every", "checkpoint-every", "seed", "resume",
           "extend-to", "stop-at", "init", "in-channels", "classes", "depth", "base", "dropout", "w0", "sigma", "balance", "elastic-sigma",
           "val-tile"},
-         {"quiet", "no-augment"});
+         {"quiet", "no-augment", "allow-changes"});
+  if (a.has("resume")) take_recorded_options(a, a.str("resume"));
   TrainOptions o;
-  o.net.in_channels = static_cast<int>(a.integer("in-channels", 1));
-  o.net.classes = static_cast<int>(a.integer("classes", 2));
-  o.net.depth = static_cast<int>(a.integer("depth", 4));
-  o.net.base = static_cast<int>(a.integer("base", 64));
-  o.net.dropout = static_cast<float>(a.num("dropout", 0.5));
+  constexpr long long kMaxIterations = 1'000'000'000'000LL;
+  o.net.in_channels = a.count("in-channels", 1, 1, UNetConfig::kMaxChannels);
+  o.net.classes = a.count("classes", 2, 2, UNetConfig::kMaxClasses);
+  o.net.depth = a.count("depth", 4, 1, UNetConfig::kMaxDepth);
+  o.net.base = a.count("base", 64, 1, UNetConfig::kMaxChannels);
+  o.net.dropout = static_cast<float>(a.num("dropout", 0.5, 0.0, 0.99));
   o.device = pick_device(a.str("device", "auto"));
-  o.tile = static_cast<int>(a.integer("tile", 572));
-  o.iterations = a.integer("iterations", 1000);
-  o.lr = static_cast<float>(a.num("lr", 0.002));
-  o.momentum = static_cast<float>(a.num("momentum", 0.99));
-  o.weight_decay = static_cast<float>(a.num("weight-decay", 0.0));
-  o.lr_step = a.integer("lr-step", 0);
-  o.lr_gamma = static_cast<float>(a.num("lr-gamma", 0.1));
-  o.val_every = a.integer("val-every", 100);
-  o.checkpoint_every = a.integer("checkpoint-every", 100);
-  o.seed = static_cast<uint64_t>(a.integer("seed", 1));
+  o.tile = a.count("tile", 572, 1, TileSizes::kMaxTile);
+  o.iterations = a.integer("iterations", 1000, 1, kMaxIterations);
+  o.lr = static_cast<float>(a.num("lr", 0.002, 0.0, 1e6));
+  o.momentum = static_cast<float>(a.num("momentum", 0.99, 0.0, 0.999999));
+  o.weight_decay = static_cast<float>(a.num("weight-decay", 0.0, 0.0, 1e6));
+  o.lr_step = a.integer("lr-step", 0, 0, kMaxIterations);
+  o.lr_gamma = static_cast<float>(a.num("lr-gamma", 0.1, 1e-12, 1e6));
+  o.val_every = a.integer("val-every", 100, 0, kMaxIterations);
+  o.checkpoint_every = a.integer("checkpoint-every", 100, 0, kMaxIterations);
+  o.seed = static_cast<uint64_t>(a.integer("seed", 1, 0, std::numeric_limits<long long>::max()));
   o.out_dir = a.str("out", "out/train");
   o.resume = a.str("resume");
-  o.extend_to = a.integer("extend-to", 0);
-  o.stop_at = a.integer("stop-at", 0);
+  o.extend_to = a.integer("extend-to", 0, 0, kMaxIterations);
+  o.stop_at = a.integer("stop-at", 0, 0, kMaxIterations);
   o.init = a.str("init");
-  o.val_tile = static_cast<int>(a.integer("val-tile", 0));
+  o.val_tile = a.count("val-tile", 0, 0, TileSizes::kMaxTile);
   o.quiet = a.flag("quiet");
-  o.augment.elastic_sigma = static_cast<float>(a.num("elastic-sigma", o.augment.elastic_sigma));
+  o.augment.elastic_sigma = static_cast<float>(a.num("elastic-sigma", o.augment.elastic_sigma, 0.0, 1e4));
   if (a.flag("no-augment")) o.augment = AugmentParams::none();
   WeightMapParams wm;
-  wm.w0 = static_cast<float>(a.num("w0", wm.w0));
-  wm.sigma = static_cast<float>(a.num("sigma", wm.sigma));
+  wm.w0 = static_cast<float>(a.num("w0", wm.w0, 0.0, 1e6));
+  wm.sigma = static_cast<float>(a.num("sigma", wm.sigma, 1e-3, 1e6));
   wm.num_classes = o.net.classes;
   wm.balance = parse_balance(a.str("balance", "max-one"));
   UNET_CHECK(o.extend_to == 0 || !o.resume.empty(), "--extend-to needs --resume CHECKPOINT");
+  o.recorded = {{"w0", option_text(wm.w0)}, {"sigma", option_text(wm.sigma)}, {"balance", a.str("balance", "max-one")}};
+  o.allow_changes = a.flag("allow-changes");
 
   Dataset tr = load_dataset(a.need("images"), a.need("labels"), o.net.in_channels, o.net.classes, wm);
   Dataset val;
@@ -93,14 +133,32 @@ int cmd_train(int argc, char** argv) {
     val = load_dataset(a.need("val-images"), a.need("val-labels"), o.net.in_channels, o.net.classes, wm);
   } else if (a.has("val-split")) {
     // The last N images become the validation set.
-    long long n = a.integer("val-split", 0);
+    long long n = a.integer("val-split", 0, 0, std::numeric_limits<int>::max());
     UNET_CHECK(n >= 0 && static_cast<size_t>(n) < tr.size(), "--val-split ", n, " must leave training images (have ",
                tr.size(), ")");
     std::vector<size_t> take;
     for (size_t i = tr.size() - static_cast<size_t>(n); i < tr.size(); ++i) take.push_back(i);
     val = split_dataset(tr, take);
   }
+  o.stop_signal = &g_stop_signal;
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   TrainReport r = train(tr, val, o);
+  if (r.interrupted_by != 0) {
+    // The same command with --resume continues it (recorded options are taken from the checkpoint).
+    std::string cmd = "unet train";
+    for (int i = 2; i < argc; ++i) {
+      if (std::string(argv[i]) == "--resume" && i + 1 < argc) {
+        ++i;
+        continue;
+      }
+      cmd += std::string(" ") + argv[i];
+    }
+    std::fprintf(stderr, "[train] interrupted by signal %d after iteration %lld of %lld: checkpoint %s written.\n"
+                 "[train] to continue: %s --resume %s\n", r.interrupted_by, static_cast<long long>(r.iterations_done),
+                 static_cast<long long>(r.total_iterations), r.checkpoint.c_str(), cmd.c_str(), r.checkpoint.c_str());
+    return 128 + r.interrupted_by;  // the shell's status for a process ended by that signal
+  }
   if (r.last_val_pixel_error >= 0)
     std::printf("final validation: loss %.4f, pixel error %.4f\n", r.last_val_loss, r.last_val_pixel_error);
   return 0;
@@ -115,8 +173,8 @@ int cmd_predict(int argc, char** argv) {
   UNet net(cfg, dev, rng);
   load_checkpoint(model, net, nullptr);
   PredictOptions po;
-  po.tile = static_cast<int>(a.integer("tile", 0));
-  po.batch = static_cast<int>(a.integer("batch", dev == Device::CUDA ? 4 : 1));
+  po.tile = a.count("tile", 0, 0, TileSizes::kMaxTile);
+  po.batch = a.count("batch", dev == Device::CUDA ? 4 : 1, 1, PredictOptions::kMaxBatch);
   po.tta = a.flag("tta");
   // The input stays in its compact form (1 byte per sample for 8-bit files); the map is made and
   // written band by band (unet/predict.h, docs/predict.md), so memory does not grow with the image.
@@ -199,8 +257,8 @@ int cmd_eval(int argc, char** argv) {
     UNet net(cfg, dev, rng);
     load_checkpoint(a.need("model"), net, nullptr);
     PredictOptions po;
-    po.tile = static_cast<int>(a.integer("tile", 0));
-    po.batch = static_cast<int>(a.integer("batch", dev == Device::CUDA ? 4 : 1));
+    po.tile = a.count("tile", 0, 0, TileSizes::kMaxTile);
+    po.batch = a.count("batch", dev == Device::CUDA ? 4 : 1, 1, PredictOptions::kMaxBatch);
     po.tta = a.flag("tta");
     auto images = read_slices(a.need("images"), false, 2);
     UNET_CHECK(images.size() == labels.size(), a.need("images"), " has ", images.size(), " slices but ", a.need("labels"),
@@ -286,9 +344,9 @@ int cmd_eval(int argc, char** argv) {
 int cmd_weightmap(int argc, char** argv) {
   Args a(argc, argv, 2, {"labels", "out", "w0", "sigma", "classes"}, {});
   WeightMapParams wm;
-  wm.w0 = static_cast<float>(a.num("w0", wm.w0));
-  wm.sigma = static_cast<float>(a.num("sigma", wm.sigma));
-  wm.num_classes = static_cast<int>(a.integer("classes", 2));
+  wm.w0 = static_cast<float>(a.num("w0", wm.w0, 0.0, 1e6));
+  wm.sigma = static_cast<float>(a.num("sigma", wm.sigma, 1e-3, 1e6));
+  wm.num_classes = a.count("classes", 2, 2, UNetConfig::kMaxClasses);
   Image lab = read_label(a.need("labels"), wm.num_classes);
   Image w = weight_map(lab, wm);
   float mx = 0.0f;
@@ -308,11 +366,11 @@ int cmd_augment(int argc, char** argv) {
   Sample s{read_image_normalised(a.need("image")), read_label(a.need("labels"), 2), Image()};
   s.weights = weight_map(s.labels, WeightMapParams{});
   AugmentParams p;
-  p.elastic_sigma = static_cast<float>(a.num("elastic-sigma", p.elastic_sigma));
-  Rng rng(static_cast<uint64_t>(a.integer("seed", 1)));
+  p.elastic_sigma = static_cast<float>(a.num("elastic-sigma", p.elastic_sigma, 0.0, 1e4));
+  Rng rng(static_cast<uint64_t>(a.integer("seed", 1, 0, std::numeric_limits<long long>::max())));
   const std::string dir = a.need("out");
   fs::create_directories(dir);
-  int n = static_cast<int>(a.integer("count", 4));
+  int n = a.count("count", 4, 1, 1'000'000);
   write_augmented_samples(s, n, rng, p, [&](const std::string& name, const Image& img) {
     write_png((fs::path(dir) / (name + ".png")).string(), img);
   });
@@ -378,6 +436,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unet: unknown command \"%s\"\n", cmd.c_str());
     usage();
     return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "\nunet %s: error: out of memory (a smaller --tile or --batch needs less)\n", cmd.c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "\nunet %s: error: %s\n", cmd.c_str(), e.what());
     return 1;

@@ -1,5 +1,10 @@
 #include "unet/checkpoint.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <sstream>
 
 #include "engine/safetensors.h"
@@ -26,30 +31,84 @@ const std::string& meta(const SafetensorsFile& f, const std::string& key, const 
   return it->second;
 }
 
-int64_t meta_int(const SafetensorsFile& f, const std::string& key, const std::string& path) {
+// An integer metadata value in [lo, hi], parsed whole (no wrap-around: base = 2^32 + 8 is refused).
+int64_t meta_int(const SafetensorsFile& f, const std::string& key, const std::string& path, int64_t lo, int64_t hi) {
   const std::string& v = meta(f, key, path);
-  try {
-    size_t used = 0;
-    long long x = std::stoll(v, &used);
-    if (used == v.size()) return x;
-  } catch (const std::exception&) {
-  }
-  UNET_FAIL("checkpoint ", path, ": metadata \"", key, "\" = \"", v, "\" is not an integer");
+  char* end = nullptr;
+  errno = 0;
+  const long long x = std::strtoll(v.c_str(), &end, 10);
+  UNET_CHECK(!v.empty() && end && *end == '\0' && errno != ERANGE, "checkpoint ", path, ": metadata \"", key,
+             "\" = \"", v, "\" is not an integer");
+  UNET_CHECK(x >= lo && x <= hi, "checkpoint ", path, ": metadata \"", key, "\" = ", x, " is out of range [", lo,
+             ", ", hi, "]");
+  return x;
 }
 
+uint64_t meta_uint(const SafetensorsFile& f, const std::string& key, const std::string& path) {
+  const std::string& v = meta(f, key, path);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+  UNET_CHECK(!v.empty() && v[0] != '-' && end && *end == '\0' && errno != ERANGE, "checkpoint ", path,
+             ": metadata \"", key, "\" = \"", v, "\" is not an integer in [0, 2^64)");
+  return x;
+}
+
+float meta_float(const SafetensorsFile& f, const std::string& key, const std::string& path, double lo, double hi) {
+  const std::string& v = meta(f, key, path);
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  UNET_CHECK(!v.empty() && end && *end == '\0' && std::isfinite(x), "checkpoint ", path, ": metadata \"", key,
+             "\" = \"", v, "\" is not a finite number");
+  UNET_CHECK(x >= lo && x <= hi, "checkpoint ", path, ": metadata \"", key, "\" = ", v, " is out of range [", lo,
+             ", ", hi, "]");
+  return static_cast<float>(x);
+}
+
+constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+
+// The architecture, validated, and checked against the tensors the file really holds, so that a
+// damaged header cannot make us build a network the file could never fill.
 UNetConfig config_of(const SafetensorsFile& f, const std::string& path) {
   UNET_CHECK(meta(f, "format", path) == kFormat, "checkpoint ", path, ": format \"", meta(f, "format", path),
              "\", expected \"", kFormat, "\"");
   UNetConfig c;
-  c.in_channels = static_cast<int>(meta_int(f, "in_channels", path));
-  c.classes = static_cast<int>(meta_int(f, "classes", path));
-  c.depth = static_cast<int>(meta_int(f, "depth", path));
-  c.base = static_cast<int>(meta_int(f, "base", path));
-  c.dropout = std::stof(meta(f, "dropout", path));
+  c.in_channels = static_cast<int>(meta_int(f, "in_channels", path, 1, kIntMax));
+  c.classes = static_cast<int>(meta_int(f, "classes", path, 1, kIntMax));
+  c.depth = static_cast<int>(meta_int(f, "depth", path, 1, kIntMax));
+  c.base = static_cast<int>(meta_int(f, "base", path, 1, kIntMax));
+  c.dropout = meta_float(f, "dropout", path, 0.0, 0.999999);
+  c.validate("checkpoint " + path + ": metadata");
+  for (const ParamSpec& p : parameter_specs(c)) {
+    const NamedTensor* t = f.find(p.name);
+    UNET_CHECK(t != nullptr, "checkpoint ", path, ": its metadata describes a U-Net with ", c.str(),
+               " but the file has no tensor \"", p.name, "\" of shape ", shape_str(p.shape));
+    UNET_CHECK(t->shape == p.shape, "checkpoint ", path, ": its metadata describes a U-Net with ", c.str(),
+               " whose \"", p.name, "\" has shape ", shape_str(p.shape), ", but the file's has shape ",
+               shape_str(t->shape));
+  }
   return c;
 }
 
+TrainState state_of(const SafetensorsFile& f, const std::string& path) {
+  TrainState s;
+  s.total_iterations = meta_int(f, "total_iterations", path, 0, std::numeric_limits<int64_t>::max());
+  s.iteration = meta_int(f, "iteration", path, 0, s.total_iterations);
+  s.rng_seed = meta_uint(f, "rng_seed", path);
+  s.rng_offset = meta_uint(f, "rng_offset", path);
+  s.lr = meta_float(f, "lr", path, 0.0, 1e30);
+  for (const auto& [k, v] : f.metadata)
+    if (k.rfind("train.", 0) == 0) s.extra[k.substr(6)] = v;
+  return s;
+}
+
 }  // namespace
+
+TrainState read_checkpoint_state(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  config_of(f, path);
+  return state_of(f, path);
+}
 
 void save_checkpoint(const std::string& path, const UNet& net, const SGD* opt, const TrainState& state) {
   std::vector<NamedTensor> ts;
@@ -85,6 +144,13 @@ TrainState load_checkpoint(const std::string& path, UNet& net, SGD* opt) {
     UNET_CHECK(t != nullptr, "checkpoint ", path, " has no tensor \"", name, "\"");
     UNET_CHECK(t->shape == into.shape(), "checkpoint ", path, ": tensor \"", name, "\" has shape ",
                shape_str(t->shape), ", the model expects ", shape_str(into.shape()));
+    // A NaN or inf weight would spread to every output: refuse the file rather than predict NaN.
+    const auto bad = std::find_if(t->data.begin(), t->data.end(), [](float v) { return !std::isfinite(v); });
+    if (bad != t->data.end()) {
+      const auto n = std::count_if(t->data.begin(), t->data.end(), [](float v) { return !std::isfinite(v); });
+      UNET_FAIL("checkpoint ", path, ": tensor \"", name, "\" holds ", n, " non-finite value(s) (the first, ", *bad,
+                ", at element ", bad - t->data.begin(), "): the run that wrote it had diverged");
+    }
     into.copy_from(Tensor::from_vector(t->shape, t->data));
   };
   for (const Var& p : net.parameters()) load(p.name(), p.value());
@@ -94,14 +160,7 @@ TrainState load_checkpoint(const std::string& path, UNet& net, SGD* opt) {
     auto& bufs = opt->momentum_buffers();
     for (size_t i = 0; i < bufs.size(); ++i) load("optim.momentum." + opt->params()[i].name(), bufs[i]);
   }
-  TrainState s;
-  s.iteration = meta_int(f, "iteration", path);
-  s.total_iterations = meta_int(f, "total_iterations", path);
-  s.rng_seed = static_cast<uint64_t>(std::stoull(meta(f, "rng_seed", path)));
-  s.rng_offset = static_cast<uint64_t>(std::stoull(meta(f, "rng_offset", path)));
-  s.lr = std::stof(meta(f, "lr", path));
-  for (const auto& [k, v] : f.metadata)
-    if (k.rfind("train.", 0) == 0) s.extra[k.substr(6)] = v;
+  TrainState s = state_of(f, path);
   return s;
 }
 

@@ -27,6 +27,9 @@ void save_checkpoint(const std::string& path, const UNet& net, const SGD* opt, c
 // The architecture recorded in a checkpoint (throws, naming the file, when it is not ours).
 UNetConfig read_checkpoint_config(const std::string& path);
 
+// The training state a checkpoint records (iteration, plan, recorded options), without its weights.
+TrainState read_checkpoint_state(const std::string& path);
+
 // Loads weights (and momentum buffers when `opt` is given) into `net`, checking every name and
 // shape; the first mismatch is an error naming the checkpoint, the tensor and both shapes.
 // Returns the training state stored with it.

@@ -72,11 +72,80 @@ const char* format_name(const std::vector<uint8_t>& b) {
   return "image";
 }
 
-void check_size(const std::string& path, int c, int h, int w) {
-  if (w <= 0 || h <= 0 || c <= 0)
-    UNET_FAIL("image file '", path, "' has zero size (", w, "x", h, ", ", c, " channels)");
-  if (static_cast<int64_t>(w) * h * c > (int64_t{1} << 32))
-    UNET_FAIL("image file '", path, "' is too large (", w, "x", h, "x", c, ")");
+// The most samples (width x height x channels) an image file may declare: 2^32, a 65536 x 65536
+// image of 1 channel (4 GiB at 8 bits, 16 GiB as floats). Larger declarations are refused before
+// anything is allocated.
+constexpr uint64_t kMaxSamples = uint64_t{1} << 32;
+
+// `where` names the file (and page): "image file 'x.png'".
+void check_size(const std::string& where, int64_t c, int64_t h, int64_t w) {
+  if (w <= 0 || h <= 0 || c <= 0) UNET_FAIL(where, " has zero size (", w, "x", h, ", ", c, " channels)");
+  if (static_cast<uint64_t>(w) * static_cast<uint64_t>(h) * static_cast<uint64_t>(c) > kMaxSamples)
+    UNET_FAIL(where, " declares ", w, " x ", h, " pixels with ", c, " channel(s), ",
+              static_cast<uint64_t>(w) * h * c, " samples: more than the limit of ", kMaxSamples, " (2^32) samples");
+}
+
+// A file's data cannot decode to more than `ratio` times its length (the codec's best compression):
+// a declaration beyond that is a damaged or crafted header, refused before anything is allocated.
+void check_declared_bytes(const std::string& where, uint64_t declared, uint64_t stored, uint64_t ratio,
+                          const char* codec) {
+  if (declared <= stored * ratio + 4096) return;
+  UNET_FAIL(where, " declares ", declared, " bytes of image data but holds ", stored, " bytes of ", codec,
+            " data, which decode to at most ", stored * ratio + 4096, ": the file is truncated or its header is corrupt");
+}
+
+uint32_t be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+// Width, height and channels a PNG or JPEG header declares, read without decoding (stb_image refuses
+// to report sizes it will not decode; the user should still hear what the file claims).
+bool declared_size(const std::vector<uint8_t>& b, int64_t& w, int64_t& h, int64_t& c) {
+  if (b.size() >= 26 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(b.data() + 12, "IHDR", 4) == 0) {
+    w = be32(b.data() + 16);
+    h = be32(b.data() + 20);
+    static const int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};  // by colour type
+    c = b[25] <= 6 && kChannels[b[25]] ? kChannels[b[25]] : 1;
+    return true;
+  }
+  if (b.size() >= 4 && b[0] == 0xff && b[1] == 0xd8) {
+    for (size_t p = 2; p + 9 < b.size();) {  // walk the marker segments to the frame header
+      if (b[p] != 0xff) return false;
+      const uint8_t m = b[p + 1];
+      if (m == 0xff) { ++p; continue; }
+      const size_t len = (size_t{b[p + 2]} << 8) | b[p + 3];
+      if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+        h = (int64_t{b[p + 5]} << 8) | b[p + 6];
+        w = (int64_t{b[p + 7]} << 8) | b[p + 8];
+        c = b[p + 9];
+        return true;
+      }
+      p += 2 + len;
+    }
+  }
+  return false;
+}
+
+// Decoded bytes per stored byte, at most, for the formats stb_image reads: deflate 1032:1 (PNG),
+// a DC-only JPEG about 1024:1, GIF's LZW 4096:1, run-length codings (BMP, TGA, PSD, HDR) 128:1.
+uint64_t stb_max_ratio(const std::vector<uint8_t>& b) {
+  const std::string f = format_name(b);
+  if (f == "PNG") return 1100;
+  if (f == "JPEG") return 2048;
+  if (f == "GIF") return 4200;
+  return 130;
+}
+
+// Every input sample must be a number: one NaN or inf would turn the whole map (and a training run's
+// weights) into NaN. Names the first offender.
+void check_finite_samples(const RawImage& img, const std::string& where) {
+  if (!img.info.is_float) return;
+  const size_t hw = static_cast<size_t>(img.height) * img.width;
+  for (size_t i = 0; i < img.f32.size(); ++i)
+    if (!std::isfinite(img.f32[i]))
+      UNET_FAIL(where, " holds ", std::isnan(img.f32[i]) ? "NaN" : "an infinite value", " at x=", i % hw % img.width,
+                ", y=", i % hw / img.width, img.channels > 1 ? ", channel " + std::to_string(i / hw) : std::string(),
+                ": inputs must be finite numbers");
 }
 
 // Rounds and clamps; NaN -> 0.
@@ -153,11 +222,21 @@ RawImage read_stb(const std::string& path, const std::vector<uint8_t>& bytes, Im
   const auto* buf = bytes.data();
   const int len = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
   int w = 0, h = 0, c = 0;
-  if (!stbi_info_from_memory(buf, len, &w, &h, &c))
-    UNET_FAIL("cannot read image file '", path, "': unsupported or unrecognised format (",
-              stbi_failure_reason() ? stbi_failure_reason() : "unknown", "); supported: PNG, JPEG, BMP, ",
-              "PGM/PPM, TGA, GIF, PSD, HDR, TIFF, NPY");
   const char* fmt = format_name(bytes);
+  if (!stbi_info_from_memory(buf, len, &w, &h, &c)) {
+    int64_t dw = 0, dh = 0, dc = 0;
+    if (declared_size(bytes, dw, dh, dc)) {  // a header stb_image will not take: say what it claims
+      check_size("image file '" + path + "'", dc, dh, dw);
+      check_declared_bytes("image file '" + path + "'", static_cast<uint64_t>(dw * dh * dc), bytes.size(),
+                           stb_max_ratio(bytes), fmt);
+    }
+    UNET_FAIL("cannot read image file '", path, "': ", std::string(fmt) == "image" ? "unsupported or unrecognised format" : "cannot decode its header",
+              " (", stbi_failure_reason() ? stbi_failure_reason() : "unknown", "); supported: PNG, JPEG, BMP, ",
+              "PGM/PPM, TGA, GIF, PSD, HDR, TIFF, NPY");
+  }
+  check_size("image file '" + path + "'", c, h, w);
+  check_declared_bytes("image file '" + path + "'", static_cast<uint64_t>(w) * h * c, bytes.size(), stb_max_ratio(bytes),
+                       fmt);
   info = ImageInfo{};
   void* pixels = nullptr;
   if (stbi_is_hdr_from_memory(buf, len)) {
@@ -175,7 +254,7 @@ RawImage read_stb(const std::string& path, const std::vector<uint8_t>& bytes, Im
     UNET_FAIL("cannot decode ", fmt, " file '", path, "': ",
               stbi_failure_reason() ? stbi_failure_reason() : "unknown error", " (corrupt or truncated?)");
   std::unique_ptr<void, void (*)(void*)> guard(pixels, stbi_image_free);
-  check_size(path, c, h, w);
+  check_size("image file '" + path + "'", c, h, w);
   RawImage img;
   allocate_raw(img, c, h, w, info);
   if (info.is_float) planar_from_interleaved(static_cast<const float*>(pixels), img.f32.data(), c, h, w);
@@ -233,6 +312,28 @@ const char* sample_format_name(uint16_t f) {
   }
 }
 
+// Checks the page's declared size (`declared` bytes once decoded) against the strip or tile data the
+// file (of `file` bytes) holds: each block's byte count, cut at the end of the file, times the codec's best ratio.
+void check_tiff_data(TIFF* tif, const std::string& where, uint64_t file, uint64_t declared, uint16_t compression) {
+  const bool tiled = TIFFIsTiled(tif);
+  const uint32_t blocks = tiled ? TIFFNumberOfTiles(tif) : TIFFNumberOfStrips(tif);
+  uint64_t *offsets = nullptr, *counts = nullptr;
+  if (!TIFFGetField(tif, tiled ? TIFFTAG_TILEOFFSETS : TIFFTAG_STRIPOFFSETS, &offsets) ||
+      !TIFFGetField(tif, tiled ? TIFFTAG_TILEBYTECOUNTS : TIFFTAG_STRIPBYTECOUNTS, &counts) || !offsets || !counts)
+    UNET_FAIL(where, " has no ", tiled ? "tile" : "strip", " offsets or byte counts: corrupt TIFF");
+  uint64_t stored = 0;
+  for (uint32_t i = 0; i < blocks; ++i)
+    if (offsets[i] < file) stored += std::min(counts[i], file - offsets[i]);
+  // Decoded bytes per stored byte, at most: none 1, PackBits 64 (2 bytes -> 128), deflate 1032,
+  // LZW 4096 (one 9-bit code per 4 KiB string); any other codec 65536.
+  uint64_t ratio = 65536;
+  if (compression == COMPRESSION_NONE) ratio = 1;
+  else if (compression == COMPRESSION_PACKBITS) ratio = 64;
+  else if (compression == COMPRESSION_ADOBE_DEFLATE || compression == COMPRESSION_DEFLATE) ratio = 1100;
+  else if (compression == COMPRESSION_LZW) ratio = 4096;
+  check_declared_bytes(where, declared, stored, ratio, compression == COMPRESSION_NONE ? "uncompressed" : "compressed");
+}
+
 // The current directory of `tif` with its samples in their own type (8-bit, 16-bit or float).
 RawImage read_tiff_page(TIFF* tif, const std::string& path, int page, const TiffErrorScope& scope) {
   const std::string where = "TIFF file '" + path + "' page " + std::to_string(page);
@@ -249,8 +350,10 @@ RawImage read_tiff_page(TIFF* tif, const std::string& path, int page, const Tiff
   if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo)) photo = PHOTOMETRIC_MINISBLACK;
   if (w == 0 || h == 0 || spp == 0)
     UNET_FAIL(where, " has zero size (", w, "x", h, ", ", spp, " samples per pixel)");
-  if (w > (1u << 20) || h > (1u << 20) || static_cast<uint64_t>(w) * h * spp > (uint64_t{1} << 32))
-    UNET_FAIL(where, " is too large (", w, "x", h, "x", spp, ")");
+  check_size(where, spp, h, w);
+  std::error_code ec;
+  const uint64_t file_bytes = std::filesystem::file_size(path, ec);
+  check_tiff_data(tif, where, ec ? 0 : file_bytes, static_cast<uint64_t>(w) * h * spp * std::max<uint16_t>(bps / 8, 1), compression);
 
   if (fmt == SAMPLEFORMAT_VOID) fmt = SAMPLEFORMAT_UINT;
   const bool ok = (fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16)) || (fmt == SAMPLEFORMAT_IEEEFP && bps == 32);
@@ -470,12 +573,12 @@ Image decode_npy(const std::string& path, const std::vector<uint8_t>& b) {
   } else {
     UNET_FAIL("npy file '", path, "': shape ", shape_text, " is not (H, W) or (C, H, W)");
   }
-  check_size(path, c, h, w);
-  Image img(c, h, w);
-  const size_t nbytes = img.data.size() * 4;
+  check_size("npy file '" + path + "'", c, h, w);
+  const size_t nbytes = static_cast<size_t>(c) * h * w * 4;
   if (b.size() - start - header_len < nbytes)
     UNET_FAIL("npy file '", path, "' is truncated: shape ", shape_text, " needs ", nbytes, " bytes of data, found ",
               b.size() - start - header_len);
+  Image img(c, h, w);
   std::memcpy(img.data.data(), b.data() + start + header_len, nbytes);
   return img;
 }
@@ -634,6 +737,7 @@ RawImage read_image_raw(const std::string& path, ImageInfo* info) {
     }
   }
   img.info = local;
+  check_finite_samples(img, "image file '" + path + "'");
   if (info) *info = local;
   return img;
 }
@@ -643,6 +747,8 @@ std::vector<RawImage> read_stack_raw(const std::string& path, ImageInfo* info) {
   std::vector<RawImage> pages;
   if (is_tiff(peek_magic(path))) {
     pages = read_tiff(path, local, /*first_only=*/false);
+    for (size_t i = 0; i < pages.size(); ++i)
+      check_finite_samples(pages[i], "image file '" + path + "'" + (pages.size() > 1 ? " page " + std::to_string(i) : ""));
   } else {
     pages.push_back(read_image_raw(path, &local));
   }

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "engine/backend.h"
 #include "engine/init.h"
 #include "engine/ops.h"
 
@@ -57,45 +58,125 @@ void TileSizes::check_input(int in, int depth, const std::string& what) {
   UNET_FAIL(os.str());
 }
 
-Var UNet::add_param(Shape shape, const std::string& name, int64_t fan_in, bool is_bias, Rng& rng) {
-  Tensor t = Tensor::zeros(shape, DType::F32, device_);
-  if (!is_bias) he_normal_(t, fan_in, rng);  // biases start at 0
-  Var v = Var::parameter(t, name);
-  params_.push_back(v);
+void UNetConfig::validate(const std::string& where) const {
+  auto in = [&](const char* field, int64_t v, int64_t lo, int64_t hi) {
+    UNET_CHECK(v >= lo && v <= hi, where, ": U-Net ", field, " = ", v, " is out of range [", lo, ", ", hi, "]");
+  };
+  in("in_channels", in_channels, 1, kMaxChannels);
+  in("classes", classes, 2, kMaxClasses);
+  in("depth", depth, 1, kMaxDepth);
+  in("base", base, 1, kMaxChannels);
+  in("base * 2^depth (the bottleneck's channels)", static_cast<int64_t>(base) << depth, 1, kMaxWidest);
+  UNET_CHECK(dropout >= 0.0f && dropout < 1.0f, where, ": U-Net dropout = ", dropout, " is out of range [0, 1)");
+}
+
+std::vector<ParamSpec> parameter_specs(const UNetConfig& cfg) {
+  cfg.validate();
+  std::vector<ParamSpec> v;
+  auto conv_pair = [&](const std::string& prefix, int64_t cin, int64_t cout) {
+    v.push_back({prefix + ".conv1.weight", {cout, cin, 3, 3}, 9 * cin});
+    v.push_back({prefix + ".conv1.bias", {cout}, 0});
+    v.push_back({prefix + ".conv2.weight", {cout, cout, 3, 3}, 9 * cout});
+    v.push_back({prefix + ".conv2.bias", {cout}, 0});
+  };
+  int64_t c = cfg.in_channels;
+  for (int l = 0; l < cfg.depth; ++l) {
+    const int64_t out = static_cast<int64_t>(cfg.base) << l;
+    conv_pair("down." + std::to_string(l), c, out);
+    c = out;
+  }
+  conv_pair("bottom", c, static_cast<int64_t>(cfg.base) << cfg.depth);
+  c = static_cast<int64_t>(cfg.base) << cfg.depth;
+  for (int l = cfg.depth - 1; l >= 0; --l) {
+    const int64_t out = static_cast<int64_t>(cfg.base) << l;
+    const std::string prefix = "up." + std::to_string(l);
+    // Each output pixel of a 2x2 stride-2 transposed convolution sees C inputs: fan-in C.
+    v.push_back({prefix + ".upconv.weight", {c, out, 2, 2}, c});
+    v.push_back({prefix + ".upconv.bias", {out}, 0});
+    conv_pair(prefix, 2 * out, out);
+    c = out;
+  }
+  v.push_back({"head.weight", {cfg.classes, c, 1, 1}, c});
+  v.push_back({"head.bias", {cfg.classes}, 0});
   return v;
 }
 
-UNet::UNet(const UNetConfig& cfg, Device device, Rng& rng) : cfg_(cfg), device_(device) {
-  UNET_CHECK(cfg.in_channels >= 1 && cfg.classes >= 2 && cfg.depth >= 1 && cfg.base >= 1,
-             "invalid U-Net configuration: ", cfg.str());
-  UNET_CHECK(cfg.dropout >= 0.0f && cfg.dropout < 1.0f, "dropout must be in [0, 1), got ", cfg.dropout);
-  auto conv_pair = [&](const std::string& prefix, int cin, int cout) {
-    ConvPair p;
-    p.w1 = add_param({cout, cin, 3, 3}, prefix + ".conv1.weight", 9LL * cin, false, rng);
-    p.b1 = add_param({cout}, prefix + ".conv1.bias", 0, true, rng);
-    p.w2 = add_param({cout, cout, 3, 3}, prefix + ".conv2.weight", 9LL * cout, false, rng);
-    p.b2 = add_param({cout}, prefix + ".conv2.bias", 0, true, rng);
-    return p;
+int64_t forward_activation_bytes(const UNetConfig& cfg, int64_t batch, int h, int w) {
+  int64_t floats = 0;
+  auto map = [&](int64_t c, int64_t hh, int64_t ww) { floats += batch * c * hh * ww; };
+  // Two 3x3 convolutions, each followed by its ReLU's output.
+  auto double_conv = [&](int64_t c, int64_t& hh, int64_t& ww) {
+    for (int k = 0; k < 2; ++k) {
+      hh -= 2;
+      ww -= 2;
+      map(c, hh, ww);
+      map(c, hh, ww);
+    }
   };
-  int c = cfg.in_channels;
+  int64_t hh = h, ww = w;
+  std::vector<std::pair<int64_t, int64_t>> skips;
   for (int l = 0; l < cfg.depth; ++l) {
-    int out = cfg.base << l;
-    down_.push_back(conv_pair("down." + std::to_string(l), c, out));
-    c = out;
+    const int64_t c = static_cast<int64_t>(cfg.base) << l;
+    double_conv(c, hh, ww);
+    if (l == cfg.depth - 1 && cfg.dropout > 0) map(c, hh, ww);
+    skips.emplace_back(hh, ww);
+    hh /= 2;
+    ww /= 2;
+    map(c, hh, ww);  // the pool's output
   }
-  bottom_ = conv_pair("bottom", c, cfg.base << cfg.depth);
-  c = cfg.base << cfg.depth;
+  double_conv(static_cast<int64_t>(cfg.base) << cfg.depth, hh, ww);
+  if (cfg.dropout > 0) map(static_cast<int64_t>(cfg.base) << cfg.depth, hh, ww);
   for (int l = cfg.depth - 1; l >= 0; --l) {
-    int out = cfg.base << l;
-    std::string prefix = "up." + std::to_string(l);
-    // Each output pixel of a 2x2 stride-2 transposed convolution sees C inputs: fan-in C.
-    up_w_.push_back(add_param({c, out, 2, 2}, prefix + ".upconv.weight", c, false, rng));
-    up_b_.push_back(add_param({out}, prefix + ".upconv.bias", 0, true, rng));
-    up_conv_.push_back(conv_pair(prefix, 2 * out, out));
-    c = out;
+    const int64_t c = static_cast<int64_t>(cfg.base) << l;
+    hh *= 2;
+    ww *= 2;
+    map(c, hh, ww);      // up-convolution
+    map(2 * c, hh, ww);  // crop-and-concatenate
+    double_conv(c, hh, ww);
   }
-  head_w_ = add_param({cfg.classes, c, 1, 1}, "head.weight", c, false, rng);
-  head_b_ = add_param({cfg.classes}, "head.bias", 0, true, rng);
+  map(cfg.classes, hh, ww);
+  return floats * static_cast<int64_t>(sizeof(float));
+}
+
+void check_tile_fits(const UNetConfig& cfg, Device device, int64_t batch, int tile, bool training,
+                     const std::string& what) {
+  TileSizes::check_input(tile, cfg.depth, what);
+  // Training holds every map for the backward pass and about as much again in gradients; inference
+  // frees maps as it goes, but the skips live until the decoder: the whole forward is a safe bound.
+  auto need = [&](int t) { return (training ? 2 : 1) * forward_activation_bytes(cfg, batch, t, t); };
+  const double avail = static_cast<double>(available_memory(device));
+  if (static_cast<double>(need(tile)) <= avail) return;
+  int fits = 0;
+  for (int t = tile - 1; t > 0 && !fits; --t)
+    if (TileSizes::output_for_input(t, cfg.depth) > 0 && static_cast<double>(need(t)) <= avail) fits = t;
+  std::ostringstream os;
+  os.precision(3);
+  os << what << ": a " << (training ? "training step" : "forward pass") << " of a U-Net with " << cfg.str()
+     << " at batch " << batch << " x " << tile << " x " << tile << " needs about " << need(tile) / 1073741824.0
+     << " GiB for its feature maps, but " << avail / 1073741824.0 << " GiB are available on " << device_name(device);
+  if (fits) os << "; the largest tile that fits is " << fits;
+  UNET_FAIL(os.str());
+}
+
+UNet::UNet(const UNetConfig& cfg, Device device, Rng& rng) : cfg_(cfg), device_(device) {
+  for (const ParamSpec& p : parameter_specs(cfg)) {
+    Tensor t = Tensor::zeros(p.shape, DType::F32, device_);
+    if (p.fan_in > 0) he_normal_(t, p.fan_in, rng);  // biases start at 0
+    params_.push_back(Var::parameter(t, p.name));
+  }
+  // Hand the parameters to the layers, in parameter_specs' order.
+  size_t i = 0;
+  auto next = [&] { return params_[i++]; };
+  auto conv_pair = [&] { return ConvPair{next(), next(), next(), next()}; };
+  for (int l = 0; l < cfg.depth; ++l) down_.push_back(conv_pair());
+  bottom_ = conv_pair();
+  for (int l = 0; l < cfg.depth; ++l) {
+    up_w_.push_back(next());
+    up_b_.push_back(next());
+    up_conv_.push_back(conv_pair());
+  }
+  head_w_ = next();
+  head_b_ = next();
 }
 
 Var UNet::double_conv(const ConvPair& p, Var x) const {

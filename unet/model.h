@@ -24,11 +24,31 @@ struct UNetConfig {
   int base = 64;
   float dropout = 0.5f;  // 0 disables it
 
+  // The limits validate() enforces: far beyond any useful U-Net, small enough that nothing read from
+  // a file or typed as an option can ask for an absurd allocation.
+  static constexpr int kMaxChannels = 4096;  // in_channels and base
+  static constexpr int kMaxClasses = 1024;
+  static constexpr int kMaxDepth = 8;
+  static constexpr int kMaxWidest = 16384;   // base * 2^depth, the bottleneck's channels
+
   std::string str() const;
+  // Throws, naming `where` (e.g. "checkpoint x.safetensors"), the field, its value and the limit.
+  void validate(const std::string& where = "U-Net configuration") const;
 };
+
+// One parameter of the network: its name (the PyTorch module's, docs/checkpoints.md), shape and
+// He fan-in (0 for a bias, which starts at zero).
+struct ParamSpec {
+  std::string name;
+  Shape shape;
+  int64_t fan_in = 0;
+};
+// Every parameter of the network `cfg` describes, in UNet::parameters() order, without building it.
+std::vector<ParamSpec> parameter_specs(const UNetConfig& cfg);
 
 // Tile sizes: with unpadded convolutions and 2x2 pools only some input sizes are valid.
 struct TileSizes {
+  static constexpr int kMaxTile = 16384;  // input tile side accepted anywhere
   // Output size for an input of `in` pixels per side, or -1 when some pool would see an odd size
   // or a feature map would vanish.
   static int output_for_input(int in, int depth);
@@ -39,6 +59,14 @@ struct TileSizes {
   // Total border lost: input - output (184 for the paper's network).
   static int border(int depth);
 };
+
+// Bytes of every feature map one forward pass at batch x h x w (valid sizes) makes: what training
+// keeps for its backward pass (which adds about as much again for the gradients).
+int64_t forward_activation_bytes(const UNetConfig& cfg, int64_t batch, int h, int w);
+// Throws, naming `what` (e.g. "--tile 100000"), the memory needed, the memory available on `device`
+// and the largest tile that fits, when a pass at batch x tile x tile would not fit.
+void check_tile_fits(const UNetConfig& cfg, Device device, int64_t batch, int tile, bool training,
+                     const std::string& what);
 
 class UNet {
  public:
@@ -58,7 +86,6 @@ class UNet {
 
  private:
   struct ConvPair { Var w1, b1, w2, b2; };
-  Var add_param(Shape shape, const std::string& name, int64_t fan_in, bool is_bias, Rng& rng);
   Var double_conv(const ConvPair& p, Var x) const;
 
   UNetConfig cfg_;

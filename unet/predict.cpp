@@ -111,6 +111,9 @@ void predict_core(const UNet& net, int channels, int h, int w, const TileCutter&
   const TileGrid g = tile_grid(cfg, opt, h, w);
   const int T = g.tile, O = g.out, B = (T - O) / 2, K = cfg.classes, C = cfg.in_channels, step = g.step;
   const int64_t total = g.count();
+  check_tile_fits(cfg, net.device(), std::min<int64_t>(opt.batch, total), T, /*training=*/false,
+                  "prediction tile " + std::to_string(T) + " (--tile) at batch " + std::to_string(opt.batch) +
+                      " (--batch)");
 
   const std::vector<Dihedral> views = opt.tta ? std::vector<Dihedral>(kAll, kAll + 8) : std::vector<Dihedral>{kIdentity};
   NoGrad no_grad;

@@ -22,6 +22,7 @@
 namespace unet {
 
 struct PredictOptions {
+  static constexpr int kMaxBatch = 256;
   int tile = 0;       // input tile size; 0 = the largest valid size <= 572 that the image needs
   int batch = 1;      // tiles per forward pass
   bool tta = false;   // average over the 8 rotations and flips

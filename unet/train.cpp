@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "engine/atomic_file.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
@@ -38,18 +40,33 @@ std::string fmt_duration(double s) {
   return b;
 }
 
-// Reads "iteration,loss,..." rows of an earlier run's CSV up to `upto` (for resumed curves).
-std::vector<std::pair<int64_t, float>> read_curve(const std::string& path, int64_t upto) {
+// Reads "iteration,loss[,x]" rows of an earlier run's CSV up to `upto` (for resumed curves); the
+// third column goes to *third when given.
+std::vector<std::pair<int64_t, float>> read_curve(const std::string& path, int64_t upto,
+                                                  std::vector<float>* third = nullptr) {
   std::vector<std::pair<int64_t, float>> v;
   std::ifstream in(path);
   std::string line;
   std::getline(in, line);  // header
   while (std::getline(in, line)) {
     long long it;
-    float loss;
-    if (std::sscanf(line.c_str(), "%lld,%f", &it, &loss) == 2 && it <= upto) v.emplace_back(it, loss);
+    float loss, x = 0.0f;
+    const int got = std::sscanf(line.c_str(), "%lld,%f,%f", &it, &loss, &x);
+    if (got >= 2 && it <= upto && (!third || got == 3)) {
+      v.emplace_back(it, loss);
+      if (third) third->push_back(x);
+    }
   }
   return v;
+}
+
+// The progress line is redrawn in place on a terminal; anything printed while it is showing
+// starts on a new line.
+bool g_progress_open = false;
+const char* progress_eol() {
+  const bool open = g_progress_open;
+  g_progress_open = false;
+  return open ? "\n" : "";
 }
 
 void write_curve(const std::string& path, const std::string& header, const std::vector<std::pair<int64_t, float>>& v,
@@ -68,6 +85,55 @@ void write_curve(const std::string& path, const std::string& header, const std::
 float scheduled_lr(const TrainOptions& o, int64_t it) {
   if (o.lr_step <= 0) return o.lr;
   return o.lr * std::pow(o.lr_gamma, static_cast<float>(it / o.lr_step));
+}
+
+}  // namespace
+
+std::string option_text(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.9g", static_cast<double>(static_cast<float>(v)));
+  return b;
+}
+
+std::map<std::string, std::string> recorded_options(const TrainOptions& o) {
+  std::map<std::string, std::string> m = o.recorded;
+  m["tile"] = std::to_string(o.tile);
+  m["lr"] = option_text(o.lr);
+  m["momentum"] = option_text(o.momentum);
+  m["weight-decay"] = option_text(o.weight_decay);
+  m["lr-step"] = std::to_string(o.lr_step);
+  m["lr-gamma"] = option_text(o.lr_gamma);
+  m["seed"] = std::to_string(o.seed);
+  m["dropout"] = option_text(o.net.dropout);
+  const AugmentParams& a = o.augment;
+  const bool augments = a.elastic_sigma != 0 || a.max_rotation_deg != 0 || a.flip_x || a.flip_y ||
+                        a.max_gamma != 1 || a.max_contrast != 0 || a.max_brightness != 0 || a.noise_sigma != 0;
+  m["augment"] = augments ? "1" : "0";
+  m["elastic-sigma"] = option_text(o.augment.elastic_sigma);
+  return m;
+}
+
+namespace {
+
+// The first parameter or momentum buffer holding a NaN or inf ("" when all are finite): checked
+// before any checkpoint is written, so that "last good checkpoint" is always good.
+std::string first_nonfinite(const UNet& net, SGD& opt) {
+  for (const Var& p : net.parameters())
+    if (!p.value().all_finite()) return "parameter \"" + p.name() + "\"";
+  for (size_t i = 0; i < opt.momentum_buffers().size(); ++i)
+    if (!opt.momentum_buffers()[i].all_finite()) return "momentum buffer of \"" + opt.params()[i].name() + "\"";
+  return "";
+}
+
+// Recorded options that differ between a checkpoint and this invocation, as "--k new (checkpoint: old)".
+std::vector<std::string> changed_options(const std::map<std::string, std::string>& now,
+                                         const std::map<std::string, std::string>& then) {
+  std::vector<std::string> v;
+  for (const auto& [k, old] : then) {
+    auto it = now.find(k);
+    if (it != now.end() && it->second != old) v.push_back("--" + k + " " + it->second + " (checkpoint: " + old + ")");
+  }
+  return v;
 }
 
 }  // namespace
@@ -145,9 +211,17 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   UNET_CHECK(train_set.size() > 0, "train: no training images");
   TileSizes::check_input(o.tile, o.net.depth, "training tile (--tile)");
   const int T = o.tile, O = TileSizes::output_for_input(T, o.net.depth);
+  check_tile_fits(o.net, o.device, 1, T, /*training=*/true, "training tile --tile " + std::to_string(T));
   fs::create_directories(o.out_dir);
-  const std::string ckpt = (fs::path(o.out_dir) / "checkpoint.safetensors").string();
-  const std::string best_ckpt = (fs::path(o.out_dir) / "best.safetensors").string();
+  const fs::path dir(o.out_dir);
+  const std::string ckpt = (dir / "checkpoint.safetensors").string(), best_ckpt = (dir / "best.safetensors").string();
+  const std::string loss_csv = (dir / "loss.csv").string(), val_csv = (dir / "val.csv").string(),
+                    loss_png = (dir / "loss.png").string();
+  // A run killed while writing leaves "<file>.tmp.<pid>.<n>" behind (up to a checkpoint's size each).
+  int stale = 0;
+  for (const std::string& f : {ckpt, best_ckpt, loss_csv, val_csv, loss_png}) stale += remove_stale_temporaries(f);
+  if (stale > 0 && !o.quiet)
+    std::fprintf(stderr, "[train] removed %d temporary file(s) an interrupted run left in %s\n", stale, o.out_dir.c_str());
 
   Rng rng(o.seed);
   UNet net(o.net, o.device, rng);
@@ -156,8 +230,19 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   int64_t start = 0, total = o.iterations;
   std::vector<std::pair<int64_t, float>> curve, val_curve;
   std::vector<float> val_pe;
+  const std::map<std::string, std::string> recorded = recorded_options(o);
+  double best_val = 2.0;  // pixel error of best.safetensors
   if (!o.resume.empty()) {
     TrainState s = load_checkpoint(o.resume, net, &opt);
+    const std::vector<std::string> changed = changed_options(recorded, s.extra);
+    if (!changed.empty()) {
+      std::string list;
+      for (const std::string& c : changed) list += (list.empty() ? "" : ", ") + c;
+      UNET_CHECK(o.allow_changes, "resuming ", o.resume, " with options that differ from the run that wrote it: ", list,
+                 ". Leave them out to continue with the checkpoint's values, or add --allow-changes to resume with "
+                 "the new ones");
+      if (!o.quiet) std::fprintf(stderr, "[train] resuming with changed options (--allow-changes): %s\n", list.c_str());
+    }
     start = s.iteration;
     total = o.extend_to > 0 ? o.extend_to : s.total_iterations;
     UNET_CHECK(o.extend_to == 0 || o.extend_to > s.iteration, "--extend-to ", o.extend_to,
@@ -165,7 +250,11 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     UNET_CHECK(start < total, "checkpoint ", o.resume, " is a finished run (", start, " of ", s.total_iterations,
                " iterations); to train further, pass --extend-to N with N > ", start);
     rng.set_state(s.rng_seed, s.rng_offset);
-    curve = read_curve((fs::path(o.out_dir) / "loss.csv").string(), start);
+    // The curves continue where the checkpoint stands: rows a later, lost checkpoint had written go.
+    curve = read_curve(loss_csv, start);
+    val_curve = read_curve(val_csv, start, &val_pe);
+    if (fs::exists(best_ckpt))
+      for (float pe : val_pe) best_val = std::min(best_val, static_cast<double>(pe));
   } else if (!o.init.empty()) {
     load_checkpoint(o.init, net, nullptr);
   }
@@ -182,9 +271,23 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   }
 
   TrainReport rep;
+  rep.total_iterations = total;
   int64_t last_good = start;
-  bool have_checkpoint = !o.resume.empty();
-  double best_val = 2.0;  // pixel error of best.safetensors (this invocation)
+  std::string last_good_path = o.resume;
+  rep.checkpoint = o.resume;
+  auto diverged = [&](int64_t it, const std::string& what) {
+    Tape::current().clear();
+    if (last_good_path.empty())
+      UNET_FAIL("training diverged at iteration ", it, ": ", what,
+                ". No checkpoint was written yet; start again with a lower learning rate (--lr)");
+    UNET_FAIL("training diverged at iteration ", it, ": ", what, ". The last good checkpoint is ", last_good_path,
+              " (iteration ", last_good, "); resume from it with a lower learning rate (--lr)");
+  };
+  // Every checkpoint is checked first: a file called good holds no NaN or inf.
+  auto require_finite = [&](int64_t it) {
+    const std::string bad = first_nonfinite(net, opt);
+    if (!bad.empty()) diverged(it, "the " + bad + " holds NaN or inf although the loss was finite");
+  };
   auto state_at = [&](int64_t it) {
     TrainState s;
     s.iteration = it;
@@ -192,15 +295,18 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     s.rng_seed = rng.seed();
     s.rng_offset = rng.offset();
     s.lr = scheduled_lr(o, it);
-    s.extra = {{"tile", std::to_string(T)}};
+    s.extra = recorded;
     return s;
   };
   auto save = [&](int64_t it) {
+    require_finite(it);
+    // The curves first: a kill between the two writes leaves rows past the checkpoint, which a
+    // resume drops, never a hole.
+    write_curve(loss_csv, "iteration,loss", curve);
+    write_loss_plot(loss_png, curve, val_curve);
     save_checkpoint(ckpt, net, &opt, state_at(it));
-    write_curve((fs::path(o.out_dir) / "loss.csv").string(), "iteration,loss", curve);
-    write_loss_plot((fs::path(o.out_dir) / "loss.png").string(), curve, val_curve);
     last_good = it;
-    have_checkpoint = true;
+    last_good_path = rep.checkpoint = ckpt;
   };
   auto validate = [&](int64_t it) {
     if (val_set.size() == 0) return;
@@ -214,17 +320,20 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     rep.last_val_loss = static_cast<float>(r.loss);
     rep.last_val_pixel_error = static_cast<float>(r.pixel_error);
     if (r.pixel_error < best_val) {  // batch-1 SGD is noisy: keep the best validated weights too
+      require_finite(it);
       best_val = r.pixel_error;
       rep.best_val_pixel_error = static_cast<float>(r.pixel_error);
       rep.best_iteration = it;
       save_checkpoint(best_ckpt, net, nullptr, state_at(it));
     }
-    write_curve((fs::path(o.out_dir) / "val.csv").string(), "iteration,loss,pixel_error", val_curve, &val_pe);
+    write_curve(val_csv, "iteration,loss,pixel_error", val_curve, &val_pe);
     if (!o.quiet)
-      std::fprintf(stderr, "\n[val] iteration %lld: loss %.4f, pixel error %.4f\n", static_cast<long long>(it), r.loss,
-                   r.pixel_error);
+      std::fprintf(stderr, "%s[val] iteration %lld: loss %.4f, pixel error %.4f\n", progress_eol(), static_cast<long long>(it),
+                   r.loss, r.pixel_error);
   };
 
+  const bool tty = isatty(fileno(stderr)) != 0;
+  const int64_t line_every = std::max<int64_t>(1, (total - start) / 100);  // whole lines: about 100 a run
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t it = start + 1; it <= total; ++it) {
     opt.set_lr(scheduled_lr(o, it - 1));
@@ -240,15 +349,7 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     opt.zero_grad();
     Var loss = ops::softmax_xent(net.forward(Var(x), true, &rng), l, w);
     float lv = loss.value().to_vector()[0];
-    if (!std::isfinite(lv)) {
-      Tape::current().clear();
-      if (!have_checkpoint)
-        UNET_FAIL("training diverged at iteration ", it, ": the loss is ", lv,
-                  ". No checkpoint was written yet; start again with a lower learning rate (--lr)");
-      UNET_FAIL("training diverged at iteration ", it, ": the loss is ", lv, ". The last good checkpoint is ",
-                o.resume.empty() || last_good > start ? ckpt : o.resume, " (iteration ", last_good,
-                "); resume from it with a lower learning rate (--lr)");
-    }
+    if (!std::isfinite(lv)) diverged(it, "the loss is " + std::to_string(lv));
     backward(loss);
     opt.step();
     curve.emplace_back(it, lv);
@@ -257,17 +358,25 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
 
     double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double ips = static_cast<double>(it - start) / el;
-    if (!o.quiet)
-      std::fprintf(stderr, "\r[train] iteration %lld/%lld  loss %.4f  lr %.3g  %.2f it/s  ETA %s   ",
-                   static_cast<long long>(it), static_cast<long long>(total), lv, opt.lr(), ips,
-                   fmt_duration(static_cast<double>(total - it) / ips).c_str());
+    if (!o.quiet && (tty || (it - start) % line_every == 0 || it == total)) {
+      std::fprintf(stderr, "%s[train] iteration %lld/%lld  loss %.4f  lr %.3g  %.2f it/s  ETA %s%s",
+                   tty ? "\r" : "", static_cast<long long>(it), static_cast<long long>(total), lv, opt.lr(), ips,
+                   fmt_duration(static_cast<double>(total - it) / ips).c_str(), tty ? "   " : "\n");
+      g_progress_open = tty;
+    }
     if ((o.val_every > 0 && it % o.val_every == 0) || it == total) validate(it);
-    const bool stop = o.stop_at > 0 && it >= o.stop_at;
+    const int sig = o.stop_signal ? static_cast<int>(*o.stop_signal) : 0;
+    const bool stop = (o.stop_at > 0 && it >= o.stop_at) || sig != 0;
     if ((o.checkpoint_every > 0 && it % o.checkpoint_every == 0) || it == total || stop) save(it);
+    if (sig != 0) {
+      rep.interrupted_by = sig;
+      if (!o.quiet) std::fputs(progress_eol(), stderr);
+      break;
+    }
     if (stop) break;
   }
-  if (!o.quiet) {
-    std::fprintf(stderr, "\n[train] done: checkpoint %s\n", ckpt.c_str());
+  if (!o.quiet && rep.interrupted_by == 0) {
+    std::fprintf(stderr, "%s[train] done: checkpoint %s\n", progress_eol(), ckpt.c_str());
     if (rep.best_iteration > 0)
       std::fprintf(stderr, "[train] best validation pixel error %.4f at iteration %lld: %s\n", rep.best_val_pixel_error,
                    static_cast<long long>(rep.best_iteration), best_ckpt.c_str());

@@ -2,7 +2,9 @@
 // He init, the weighted softmax cross-entropy on the valid output region, elastic deformation
 // augmentation; a validation split evaluated every N iterations; checkpoints that resume exactly.
 #pragma once
+#include <csignal>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -50,15 +52,32 @@ struct TrainOptions {
   AugmentParams augment;
   int val_tile = 0;                 // tile for validation prediction (0 = auto)
   bool quiet = false;
+  // Recorded in every checkpoint with the options above that shape the run (under the command
+  // line's option names), and compared on resume: how the data were prepared, e.g. the weight
+  // map's w0, sigma and balance.
+  std::map<std::string, std::string> recorded;
+  bool allow_changes = false;       // resume even when recorded options differ (and say which)
+  // Set (to the signal's number) by a signal handler to ask for a clean stop: the current
+  // iteration finishes, a checkpoint is written and train() returns with interrupted_by set.
+  const volatile std::sig_atomic_t* stop_signal = nullptr;
 };
 
 struct TrainReport {
-  int64_t iterations_done = 0;
+  int64_t iterations_done = 0;      // the last iteration completed
+  int64_t total_iterations = 0;     // the run's plan
   std::vector<float> losses;        // per iteration of this invocation
   float last_val_loss = -1.0f, last_val_pixel_error = -1.0f;
   float best_val_pixel_error = -1.0f;  // of best.safetensors, written whenever validation improves
   int64_t best_iteration = 0;
+  int interrupted_by = 0;           // the signal that stopped the run early (0: ran to its end)
+  std::string checkpoint;           // the last checkpoint written (or resumed from)
 };
+
+// The options of `o` that a checkpoint records (command-line names -> canonical text), `recorded`
+// included. Resuming compares them with the checkpoint's.
+std::map<std::string, std::string> recorded_options(const TrainOptions& o);
+// Canonical text of a recorded number: the float it becomes, printed exactly.
+std::string option_text(double v);
 
 // Runs training; prints the configuration and a progress line to stderr unless quiet.
 TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainOptions& opt);
