@@ -69,7 +69,7 @@ Image plane_of(const Image& img, int c) {
 
 }  // namespace
 
-TEST_CASE("predict stream: bands equal predict_probabilities on odd sizes, with batches and TTA", "[predict][stream]") {
+TEST_CASE("predict stream: bands equal predict_probabilities on odd sizes, with batches and TTA", "[predict][stream][slow]") {
   UNet net = tiny_net(11);
   for (auto [h, w] : {std::pair{53, 41}, std::pair{9, 14}, std::pair{70, 29}}) {
     RawImage raw = raw8(1, h, w, 100 + h);

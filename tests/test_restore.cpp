@@ -218,7 +218,7 @@ TEST_CASE("phase correlation of the pair recovers a known translation", "[restor
   CHECK(max_diff_interior(back, s.f, 5) == 0.0);
 }
 
-TEST_CASE("the objective decreases monotonically under the multiplicative update", "[restore][monotone]") {
+TEST_CASE("the objective decreases monotonically under the multiplicative update", "[restore][monotone][slow]") {
   SyntheticOptions so;
   so.height = so.width = 64;
   so.cells = 3;
@@ -245,7 +245,7 @@ TEST_CASE("the objective decreases monotonically under the multiplicative update
 }
 
 TEST_CASE("the solver recovers f from synthetic data, and the joint restoration beats each modality",
-          "[restore][synthetic]") {
+          "[restore][synthetic][slow]") {
   // Relative error after the least-squares gain (the unit-std scaling removes the absolute scale).
   double sum_p = 0, sum_d = 0, sum_j = 0;
   const int seeds = 2;
@@ -274,7 +274,7 @@ TEST_CASE("the solver recovers f from synthetic data, and the joint restoration 
   std::printf("mean over %d seeds: phase %.4f, DIC %.4f, joint %.4f\n", seeds, sum_p / seeds, sum_d / seeds, sum_j / seeds);
 }
 
-TEST_CASE("Su et al.'s multi-kernel model tells bright (mitotic) cells from dark ones", "[restore][su]") {
+TEST_CASE("Su et al.'s multi-kernel model tells bright (mitotic) cells from dark ones", "[restore][su][slow]") {
   SyntheticOptions so;
   so.mitotic = 2;
   so.cells = 4;

@@ -117,6 +117,24 @@ TEST_CASE("a PNG or npy header declaring a huge image is refused naming the decl
   CHECK(s < 0.5);
 }
 
+TEST_CASE("npy headers that are not what they claim are refused with unet::Error", "[io][npy][untrusted]") {
+  TempDir tmp;
+  const std::string npy = tmp / "bad.npy";
+  auto error_for = [&](const std::string& shape) {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+    header += std::string(64 - (10 + header.size() + 1) % 64, ' ') + "\n";
+    std::string bytes("\x93NUMPY\x01\x00", 8);
+    put16(bytes, static_cast<uint16_t>(header.size()));
+    write_bytes(npy, bytes + header + std::string(64, '\0'));
+    return error_of([&] { read_npy(npy); });  // anything but unet::Error escapes and fails the test
+  };
+  CHECK_THAT(error_for(",,2 3( 3)"), Contains("bad.npy") && Contains("not a tuple"));  // found by fuzz_npy
+  CHECK_THAT(error_for("(2x, 3)"), Contains("bad shape"));
+  CHECK_THAT(error_for("(2147483648, 1)"), Contains("bad shape"));
+  CHECK_THAT(error_for("(2, 3, 4, 5)"), Contains("not (H, W) or (C, H, W)"));
+  CHECK(error_for("(2, 3)").empty());
+}
+
 TEST_CASE("images with NaN or inf samples are refused naming the file and the first pixel", "[io][untrusted]") {
   TempDir tmp;
   Image img(1, 5, 7);

@@ -2,7 +2,9 @@
 # Installs the Debian packages the build needs, when any is missing. Used by tools/test.sh,
 # tools/demo.sh and .ci/run. nvcc and the CUDA libraries come with the CUDA toolkit, not from here.
 set -euo pipefail
-pkgs=(cmake g++ make catch2 libbenchmark-dev libstb-dev nlohmann-json3-dev libtiff-dev)
+# clang, its sanitizer/libFuzzer runtimes and its OpenMP: the sanitizer and fuzzing stage of tools/test.sh.
+pkgs=(cmake g++ make catch2 libbenchmark-dev libstb-dev nlohmann-json3-dev libtiff-dev python3
+      clang libclang-rt-14-dev libomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -20,15 +20,7 @@
 #include "engine/atomic_file.h"
 #include "engine/check.h"
 
-// The one translation unit holding stb's implementations; static so that no other library's copy
-// of stb can clash with ours.
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#define STBI_FAILURE_USERMSG
-#include "stb_image.h"
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include "stb_image_write.h"
+#include "unet/stb_codec.h"
 
 namespace unet {
 namespace {
@@ -223,7 +215,7 @@ RawImage read_stb(const std::string& path, const std::vector<uint8_t>& bytes, Im
   const int len = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
   int w = 0, h = 0, c = 0;
   const char* fmt = format_name(bytes);
-  if (!stbi_info_from_memory(buf, len, &w, &h, &c)) {
+  if (!stb_codec::info(buf, len, &w, &h, &c)) {
     int64_t dw = 0, dh = 0, dc = 0;
     if (declared_size(bytes, dw, dh, dc)) {  // a header stb_image will not take: say what it claims
       check_size("image file '" + path + "'", dc, dh, dw);
@@ -231,7 +223,7 @@ RawImage read_stb(const std::string& path, const std::vector<uint8_t>& bytes, Im
                            stb_max_ratio(bytes), fmt);
     }
     UNET_FAIL("cannot read image file '", path, "': ", std::string(fmt) == "image" ? "unsupported or unrecognised format" : "cannot decode its header",
-              " (", stbi_failure_reason() ? stbi_failure_reason() : "unknown", "); supported: PNG, JPEG, BMP, ",
+              " (", stb_codec::failure_reason() ? stb_codec::failure_reason() : "unknown", "); supported: PNG, JPEG, BMP, ",
               "PGM/PPM, TGA, GIF, PSD, HDR, TIFF, NPY");
   }
   check_size("image file '" + path + "'", c, h, w);
@@ -239,21 +231,21 @@ RawImage read_stb(const std::string& path, const std::vector<uint8_t>& bytes, Im
                        fmt);
   info = ImageInfo{};
   void* pixels = nullptr;
-  if (stbi_is_hdr_from_memory(buf, len)) {
-    pixels = stbi_loadf_from_memory(buf, len, &w, &h, &c, 0);
+  if (stb_codec::is_hdr(buf, len)) {
+    pixels = stb_codec::load_f32(buf, len, &w, &h, &c);
     info.bits = 32;
     info.is_float = true;
-  } else if (stbi_is_16_bit_from_memory(buf, len)) {
-    pixels = stbi_load_16_from_memory(buf, len, &w, &h, &c, 0);
+  } else if (stb_codec::is_16_bit(buf, len)) {
+    pixels = stb_codec::load_u16(buf, len, &w, &h, &c);
     info.bits = 16;
   } else {
-    pixels = stbi_load_from_memory(buf, len, &w, &h, &c, 0);
+    pixels = stb_codec::load_u8(buf, len, &w, &h, &c);
     info.bits = 8;
   }
   if (!pixels)
     UNET_FAIL("cannot decode ", fmt, " file '", path, "': ",
-              stbi_failure_reason() ? stbi_failure_reason() : "unknown error", " (corrupt or truncated?)");
-  std::unique_ptr<void, void (*)(void*)> guard(pixels, stbi_image_free);
+              stb_codec::failure_reason() ? stb_codec::failure_reason() : "unknown error", " (corrupt or truncated?)");
+  std::unique_ptr<void, void (*)(void*)> guard(pixels, stb_codec::free_pixels);
   check_size("image file '" + path + "'", c, h, w);
   RawImage img;
   allocate_raw(img, c, h, w, info);
@@ -547,6 +539,8 @@ Image decode_npy(const std::string& path, const std::vector<uint8_t>& b) {
   if (npy_field(header, "fortran_order", path) != "False")
     UNET_FAIL("npy file '", path, "': Fortran-order arrays are not supported");
   const std::string shape_text = npy_field(header, "shape", path);
+  if (shape_text.size() < 2 || shape_text.front() != '(' || shape_text.back() != ')')
+    UNET_FAIL("npy file '", path, "': shape \"", shape_text, "\" is not a tuple such as (H, W)");
   std::vector<int64_t> shape;
   {
     std::string t = shape_text.substr(1, shape_text.size() - 2);
@@ -557,7 +551,8 @@ Image decode_npy(const std::string& path, const std::vector<uint8_t>& b) {
       if (a == std::string::npos) continue;
       char* endp = nullptr;
       const long long v = std::strtoll(item.c_str() + a, &endp, 10);
-      if (endp == item.c_str() + a || v < 0 || v > (1ll << 31))
+      while (*endp == ' ') ++endp;
+      if (endp == item.c_str() + a || *endp != '\0' || v < 0 || v >= (1ll << 31))
         UNET_FAIL("npy file '", path, "': bad shape ", shape_text);
       shape.push_back(v);
     }
@@ -937,8 +932,7 @@ void write_png(const std::string& path, const Image& img) {
     auto* out = static_cast<std::vector<uint8_t>*>(ctx);
     out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
   };
-  if (!stbi_write_png_to_func(sink, &encoded, img.width, img.height, img.channels, pixels.data(),
-                              img.width * img.channels))
+  if (!stb_codec::write_png(sink, &encoded, img.width, img.height, img.channels, pixels.data()))
     UNET_FAIL("cannot write PNG file '", path, "': encoder failed");
   atomic_write_bytes(path, encoded.data(), encoded.size());
 }
@@ -960,7 +954,7 @@ void write_png16(const std::string& path, const Image& img) {
   }
   UNET_CHECK(raw.size() < static_cast<size_t>(INT32_MAX), "cannot write '", path, "': image too large for PNG");
   int zlen = 0;
-  unsigned char* z = stbi_zlib_compress(raw.data(), static_cast<int>(raw.size()), &zlen, 8);
+  unsigned char* z = stb_codec::zlib_compress(raw.data(), static_cast<int>(raw.size()), &zlen);
   UNET_CHECK(z != nullptr, "cannot write PNG file '", path, "': compression failed");
   std::unique_ptr<unsigned char, void (*)(void*)> zguard(z, std::free);
 
