@@ -78,6 +78,17 @@ EOF
 out=$( (ulimit -v 1000000; "$UNET" predict --model "$CKPT" --input "$T/huge.tif" -o "$T/h") 2>&1) && fail "huge.tif was accepted"
 grep -qF "declares 2147483648 bytes" <<<"$out" || fail "huge.tif: $out"
 
+# ---- a NaN in a float input is refused when read, naming the pixel (restore here; train/predict alike) ----
+python3 - "$T/nan.npy" <<'EOF'
+import struct, sys
+h = "{'descr': '<f4', 'fortran_order': False, 'shape': (16, 16), }"
+h += " " * (63 - (10 + len(h)) % 64) + "\n"
+vals = [0.5] * 256
+vals[3 * 16 + 5] = float("nan")
+open(sys.argv[1], "wb").write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + struct.pack("<256f", *vals))
+EOF
+expect_error "nan.npy' holds NaN at x=5, y=3" "$UNET" restore --phase "$T/nan.npy" --dic "$T/nan.npy" -o "$T/f.tif"
+
 # ---- resume: recorded options are taken from the checkpoint, changed ones refused unless allowed ----------
 "${TRAIN[@]}" --out "$T/r" --iterations 12 --checkpoint-every 3 --stop-at 6
 expect_error "--tile 124 (checkpoint: 108)" "${TRAIN[@]}" --out "$T/r" --resume "$T/r/checkpoint.safetensors" --tile 124
