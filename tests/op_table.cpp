@@ -7,6 +7,8 @@
 
 #include "engine/backend.h"
 #include "kernels/philox.h"
+#include "restore/kernels/kernels.h"
+#include "restore/ops.h"
 
 namespace unet::test {
 
@@ -57,6 +59,7 @@ Outputs host(Device d, std::initializer_list<Tensor> ts) {
 }
 
 const kernels::KernelTable& T(Device d) { return kernels_for(d); }
+const restore::kernels::RestoreKernelTable& R(Device d) { return rops::restore_kernels_for(d); }
 kernels::Stream S(Device d) { return stream_for(d); }
 
 std::string dims(std::initializer_list<int> v) {
@@ -210,12 +213,12 @@ void add_stencil_rows(std::vector<OpCase>& rows, int N, int H, int W, int kh, in
   std::string shape = "N,H,W=" + dims({N, H, W}) + " k=" + dims({kh, kw});
   rows.push_back({"stencil2d", shape, kConvTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {N, H, W}, seed), k = input(d, {kh, kw}, seed + 1), y = poisoned(d, {N, H, W});
-    T(d).stencil2d(S(d), x.f32(), k.f32(), y.f32(), N, H, W, kh, kw);
+    R(d).stencil2d(S(d), x.f32(), k.f32(), y.f32(), N, H, W, kh, kw);
     return host(d, {y});
   }});
   rows.push_back({"stencil2d_adjoint", shape, kConvTol, [=](Device d, uint64_t seed) {
     Tensor y = input(d, {N, H, W}, seed), k = input(d, {kh, kw}, seed + 1), x = poisoned(d, {N, H, W});
-    T(d).stencil2d_adjoint(S(d), y.f32(), k.f32(), x.f32(), N, H, W, kh, kw);
+    R(d).stencil2d_adjoint(S(d), y.f32(), k.f32(), x.f32(), N, H, W, kh, kw);
     return host(d, {x});
   }});
 }
@@ -224,7 +227,7 @@ void add_laplacian_rows(std::vector<OpCase>& rows, int N, int H, int W) {
   rows.push_back({"laplacian8_apply", "N,H,W=" + dims({N, H, W}), kConvTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {N, H, W}, seed), w = input(d, {N, 4, H, W}, seed + 1, 0.0f, 1.0f);
     Tensor deg = poisoned(d, {N, H, W}), adj = poisoned(d, {N, H, W});
-    T(d).laplacian8_apply(S(d), x.f32(), w.f32(), deg.f32(), adj.f32(), N, H, W);
+    R(d).laplacian8_apply(S(d), x.f32(), w.f32(), deg.f32(), adj.f32(), N, H, W);
     return host(d, {deg, adj});
   }});
 }
@@ -234,27 +237,27 @@ void add_nnmu_rows(std::vector<OpCase>& rows, int64_t n) {
   rows.push_back({"nnmu_update", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor f = input(d, {n}, seed, 0.05f, 1.0f), ap = input(d, {n}, seed + 1, 0.1f, 2.0f);
     Tensor an = input(d, {n}, seed + 2, 0.0f, 2.0f), b = input(d, {n}, seed + 3);
-    T(d).nnmu_update(S(d), f.f32(), ap.f32(), an.f32(), b.f32(), n, 1e-12f);
+    R(d).nnmu_update(S(d), f.f32(), ap.f32(), an.f32(), b.f32(), n, 1e-12f);
     return host(d, {f});
   }});
   rows.push_back({"axpby", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor y = input(d, {n}, seed), x = input(d, {n}, seed + 1);
-    T(d).axpby(S(d), y.f32(), x.f32(), 0.75f, -1.5f, n);
+    R(d).axpby(S(d), y.f32(), x.f32(), 0.75f, -1.5f, n);
     return host(d, {y});
   }});
   rows.push_back({"l1_reweight", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor f = input(d, {n}, seed, 0.0f, 2.0f), b0 = input(d, {n}, seed + 1), b = poisoned(d, {n});
-    T(d).l1_reweight(S(d), f.f32(), b0.f32(), b.f32(), n, 0.5f, 3.0f);
+    R(d).l1_reweight(S(d), f.f32(), b0.f32(), b.f32(), n, 0.5f, 3.0f);
     return host(d, {b});
   }});
   rows.push_back({"dot", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {n}, seed), y = input(d, {n}, seed + 1, 0.0f, 1.0f), out = poisoned(d, {2});
-    T(d).dot(S(d), x.f32(), y.f32(), n, out.f32());
+    R(d).dot(S(d), x.f32(), y.f32(), n, out.f32());
     return host(d, {out});
   }});
   rows.push_back({"sum_log1p", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {n}, seed, 0.0f, 3.0f), out = poisoned(d, {2});
-    T(d).sum_log1p(S(d), x.f32(), n, 1.0f / 3.0f, out.f32());
+    R(d).sum_log1p(S(d), x.f32(), n, 1.0f / 3.0f, out.f32());
     return host(d, {out});
   }});
 }

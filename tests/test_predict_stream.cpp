@@ -10,6 +10,7 @@
 #include "tests/op_table.h"
 #include "tests/temp_dir.h"
 #include "unet/io.h"
+#include "unet/io_stream.h"
 #include "unet/predict.h"
 #include "unet/train.h"
 

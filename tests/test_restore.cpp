@@ -1,4 +1,4 @@
-// unet/restore: the stencils and both imaging models pass the dot-product (adjoint) test, the
+// restore/: the stencils and both imaging models pass the dot-product (adjoint) test, the
 // shift-invariant normal operators are what they claim, the multiplicative update decreases the
 // objective monotonically, the solver recovers a known f from synthetic phase contrast + DIC pairs, the
 // joint restoration beats each single modality, the polynomial background and a known translation are
@@ -12,8 +12,8 @@
 
 #include "engine/rng.h"
 #include "tests/op_table.h"
-#include "unet/restore.h"
-#include "unet/synthetic_cells.h"
+#include "restore/restore.h"
+#include "restore/synthetic_cells.h"
 
 using namespace unet;
 using namespace unet::restore;

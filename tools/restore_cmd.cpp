@@ -1,4 +1,4 @@
-// unet restore: phase contrast + DIC co-restoration (unet/restore.h, docs/restore.md), and the
+// unet restore: phase contrast + DIC co-restoration (restore/restore.h, docs/restore.md), and the
 // synthetic pairs it is tested on. Dispatched from tools/unet.cpp.
 //
 //   unet restore --phase P.tif --dic D.tif -o F.tif [--mode joint|phase|dic] [model and solver flags]
@@ -20,8 +20,8 @@
 #include "engine/backend.h"
 #include "tools/cli.h"
 #include "unet/io.h"
-#include "unet/restore.h"
-#include "unet/synthetic_cells.h"
+#include "restore/restore.h"
+#include "restore/synthetic_cells.h"
 
 namespace fs = std::filesystem;
 using namespace unet;

@@ -5,8 +5,9 @@
 #include <cstdio>
 #include <string>
 
+#include "unet/plot.h"
+
 #include "unet/io.h"
-#include "unet/train.h"
 
 #include "stb_easy_font.h"
 

@@ -7,6 +7,7 @@
 
 #include "engine/ops.h"
 #include "unet/augment.h"
+#include "unet/io_stream.h"
 
 namespace unet {
 

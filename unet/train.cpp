@@ -15,6 +15,7 @@
 #include "engine/optim.h"
 #include "unet/checkpoint.h"
 #include "unet/io.h"
+#include "unet/plot.h"
 #include "unet/predict.h"
 
 namespace fs = std::filesystem;

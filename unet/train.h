@@ -86,8 +86,4 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
 struct EvalResult { double loss = 0.0, pixel_error = 0.0; };
 EvalResult evaluate_probabilities(const std::vector<Image>& probs, const std::vector<Image>& labels);
 
-// The loss curve as a PNG (iteration on x, loss on a log y axis; validation points in red).
-void write_loss_plot(const std::string& path, const std::vector<std::pair<int64_t, float>>& train_loss,
-                     const std::vector<std::pair<int64_t, float>>& val_loss);
-
 }  // namespace unet

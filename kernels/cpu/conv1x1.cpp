@@ -1,7 +1,7 @@
 // conv1x1 on the CPU: the U-Net's last layer, a per-pixel linear map from features to classes.
 #include <vector>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/microkernels.h"
 
 namespace unet::kernels::cpu {

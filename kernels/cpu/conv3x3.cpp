@@ -1,7 +1,7 @@
 // conv3x3 on the CPU: the U-Net's unpadded 3x3 convolution, forward and backward.
 #include <vector>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/microkernels.h"
 
 namespace unet::kernels::cpu {

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/ops.h"
 
 namespace unet::kernels::cpu {
 

@@ -1,7 +1,7 @@
 // dropout on the CPU: inverted dropout whose mask is a pure function of (seed, offset, i).
 #include <cstdint>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/philox.h"
 
 namespace unet::kernels::cpu {

@@ -1,7 +1,7 @@
 // maxpool2x2 on the CPU: the contracting path's downsampling.
 #include <cstdint>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/ops.h"
 
 namespace unet::kernels::cpu {
 

@@ -1,7 +1,7 @@
 // relu on the CPU.
 #include <cstdint>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/ops.h"
 
 namespace unet::kernels::cpu {
 

@@ -2,7 +2,7 @@
 // stride 2), whose output pixel (2i+a, 2j+e) sees exactly one input pixel (i, j) and one tap (a, e).
 #include <vector>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cpu/microkernels.h"
 
 namespace unet::kernels::cpu {

@@ -1,5 +1,6 @@
-// The CUDA kernel table's entries, one host launcher per KernelTable slot (same signatures; `stream` is a
-// cudaStream_t). Each is defined in the .cu file of its op and gathered in table.cu.
+// The CUDA backend's host launchers: one per entry of kernels/ops.inc, same name and signature (the
+// Stream is a cudaStream_t), declared by expanding the op list; each is defined in the .cu file of
+// its op and gathered in table.cu.
 #pragma once
 #include <cstdint>
 
@@ -7,57 +8,8 @@
 
 namespace unet::kernels::cuda {
 
-void conv3x3_forward(Stream, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
-                     int K);
-void conv3x3_backward_data(Stream, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K);
-void conv3x3_backward_weight(Stream, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
-                             int W, int K);
-
-void conv1x1_forward(Stream, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
-                     int K);
-void conv1x1_backward_data(Stream, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K);
-void conv1x1_backward_weight(Stream, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
-                             int W, int K);
-
-void relu_forward(Stream, const float* x, float* y, int64_t n);
-void relu_backward(Stream, const float* y, const float* dy, float* dx, int64_t n);
-
-void maxpool2x2_forward(Stream, const float* x, float* y, int N, int C, int H, int W);
-void maxpool2x2_backward(Stream, const float* x, const float* dy, float* dx, int N, int C, int H, int W);
-
-void upconv2x2_forward(Stream, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
-                       int K);
-void upconv2x2_backward_data(Stream, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K);
-void upconv2x2_backward_weight(Stream, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
-                               int W, int K);
-
-void crop_concat_forward(Stream, const float* skip, const float* up, float* y, int N, int Cs, int Hs, int Ws, int Cu,
-                         int Hu, int Wu);
-void crop_concat_backward(Stream, const float* dy, float* dskip, float* dup, int N, int Cs, int Hs, int Ws, int Cu,
-                          int Hu, int Wu);
-
-void dropout_forward(Stream, const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset);
-void dropout_backward(Stream, const float* dy, float* dx, int64_t n, float p, uint64_t seed, uint64_t offset);
-
-void softmax_xent(Stream, const float* logits, const int32_t* labels, const float* weights, float* loss,
-                  float* dlogits, int N, int K, int H, int W);
-void softmax_forward(Stream, const float* logits, float* probs, int N, int K, int H, int W);
-
-void sgd_momentum(Stream, float* w, const float* g, float* v, int64_t n, float lr, float mu, float wd);
-
-void add(Stream, float* y, const float* x, int64_t n);
-void fill(Stream, float* y, float value, int64_t n);
-void check_finite(Stream, const float* x, int64_t n, int32_t* flag);
-
-// restore.cu: the image-restoration entries (stencils with the mirror boundary, the graph Laplacian,
-// the multiplicative update and its helpers, two deterministic reductions).
-void stencil2d(Stream, const float* x, const float* k, float* y, int N, int H, int W, int kh, int kw);
-void stencil2d_adjoint(Stream, const float* y, const float* k, float* x, int N, int H, int W, int kh, int kw);
-void laplacian8_apply(Stream, const float* x, const float* wgt, float* deg_x, float* adj_x, int N, int H, int W);
-void nnmu_update(Stream, float* f, const float* ap, const float* an, const float* b, int64_t n, float eps);
-void axpby(Stream, float* y, const float* x, float a, float b, int64_t n);
-void l1_reweight(Stream, const float* f, const float* b0, float* b, int64_t n, float c, float gamma);
-void dot(Stream, const float* x, const float* y, int64_t n, float* out);
-void sum_log1p(Stream, const float* x, int64_t n, float scale, float* out);
+#define UNET_OP(name, params) void name params;
+#include "kernels/ops.inc"
+#undef UNET_OP
 
 }  // namespace unet::kernels::cuda

@@ -12,7 +12,9 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/ops.cuh"
 #include "kernels/kernels.h"
+#include "restore/kernels/kernels.h"
 using namespace unet::kernels;
+namespace rk = unet::restore::kernels;
 static std::mt19937 rng(1);
 std::vector<float> rnd(int64_t n, float lo = -1, float hi = 1) { std::uniform_real_distribution<float> u(lo, hi); std::vector<float> v(n); for (auto& x : v) x = u(rng); return v; }
 std::vector<float> nanv(int64_t n) { return std::vector<float>(n, NAN); }
@@ -112,28 +114,29 @@ int main() {
   { int64_t n = 3001; auto x = rnd(n), y = rnd(n); auto y2 = y; cpu.add(nullptr, y.data(), x.data(), n); cuda::add(nullptr, y2.data(), x.data(), n); printf("add %.3e\n", rel(y2, y)); fails += rel(y2,y) != 0;
     cuda::fill(nullptr, y2.data(), 0.25f, n); int bad=0; for (float v : y2) bad += v != 0.25f; printf("fill bad %d\n", bad); fails += bad;
     int32_t f1 = 0, f2 = 0; cuda::check_finite(nullptr, x.data(), n, &f1); x[n-1] = INFINITY; cuda::check_finite(nullptr, x.data(), n, &f2); printf("finite %d %d\n", f1, f2); fails += f1 != 0 || f2 != 1; }
-  // The restoration kernels (kernels/cuda/restore.cu): stencils with the mirror boundary (odd shapes, a kernel
+  const rk::RestoreKernelTable& rcpu = rk::cpu_table();
+  // The restoration kernels (restore/kernels/cuda/restore_kernels.cu): stencils with the mirror boundary (odd shapes, a kernel
   // larger than the image), the Laplacian, the multiplicative update and its helpers, the reductions.
   for (auto [N, H, W, kh, kw] : std::vector<std::array<int,5>>{{2, 13, 11, 5, 3}, {1, 7, 5, 25, 25}, {1, 31, 29, 13, 13}}) {
     int64_t n = (int64_t)N*H*W; auto x = rnd(n), k = rnd((int64_t)kh*kw);
     std::string tag = " N" + std::to_string(N) + " H" + std::to_string(H) + " W" + std::to_string(W) + " k" + std::to_string(kh) + "x" + std::to_string(kw);
-    auto a = nanv(n), b = nanv(n); cpu.stencil2d(nullptr, x.data(), k.data(), a.data(), N, H, W, kh, kw); cuda::stencil2d(nullptr, x.data(), k.data(), b.data(), N, H, W, kh, kw); report("stencil2d" + tag, rel(b, a), 1e-5);
-    a = nanv(n); b = nanv(n); cpu.stencil2d_adjoint(nullptr, x.data(), k.data(), a.data(), N, H, W, kh, kw); cuda::stencil2d_adjoint(nullptr, x.data(), k.data(), b.data(), N, H, W, kh, kw); report("stencil2d_adjoint" + tag, rel(b, a), 1e-5);
+    auto a = nanv(n), b = nanv(n); rcpu.stencil2d(nullptr, x.data(), k.data(), a.data(), N, H, W, kh, kw); rk::cuda::stencil2d(nullptr, x.data(), k.data(), b.data(), N, H, W, kh, kw); report("stencil2d" + tag, rel(b, a), 1e-5);
+    a = nanv(n); b = nanv(n); rcpu.stencil2d_adjoint(nullptr, x.data(), k.data(), a.data(), N, H, W, kh, kw); rk::cuda::stencil2d_adjoint(nullptr, x.data(), k.data(), b.data(), N, H, W, kh, kw); report("stencil2d_adjoint" + tag, rel(b, a), 1e-5);
   }
   for (auto [N, H, W] : std::vector<std::array<int,3>>{{2, 9, 13}, {1, 1, 7}, {1, 6, 1}}) {
     int64_t n = (int64_t)N*H*W; auto x = rnd(n), w = rnd(4*n, 0, 1);
     auto d1 = nanv(n), d2 = nanv(n), a1 = nanv(n), a2 = nanv(n);
-    cpu.laplacian8_apply(nullptr, x.data(), w.data(), d1.data(), a1.data(), N, H, W); cuda::laplacian8_apply(nullptr, x.data(), w.data(), d2.data(), a2.data(), N, H, W);
+    rcpu.laplacian8_apply(nullptr, x.data(), w.data(), d1.data(), a1.data(), N, H, W); rk::cuda::laplacian8_apply(nullptr, x.data(), w.data(), d2.data(), a2.data(), N, H, W);
     report("laplacian8 deg N" + std::to_string(N) + " " + std::to_string(H) + "x" + std::to_string(W), rel(d2, d1), 1e-6);
     report("laplacian8 adj N" + std::to_string(N) + " " + std::to_string(H) + "x" + std::to_string(W), rel(a2, a1), 1e-6);
   }
   { int64_t n = 3001; auto f = rnd(n, 0.05f, 1), ap = rnd(n, 0.1f, 2), an = rnd(n, 0, 2), bb = rnd(n); f[5] = 0; f[6] = 1e-31f; an[7] = 0;
-    auto f1 = f, f2 = f; cpu.nnmu_update(nullptr, f1.data(), ap.data(), an.data(), bb.data(), n, 1e-12f); cuda::nnmu_update(nullptr, f2.data(), ap.data(), an.data(), bb.data(), n, 1e-12f); report("nnmu_update", rel(f2, f1), 1e-6);
-    auto y1 = rnd(n), y2 = y1, x = rnd(n); cpu.axpby(nullptr, y1.data(), x.data(), 0.75f, -1.5f, n); cuda::axpby(nullptr, y2.data(), x.data(), 0.75f, -1.5f, n); report("axpby", rel(y2, y1), 1e-6);
-    y1 = nanv(n); y2 = nanv(n); cpu.axpby(nullptr, y1.data(), x.data(), 2.0f, 0.0f, n); cuda::axpby(nullptr, y2.data(), x.data(), 2.0f, 0.0f, n); report("axpby b=0 over NaN", rel(y2, y1), 0);
-    auto g = rnd(n, 0, 2), b0 = rnd(n); y1 = nanv(n); y2 = nanv(n); cpu.l1_reweight(nullptr, g.data(), b0.data(), y1.data(), n, 0.5f, 3.0f); cuda::l1_reweight(nullptr, g.data(), b0.data(), y2.data(), n, 0.5f, 3.0f); report("l1_reweight", rel(y2, y1), 1e-6);
-    std::vector<float> o1(2, NAN), o2(2, NAN); cpu.dot(nullptr, x.data(), g.data(), n, o1.data()); cuda::dot(nullptr, x.data(), g.data(), n, o2.data()); report("dot", std::abs(((double)o1[0] + o1[1]) - ((double)o2[0] + o2[1])) / std::abs((double)o1[0]), 1e-12);
-    o1 = {NAN, NAN}; o2 = {NAN, NAN}; cpu.sum_log1p(nullptr, g.data(), n, 1.0f / 3, o1.data()); cuda::sum_log1p(nullptr, g.data(), n, 1.0f / 3, o2.data()); report("sum_log1p", std::abs(((double)o1[0] + o1[1]) - ((double)o2[0] + o2[1])) / std::abs((double)o1[0]), 1e-12); }
+    auto f1 = f, f2 = f; rcpu.nnmu_update(nullptr, f1.data(), ap.data(), an.data(), bb.data(), n, 1e-12f); rk::cuda::nnmu_update(nullptr, f2.data(), ap.data(), an.data(), bb.data(), n, 1e-12f); report("nnmu_update", rel(f2, f1), 1e-6);
+    auto y1 = rnd(n), y2 = y1, x = rnd(n); rcpu.axpby(nullptr, y1.data(), x.data(), 0.75f, -1.5f, n); rk::cuda::axpby(nullptr, y2.data(), x.data(), 0.75f, -1.5f, n); report("axpby", rel(y2, y1), 1e-6);
+    y1 = nanv(n); y2 = nanv(n); rcpu.axpby(nullptr, y1.data(), x.data(), 2.0f, 0.0f, n); rk::cuda::axpby(nullptr, y2.data(), x.data(), 2.0f, 0.0f, n); report("axpby b=0 over NaN", rel(y2, y1), 0);
+    auto g = rnd(n, 0, 2), b0 = rnd(n); y1 = nanv(n); y2 = nanv(n); rcpu.l1_reweight(nullptr, g.data(), b0.data(), y1.data(), n, 0.5f, 3.0f); rk::cuda::l1_reweight(nullptr, g.data(), b0.data(), y2.data(), n, 0.5f, 3.0f); report("l1_reweight", rel(y2, y1), 1e-6);
+    std::vector<float> o1(2, NAN), o2(2, NAN); rcpu.dot(nullptr, x.data(), g.data(), n, o1.data()); rk::cuda::dot(nullptr, x.data(), g.data(), n, o2.data()); report("dot", std::abs(((double)o1[0] + o1[1]) - ((double)o2[0] + o2[1])) / std::abs((double)o1[0]), 1e-12);
+    o1 = {NAN, NAN}; o2 = {NAN, NAN}; rcpu.sum_log1p(nullptr, g.data(), n, 1.0f / 3, o1.data()); rk::cuda::sum_log1p(nullptr, g.data(), n, 1.0f / 3, o2.data()); report("sum_log1p", std::abs(((double)o1[0] + o1[1]) - ((double)o2[0] + o2[1])) / std::abs((double)o1[0]), 1e-12); }
   printf("%d failures\n", fails);
   return fails != 0;
 }

@@ -9,14 +9,17 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 BUILD="${1:-$ROOT/build-cuda}"
 CPU_LIB="$BUILD/kernels/libunet_kernels_cpu.a"
+RESTORE_CPU_LIB="$BUILD/restore/libunet_restore_kernels_cpu.a"
 CUDA_INC="${CUDA_HOME:-/usr/local/cuda}/include"
-[[ -f "$CPU_LIB" ]] || { echo "no $CPU_LIB: cmake --build $BUILD --target unet_kernels_cpu" >&2; exit 2; }
+for lib in "$CPU_LIB" "$RESTORE_CPU_LIB"; do
+  [[ -f "$lib" ]] || { echo "no $lib: cmake --build $BUILD --target unet_kernels_cpu unet_restore_kernels_cpu" >&2; exit 2; }
+done
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/inc/kernels/cuda"
 python3 "$HERE/transform.py" "$ROOT/kernels/cuda/implicit_gemm.cuh" "$WORK/inc/kernels/cuda/implicit_gemm.cuh"
 srcs=("$HERE/fake_rt.cpp" "$HERE/harness.cpp")
-for cu in "$ROOT"/kernels/cuda/*.cu; do
+for cu in "$ROOT"/kernels/cuda/*.cu "$ROOT"/restore/kernels/cuda/*.cu; do
   name="$(basename "$cu" .cu)"
   [[ "$name" == table ]] && continue
   python3 "$HERE/transform.py" "$cu" "$WORK/gen_$name.cpp"
@@ -29,5 +32,5 @@ for s in "${srcs[@]}"; do
   g++ "${flags[@]}" -c "$s" -o "$o"
   objs+=("$o")
 done
-g++ -pthread "${objs[@]}" "$CPU_LIB" -fopenmp -o "$WORK/cuda_emu"
+g++ -pthread "${objs[@]}" "$CPU_LIB" "$RESTORE_CPU_LIB" -fopenmp -o "$WORK/cuda_emu"
 "$WORK/cuda_emu"

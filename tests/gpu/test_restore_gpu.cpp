@@ -7,8 +7,8 @@
 #include <cstdio>
 
 #include "tests/op_table.h"
-#include "unet/restore.h"
-#include "unet/synthetic_cells.h"
+#include "restore/restore.h"
+#include "restore/synthetic_cells.h"
 
 using namespace unet;
 using namespace unet::restore;

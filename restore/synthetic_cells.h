@@ -1,4 +1,4 @@
-// Synthetic phase contrast + DIC pairs made by the imaging models of unet/restore.h from a known,
+// Synthetic phase contrast + DIC pairs made by the imaging models of restore/restore.h from a known,
 // non-negative f: a few discs and ellipses with dome-shaped optical thickness, some touching.
 //   g_p = H_p f_dark + H_bright f_bright + c + noise       (H_bright = delta - airy_n: Su et al.'s kernel at
 //                                                         theta = 3 pi / 2, for bright mitotic cells)
@@ -11,7 +11,7 @@
 
 #include "engine/tensor.h"
 #include "unet/image.h"
-#include "unet/restore.h"
+#include "restore/restore.h"
 
 namespace unet::restore {
 

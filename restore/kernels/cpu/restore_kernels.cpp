@@ -1,4 +1,4 @@
-// The image-restoration kernels on the CPU (unet/restore, docs/restore.md): 'same'-size stencils with
+// The image-restoration kernels on the CPU (restore/, docs/restore.md): 'same'-size stencils with
 // the half-sample mirror boundary and their exact transpose, the 8-neighbour graph Laplacian, the
 // non-negative multiplicative update and its elementwise helpers, two reductions. Deterministic: no
 // result depends on the number of threads.
@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/cpu/cpu_kernels.h"
+#include "restore/kernels/kernels.h"
 
-namespace unet::kernels::cpu {
+namespace unet::restore::kernels::cpu {
 
 namespace {
 
@@ -213,4 +213,4 @@ void sum_log1p(Stream, const float* x, int64_t n, float scale, float* out) {
   chunked_sum(n, [&](int64_t i) { return std::log1p(static_cast<double>(scale) * static_cast<double>(x[i])); }, out);
 }
 
-}  // namespace unet::kernels::cpu
+}  // namespace unet::restore::kernels::cpu

@@ -1,5 +1,5 @@
-// The image-restoration kernels on the GPU (unet/restore, docs/restore.md); the math of each entry is in
-// kernels/kernels.h and, line for line, in kernels/cpu/restore.cpp. One thread per output element
+// The image-restoration kernels on the GPU (restore/, docs/restore.md); the math of each entry is in
+// restore/kernels/ops.inc and, line for line, in restore/kernels/cpu/restore_kernels.cpp. One thread per output element
 // (grid-stride), the reductions in one block (deterministic: a fixed launch shape and a fixed tree).
 //
 //   stencil2d           gather: y[n,i,j] = sum_{a,b} k[a,b] x[n, m(i+a-rh), m(j+b-rw)]
@@ -12,9 +12,10 @@
 #include <cmath>
 
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/ops.cuh"
+#include "restore/kernels/kernels.h"
 
-namespace unet::kernels::cuda {
+namespace unet::restore::kernels::cuda {
+using namespace ::unet::kernels::cuda;  // the launch helpers of kernels/cuda/common.cuh
 namespace {
 
 // m(t): the half-sample symmetric reflection into [0, n) (edge pixel repeated), any t.
@@ -229,4 +230,4 @@ void sum_log1p(Stream s, const float* x, int64_t n, float scale, float* out) {
   UNET_CUDA_CHECK_LAUNCH();
 }
 
-}  // namespace unet::kernels::cuda
+}  // namespace unet::restore::kernels::cuda

@@ -17,7 +17,7 @@
 // update decreases that majoriser, so E decreases monotonically (tests/test_restore.cpp checks it). L is
 // the 8-neighbour graph Laplacian with weights exp(-d^2 / (2 tau^2)), d^2 the squared grey-level
 // difference of the two neighbours summed over the images used. Every convolution and every
-// iteration runs on the engine's kernels (engine/restore_ops.h) on the chosen device.
+// iteration runs on the restoration kernels (restore/ops.h, restore/kernels/) on the chosen device.
 //
 // Boundaries: every convolution uses the half-sample mirror (edge pixel repeated). H^T is the exact
 // transpose (stencil2d_adjoint). The phase term's H_k^T H_l is applied as the mirror stencil of

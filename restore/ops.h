@@ -1,7 +1,7 @@
-// The image-restoration primitives (kernels/kernels.h, "Image restoration") on Tensors: each checks
+// The image-restoration primitives (restore/kernels/ops.inc) on Tensors: each checks
 // shapes, dtypes and devices with an error that names the op, then runs the kernel of the same name on
 // the tensors' device (GPU when they live there, CPU otherwise). No autograd: the restoration solver
-// (unet/restore) is a fixed-point iteration, not a trained model. Outputs are written in place into
+// (restore/restore.h) is a fixed-point iteration, not a trained model. Outputs are written in place into
 // tensors the caller allocated (the solver reuses them every iteration); an undefined output is
 // allocated here with the input's shape and device.
 //
@@ -9,7 +9,14 @@
 #pragma once
 #include "engine/tensor.h"
 
+namespace unet::restore::kernels {
+struct RestoreKernelTable;
+}
+
 namespace unet::rops {
+
+// The restoration kernel table of a device (the CPU's, or the GPU's when this build has CUDA).
+const restore::kernels::RestoreKernelTable& restore_kernels_for(Device d);
 
 // y = x (*) k: 'same'-size correlation of every plane of x with the odd-sized kernel k[kh,kw] (on x's
 // device), half-sample mirror boundary (the edge pixel repeated).

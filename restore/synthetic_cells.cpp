@@ -1,4 +1,4 @@
-#include "unet/synthetic_cells.h"
+#include "restore/synthetic_cells.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,8 +1,19 @@
-#include "engine/restore_ops.h"
+#include "restore/ops.h"
 
 #include "engine/backend.h"
+#include "restore/kernels/kernels.h"
 
 namespace unet::rops {
+
+const restore::kernels::RestoreKernelTable& restore_kernels_for(Device d) {
+  if (d == Device::CPU) return restore::kernels::cpu_table();
+#if defined(UNET_WITH_CUDA)
+  UNET_CHECK(cuda_available(), "no CUDA device is present for the restoration kernels");
+  return restore::kernels::cuda_table();
+#else
+  UNET_FAIL("this build of unet-cuda has no CUDA backend (configured with UNET_WITH_CUDA=OFF or no nvcc)");
+#endif
+}
 
 namespace {
 
@@ -51,7 +62,7 @@ void stencil2d(const Tensor& x, const Tensor& k, Tensor& y) {
   check_same("stencil2d", "output", x, y);
   const Device d = x.device();
   OpRange r("stencil2d");
-  kernels_for(d).stencil2d(stream_for(d), x.f32(), k.f32(), y.f32(), p.N, p.H, p.W, I(k.dim(0)), I(k.dim(1)));
+  restore_kernels_for(d).stencil2d(stream_for(d), x.f32(), k.f32(), y.f32(), p.N, p.H, p.W, I(k.dim(0)), I(k.dim(1)));
 }
 
 void stencil2d_adjoint(const Tensor& y, const Tensor& k, Tensor& x) {
@@ -61,7 +72,7 @@ void stencil2d_adjoint(const Tensor& y, const Tensor& k, Tensor& x) {
   check_same("stencil2d_adjoint", "output", y, x);
   const Device d = y.device();
   OpRange r("stencil2d_adjoint");
-  kernels_for(d).stencil2d_adjoint(stream_for(d), y.f32(), k.f32(), x.f32(), p.N, p.H, p.W, I(k.dim(0)),
+  restore_kernels_for(d).stencil2d_adjoint(stream_for(d), y.f32(), k.f32(), x.f32(), p.N, p.H, p.W, I(k.dim(0)),
                                    I(k.dim(1)));
 }
 
@@ -76,7 +87,7 @@ void laplacian8(const Tensor& x, const Tensor& wgt, Tensor& deg_x, Tensor& adj_x
   check_same("laplacian8", "adj_x", x, adj_x);
   const Device d = x.device();
   OpRange r("laplacian8");
-  kernels_for(d).laplacian8_apply(stream_for(d), x.f32(), wgt.f32(), deg_x.f32(), adj_x.f32(), p.N, p.H, p.W);
+  restore_kernels_for(d).laplacian8_apply(stream_for(d), x.f32(), wgt.f32(), deg_x.f32(), adj_x.f32(), p.N, p.H, p.W);
 }
 
 void nnmu_update_(Tensor& f, const Tensor& ap, const Tensor& an, const Tensor& b, float eps) {
@@ -85,13 +96,13 @@ void nnmu_update_(Tensor& f, const Tensor& ap, const Tensor& an, const Tensor& b
   check_same("nnmu_update", "b", f, b);
   const Device d = f.device();
   OpRange r("nnmu_update");
-  kernels_for(d).nnmu_update(stream_for(d), f.f32(), ap.f32(), an.f32(), b.f32(), f.numel(), eps);
+  restore_kernels_for(d).nnmu_update(stream_for(d), f.f32(), ap.f32(), an.f32(), b.f32(), f.numel(), eps);
 }
 
 void axpby_(Tensor& y, const Tensor& x, float a, float b) {
   check_same("axpby", "x", y, x);
   const Device d = y.device();
-  kernels_for(d).axpby(stream_for(d), y.f32(), x.f32(), a, b, y.numel());
+  restore_kernels_for(d).axpby(stream_for(d), y.f32(), x.f32(), a, b, y.numel());
 }
 
 void l1_reweight(const Tensor& f, const Tensor& b0, Tensor& b, float c, float gamma) {
@@ -99,7 +110,7 @@ void l1_reweight(const Tensor& f, const Tensor& b0, Tensor& b, float c, float ga
   ensure_like(b, f);
   check_same("l1_reweight", "b", f, b);
   const Device d = f.device();
-  kernels_for(d).l1_reweight(stream_for(d), f.f32(), b0.f32(), b.f32(), f.numel(), c, gamma);
+  restore_kernels_for(d).l1_reweight(stream_for(d), f.f32(), b0.f32(), b.f32(), f.numel(), c, gamma);
 }
 
 namespace {
@@ -113,7 +124,7 @@ double dot(const Tensor& x, const Tensor& y) {
   check_same("dot", "y", x, y);
   const Device d = x.device();
   Tensor out = Tensor::empty({2}, DType::F32, d);
-  kernels_for(d).dot(stream_for(d), x.f32(), y.f32(), x.numel(), out.f32());
+  restore_kernels_for(d).dot(stream_for(d), x.f32(), y.f32(), x.numel(), out.f32());
   return read_pair(out);
 }
 
@@ -121,7 +132,7 @@ double sum_log1p(const Tensor& x, float scale) {
   UNET_CHECK(x.defined() && x.dtype() == DType::F32, "sum_log1p: input must be f32");
   const Device d = x.device();
   Tensor out = Tensor::empty({2}, DType::F32, d);
-  kernels_for(d).sum_log1p(stream_for(d), x.f32(), x.numel(), scale, out.f32());
+  restore_kernels_for(d).sum_log1p(stream_for(d), x.f32(), x.numel(), scale, out.f32());
   return read_pair(out);
 }
 
