@@ -6,9 +6,10 @@ namespace unet::ops {
 
 namespace {
 
-const kernels::KernelTable& K(Device d) { return kernels_for(d); }
-kernels::Stream S(Device d) { return stream_for(d); }
-int I(int64_t v) { return static_cast<int>(v); }
+const kernels::KernelTable& table(Device d) { return kernels_for(d); }
+kernels::Stream stream(Device d) { return stream_for(d); }
+// A shape dimension as the int the kernels take.
+int narrow(int64_t v) { return static_cast<int>(v); }
 
 // Output Var: needs a gradient when recording is on and any input needs one.
 Var make_output(Tensor value, std::initializer_list<const Var*> inputs) {
@@ -48,12 +49,12 @@ void check_conv(const char* op, const Var& x, const Var& w, const Var& b, int k)
 Var conv3x3(const Var& x, const Var& w, const Var& b) {
   check_conv("conv3x3", x, w, b, 3);
   const Shape& s = x.shape();
-  int N = I(s[0]), C = I(s[1]), H = I(s[2]), W = I(s[3]), Ko = I(w.shape()[0]);
+  int N = narrow(s[0]), C = narrow(s[1]), H = narrow(s[2]), W = narrow(s[3]), Ko = narrow(w.shape()[0]);
   UNET_CHECK(H >= 3 && W >= 3, "conv3x3: input ", shape_str(s), " is smaller than the 3x3 kernel");
   Device d = x.device();
   OpRange r("conv3x3");
   Tensor y = Tensor::empty({N, Ko, H - 2, W - 2}, DType::F32, d);
-  K(d).conv3x3_forward(S(d), x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
+  table(d).conv3x3_forward(stream(d), x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
   Var out = make_output(y, {&x, &w, &b});
   if (out.requires_grad()) {
     Tape::current().record("conv3x3", [x, w, b, out, N, C, H, W, Ko, d] {
@@ -61,12 +62,12 @@ Var conv3x3(const Var& x, const Var& w, const Var& b) {
       const float* dy = out.grad().f32();
       if (x.requires_grad()) {
         Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-        K(d).conv3x3_backward_data(S(d), dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
+        table(d).conv3x3_backward_data(stream(d), dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
         x.accumulate_grad(dx);
       }
       if (w.requires_grad() || b.requires_grad()) {
         Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
-        K(d).conv3x3_backward_weight(S(d), x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
+        table(d).conv3x3_backward_weight(stream(d), x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
         if (w.requires_grad()) w.accumulate_grad(dw);
         if (b.requires_grad()) b.accumulate_grad(db);
       }
@@ -78,11 +79,11 @@ Var conv3x3(const Var& x, const Var& w, const Var& b) {
 Var conv1x1(const Var& x, const Var& w, const Var& b) {
   check_conv("conv1x1", x, w, b, 1);
   const Shape& s = x.shape();
-  int N = I(s[0]), C = I(s[1]), H = I(s[2]), W = I(s[3]), Ko = I(w.shape()[0]);
+  int N = narrow(s[0]), C = narrow(s[1]), H = narrow(s[2]), W = narrow(s[3]), Ko = narrow(w.shape()[0]);
   Device d = x.device();
   OpRange r("conv1x1");
   Tensor y = Tensor::empty({N, Ko, H, W}, DType::F32, d);
-  K(d).conv1x1_forward(S(d), x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
+  table(d).conv1x1_forward(stream(d), x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
   Var out = make_output(y, {&x, &w, &b});
   if (out.requires_grad()) {
     Tape::current().record("conv1x1", [x, w, b, out, N, C, H, W, Ko, d] {
@@ -90,12 +91,12 @@ Var conv1x1(const Var& x, const Var& w, const Var& b) {
       const float* dy = out.grad().f32();
       if (x.requires_grad()) {
         Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-        K(d).conv1x1_backward_data(S(d), dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
+        table(d).conv1x1_backward_data(stream(d), dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
         x.accumulate_grad(dx);
       }
       if (w.requires_grad() || b.requires_grad()) {
         Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
-        K(d).conv1x1_backward_weight(S(d), x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
+        table(d).conv1x1_backward_weight(stream(d), x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
         if (w.requires_grad()) w.accumulate_grad(dw);
         if (b.requires_grad()) b.accumulate_grad(db);
       }
@@ -109,14 +110,14 @@ Var relu(const Var& x) {
   Device d = x.device();
   OpRange r("relu");
   Tensor y = Tensor::empty(x.shape(), DType::F32, d);
-  K(d).relu_forward(S(d), x.value().f32(), y.f32(), y.numel());
+  table(d).relu_forward(stream(d), x.value().f32(), y.f32(), y.numel());
   Var out = make_output(y, {&x});
   if (out.requires_grad()) {
     // Backward needs only the output (y > 0 <=> x > 0).
     Tape::current().record("relu", [x, out, d] {
       if (!out.grad().defined()) return;
       Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-      K(d).relu_backward(S(d), out.value().f32(), out.grad().f32(), dx.f32(), dx.numel());
+      table(d).relu_backward(stream(d), out.value().f32(), out.grad().f32(), dx.f32(), dx.numel());
       x.accumulate_grad(dx);
     });
   }
@@ -126,20 +127,20 @@ Var relu(const Var& x) {
 Var maxpool2x2(const Var& x) {
   check_4d("maxpool2x2", "input", x);
   const Shape& s = x.shape();
-  int N = I(s[0]), C = I(s[1]), H = I(s[2]), W = I(s[3]);
+  int N = narrow(s[0]), C = narrow(s[1]), H = narrow(s[2]), W = narrow(s[3]);
   UNET_CHECK(H % 2 == 0 && W % 2 == 0, "maxpool2x2: input ", shape_str(s),
              " has an odd height or width; every 2x2 max-pool needs an even size (choose a valid tile "
              "size: see the U-Net size helper)");
   Device d = x.device();
   OpRange r("maxpool2x2");
   Tensor y = Tensor::empty({N, C, H / 2, W / 2}, DType::F32, d);
-  K(d).maxpool2x2_forward(S(d), x.value().f32(), y.f32(), N, C, H, W);
+  table(d).maxpool2x2_forward(stream(d), x.value().f32(), y.f32(), N, C, H, W);
   Var out = make_output(y, {&x});
   if (out.requires_grad()) {
     Tape::current().record("maxpool2x2", [x, out, N, C, H, W, d] {
       if (!out.grad().defined()) return;
       Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-      K(d).maxpool2x2_backward(S(d), x.value().f32(), out.grad().f32(), dx.f32(), N, C, H, W);
+      table(d).maxpool2x2_backward(stream(d), x.value().f32(), out.grad().f32(), dx.f32(), N, C, H, W);
       x.accumulate_grad(dx);
     });
   }
@@ -151,7 +152,7 @@ Var upconv2x2(const Var& x, const Var& w, const Var& b) {
   check_4d("upconv2x2", "weight", w);
   check_same_device("upconv2x2", {&x, &w, &b});
   const Shape& s = x.shape();
-  int N = I(s[0]), C = I(s[1]), H = I(s[2]), W = I(s[3]), Ko = I(w.shape()[1]);
+  int N = narrow(s[0]), C = narrow(s[1]), H = narrow(s[2]), W = narrow(s[3]), Ko = narrow(w.shape()[1]);
   UNET_CHECK(w.shape()[0] == C && w.shape()[2] == 2 && w.shape()[3] == 2, "upconv2x2: weight ",
              shape_str(w.shape()), " does not fit input ", shape_str(s), " (want [", C, ",K,2,2])");
   UNET_CHECK(b.value().numel() == Ko, "upconv2x2: bias has ", b.value().numel(), " elements for ", Ko,
@@ -159,7 +160,7 @@ Var upconv2x2(const Var& x, const Var& w, const Var& b) {
   Device d = x.device();
   OpRange r("upconv2x2");
   Tensor y = Tensor::empty({N, Ko, 2 * H, 2 * W}, DType::F32, d);
-  K(d).upconv2x2_forward(S(d), x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
+  table(d).upconv2x2_forward(stream(d), x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
   Var out = make_output(y, {&x, &w, &b});
   if (out.requires_grad()) {
     Tape::current().record("upconv2x2", [x, w, b, out, N, C, H, W, Ko, d] {
@@ -167,12 +168,12 @@ Var upconv2x2(const Var& x, const Var& w, const Var& b) {
       const float* dy = out.grad().f32();
       if (x.requires_grad()) {
         Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-        K(d).upconv2x2_backward_data(S(d), dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
+        table(d).upconv2x2_backward_data(stream(d), dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
         x.accumulate_grad(dx);
       }
       if (w.requires_grad() || b.requires_grad()) {
         Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
-        K(d).upconv2x2_backward_weight(S(d), x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
+        table(d).upconv2x2_backward_weight(stream(d), x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
         if (w.requires_grad()) w.accumulate_grad(dw);
         if (b.requires_grad()) b.accumulate_grad(db);
       }
@@ -186,20 +187,20 @@ Var crop_concat(const Var& skip, const Var& up) {
   check_4d("crop_concat", "up", up);
   check_same_device("crop_concat", {&skip, &up});
   const Shape &ss = skip.shape(), &us = up.shape();
-  int N = I(ss[0]), Cs = I(ss[1]), Hs = I(ss[2]), Ws = I(ss[3]);
-  int Cu = I(us[1]), Hu = I(us[2]), Wu = I(us[3]);
+  int N = narrow(ss[0]), Cs = narrow(ss[1]), Hs = narrow(ss[2]), Ws = narrow(ss[3]);
+  int Cu = narrow(us[1]), Hu = narrow(us[2]), Wu = narrow(us[3]);
   UNET_CHECK(us[0] == N && Hs >= Hu && Ws >= Wu, "crop_concat: skip ", shape_str(ss),
              " cannot be cropped to up ", shape_str(us));
   Device d = skip.device();
   OpRange r("crop_concat");
   Tensor y = Tensor::empty({N, Cs + Cu, Hu, Wu}, DType::F32, d);
-  K(d).crop_concat_forward(S(d), skip.value().f32(), up.value().f32(), y.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
+  table(d).crop_concat_forward(stream(d), skip.value().f32(), up.value().f32(), y.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
   Var out = make_output(y, {&skip, &up});
   if (out.requires_grad()) {
     Tape::current().record("crop_concat", [skip, up, out, N, Cs, Hs, Ws, Cu, Hu, Wu, d] {
       if (!out.grad().defined()) return;
       Tensor ds = Tensor::empty(skip.shape(), DType::F32, d), du = Tensor::empty(up.shape(), DType::F32, d);
-      K(d).crop_concat_backward(S(d), out.grad().f32(), ds.f32(), du.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
+      table(d).crop_concat_backward(stream(d), out.grad().f32(), ds.f32(), du.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
       if (skip.requires_grad()) skip.accumulate_grad(ds);
       if (up.requires_grad()) up.accumulate_grad(du);
     });
@@ -214,13 +215,13 @@ Var dropout(const Var& x, float p, Rng& rng) {
   int64_t n = x.value().numel();
   uint64_t seed = rng.seed(), offset = rng.take(static_cast<uint64_t>(n));
   Tensor y = Tensor::empty(x.shape(), DType::F32, d);
-  K(d).dropout_forward(S(d), x.value().f32(), y.f32(), n, p, seed, offset);
+  table(d).dropout_forward(stream(d), x.value().f32(), y.f32(), n, p, seed, offset);
   Var out = make_output(y, {&x});
   if (out.requires_grad()) {
     Tape::current().record("dropout", [x, out, n, p, seed, offset, d] {
       if (!out.grad().defined()) return;
       Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-      K(d).dropout_backward(S(d), out.grad().f32(), dx.f32(), n, p, seed, offset);
+      table(d).dropout_backward(stream(d), out.grad().f32(), dx.f32(), n, p, seed, offset);
       x.accumulate_grad(dx);
     });
   }
@@ -230,7 +231,7 @@ Var dropout(const Var& x, float p, Rng& rng) {
 Var softmax_xent(const Var& logits, const Tensor& labels, const Tensor& weights) {
   check_4d("softmax_xent", "logits", logits);
   const Shape& s = logits.shape();
-  int N = I(s[0]), Kc = I(s[1]), H = I(s[2]), W = I(s[3]);
+  int N = narrow(s[0]), Kc = narrow(s[1]), H = narrow(s[2]), W = narrow(s[3]);
   Shape pix{N, H, W};
   UNET_CHECK(labels.defined() && labels.dtype() == DType::I32 && shape_numel(labels.shape()) == N * int64_t(H) * W,
              "softmax_xent: labels must be i32 with one value per pixel of ", shape_str(pix), ", got ",
@@ -248,7 +249,7 @@ Var softmax_xent(const Var& logits, const Tensor& labels, const Tensor& weights)
   OpRange r("softmax_xent");
   Tensor loss = Tensor::empty({1}, DType::F32, d);
   Tensor dlogits = Tensor::empty(s, DType::F32, d);
-  K(d).softmax_xent(S(d), logits.value().f32(), labels.i32(), weights.defined() ? weights.f32() : nullptr,
+  table(d).softmax_xent(stream(d), logits.value().f32(), labels.i32(), weights.defined() ? weights.f32() : nullptr,
                     loss.f32(), dlogits.f32(), N, Kc, H, W);
   Var out = make_output(loss, {&logits});
   if (out.requires_grad()) {
@@ -275,8 +276,8 @@ Tensor softmax(const Tensor& logits) {
   Device d = logits.device();
   OpRange r("softmax_forward");
   Tensor p = Tensor::empty(logits.shape(), DType::F32, d);
-  K(d).softmax_forward(S(d), logits.f32(), p.f32(), I(logits.dim(0)), I(logits.dim(1)), I(logits.dim(2)),
-                       I(logits.dim(3)));
+  table(d).softmax_forward(stream(d), logits.f32(), p.f32(), narrow(logits.dim(0)), narrow(logits.dim(1)), narrow(logits.dim(2)),
+                       narrow(logits.dim(3)));
   return p;
 }
 

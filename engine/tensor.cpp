@@ -12,7 +12,7 @@
 
 namespace unet {
 
-// Defined in engine/cuda_backend.cu (or backend_cpu_only.cpp without CUDA).
+// Defined in engine/backend_cuda.cu (or backend_nocuda.cpp without CUDA).
 Allocator& cuda_allocator();
 void cuda_copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
 

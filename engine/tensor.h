@@ -1,6 +1,6 @@
 // Tensor: a shape, a dtype, a device, and a reference-counted contiguous buffer.
 // Storage comes from the Allocator of its device (CPU: aligned malloc; CUDA: a caching allocator
-// in engine/cuda_backend.cu). Copies between devices are explicit: Tensor::to(Device).
+// in engine/backend_cuda.cu). Copies between devices are explicit: Tensor::to(Device).
 #pragma once
 #include <cstddef>
 #include <cstdint>

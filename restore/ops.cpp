@@ -17,7 +17,8 @@ const restore::kernels::RestoreKernelTable& restore_kernels_for(Device d) {
 
 namespace {
 
-int I(int64_t v) { return static_cast<int>(v); }
+// A shape dimension as the int the kernels take.
+int narrow(int64_t v) { return static_cast<int>(v); }
 
 // [H,W] -> (1,H,W); [N,H,W] -> (N,H,W); [N,1,H,W] -> (N,H,W).
 struct Planes {
@@ -27,9 +28,9 @@ struct Planes {
 Planes planes_of(const char* op, const char* what, const Tensor& t) {
   UNET_CHECK(t.defined() && t.dtype() == DType::F32, op, ": ", what, " must be a defined f32 tensor");
   const Shape& s = t.shape();
-  if (s.size() == 2) return {1, I(s[0]), I(s[1])};
-  if (s.size() == 3) return {I(s[0]), I(s[1]), I(s[2])};
-  if (s.size() == 4 && s[1] == 1) return {I(s[0]), I(s[2]), I(s[3])};
+  if (s.size() == 2) return {1, narrow(s[0]), narrow(s[1])};
+  if (s.size() == 3) return {narrow(s[0]), narrow(s[1]), narrow(s[2])};
+  if (s.size() == 4 && s[1] == 1) return {narrow(s[0]), narrow(s[2]), narrow(s[3])};
   UNET_FAIL(op, ": ", what, " must be [H,W], [N,H,W] or [N,1,H,W] planes, got ", shape_str(s));
 }
 
@@ -62,7 +63,7 @@ void stencil2d(const Tensor& x, const Tensor& k, Tensor& y) {
   check_same("stencil2d", "output", x, y);
   const Device d = x.device();
   OpRange r("stencil2d");
-  restore_kernels_for(d).stencil2d(stream_for(d), x.f32(), k.f32(), y.f32(), p.N, p.H, p.W, I(k.dim(0)), I(k.dim(1)));
+  restore_kernels_for(d).stencil2d(stream_for(d), x.f32(), k.f32(), y.f32(), p.N, p.H, p.W, narrow(k.dim(0)), narrow(k.dim(1)));
 }
 
 void stencil2d_adjoint(const Tensor& y, const Tensor& k, Tensor& x) {
@@ -72,8 +73,8 @@ void stencil2d_adjoint(const Tensor& y, const Tensor& k, Tensor& x) {
   check_same("stencil2d_adjoint", "output", y, x);
   const Device d = y.device();
   OpRange r("stencil2d_adjoint");
-  restore_kernels_for(d).stencil2d_adjoint(stream_for(d), y.f32(), k.f32(), x.f32(), p.N, p.H, p.W, I(k.dim(0)),
-                                   I(k.dim(1)));
+  restore_kernels_for(d).stencil2d_adjoint(stream_for(d), y.f32(), k.f32(), x.f32(), p.N, p.H, p.W, narrow(k.dim(0)),
+                                   narrow(k.dim(1)));
 }
 
 void laplacian8(const Tensor& x, const Tensor& wgt, Tensor& deg_x, Tensor& adj_x) {

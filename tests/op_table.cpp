@@ -58,9 +58,9 @@ Outputs host(Device d, std::initializer_list<Tensor> ts) {
   return o;
 }
 
-const kernels::KernelTable& T(Device d) { return kernels_for(d); }
-const restore::kernels::RestoreKernelTable& R(Device d) { return rops::restore_kernels_for(d); }
-kernels::Stream S(Device d) { return stream_for(d); }
+const kernels::KernelTable& table(Device d) { return kernels_for(d); }
+const restore::kernels::RestoreKernelTable& restore_table(Device d) { return rops::restore_kernels_for(d); }
+kernels::Stream stream(Device d) { return stream_for(d); }
 
 std::string dims(std::initializer_list<int> v) {
   std::string s;
@@ -88,17 +88,17 @@ void add_conv_rows(std::vector<OpCase>& rows, Conv kind, int N, int C, int H, in
            : kind == Conv::k1x1 ? &kernels::KernelTable::conv1x1_backward_weight : &kernels::KernelTable::upconv2x2_backward_weight;
   rows.push_back({std::string(name) + "_forward", shape, kConvTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, xs, seed), w = input(d, ws, seed + 1), b = input(d, {K}, seed + 2), y = poisoned(d, ys);
-    (T(d).*fwd)(S(d), x.f32(), w.f32(), b.f32(), y.f32(), N, C, H, W, K);
+    (table(d).*fwd)(stream(d), x.f32(), w.f32(), b.f32(), y.f32(), N, C, H, W, K);
     return host(d, {y});
   }});
   rows.push_back({std::string(name) + "_backward_data", shape, kConvTol, [=](Device d, uint64_t seed) {
     Tensor dy = input(d, ys, seed), w = input(d, ws, seed + 1), dx = poisoned(d, xs);
-    (T(d).*bwd)(S(d), dy.f32(), w.f32(), dx.f32(), N, C, H, W, K);
+    (table(d).*bwd)(stream(d), dy.f32(), w.f32(), dx.f32(), N, C, H, W, K);
     return host(d, {dx});
   }});
   rows.push_back({std::string(name) + "_backward_weight", shape, kConvTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, xs, seed), dy = input(d, ys, seed + 1), dw = poisoned(d, ws), db = poisoned(d, {K});
-    (T(d).*bww)(S(d), x.f32(), dy.f32(), dw.f32(), db.f32(), N, C, H, W, K);
+    (table(d).*bww)(stream(d), x.f32(), dy.f32(), dw.f32(), db.f32(), N, C, H, W, K);
     return host(d, {dw, db});
   }});
 }
@@ -107,12 +107,12 @@ void add_relu_rows(std::vector<OpCase>& rows, Shape s) {
   int64_t n = shape_numel(s);
   rows.push_back({"relu_forward", shape_str(s), kExactTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, s, seed), y = poisoned(d, s);
-    T(d).relu_forward(S(d), x.f32(), y.f32(), n);
+    table(d).relu_forward(stream(d), x.f32(), y.f32(), n);
     return host(d, {y});
   }});
   rows.push_back({"relu_backward", shape_str(s), kExactTol, [=](Device d, uint64_t seed) {
     Tensor y = input(d, s, seed), dy = input(d, s, seed + 1), dx = poisoned(d, s);
-    T(d).relu_backward(S(d), y.f32(), dy.f32(), dx.f32(), n);
+    table(d).relu_backward(stream(d), y.f32(), dy.f32(), dx.f32(), n);
     return host(d, {dx});
   }});
 }
@@ -121,12 +121,12 @@ void add_maxpool_rows(std::vector<OpCase>& rows, int N, int C, int H, int W) {
   std::string shape = "N,C,H,W=" + dims({N, C, H, W});
   rows.push_back({"maxpool2x2_forward", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {N, C, H, W}, seed), y = poisoned(d, {N, C, H / 2, W / 2});
-    T(d).maxpool2x2_forward(S(d), x.f32(), y.f32(), N, C, H, W);
+    table(d).maxpool2x2_forward(stream(d), x.f32(), y.f32(), N, C, H, W);
     return host(d, {y});
   }});
   rows.push_back({"maxpool2x2_backward", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {N, C, H, W}, seed), dy = input(d, {N, C, H / 2, W / 2}, seed + 1), dx = poisoned(d, {N, C, H, W});
-    T(d).maxpool2x2_backward(S(d), x.f32(), dy.f32(), dx.f32(), N, C, H, W);
+    table(d).maxpool2x2_backward(stream(d), x.f32(), dy.f32(), dx.f32(), N, C, H, W);
     return host(d, {dx});
   }});
 }
@@ -135,12 +135,12 @@ void add_crop_concat_rows(std::vector<OpCase>& rows, int N, int Cs, int Hs, int 
   std::string shape = "skip " + dims({N, Cs, Hs, Ws}) + " up " + dims({N, Cu, Hu, Wu});
   rows.push_back({"crop_concat_forward", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor s = input(d, {N, Cs, Hs, Ws}, seed), u = input(d, {N, Cu, Hu, Wu}, seed + 1), y = poisoned(d, {N, Cs + Cu, Hu, Wu});
-    T(d).crop_concat_forward(S(d), s.f32(), u.f32(), y.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
+    table(d).crop_concat_forward(stream(d), s.f32(), u.f32(), y.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
     return host(d, {y});
   }});
   rows.push_back({"crop_concat_backward", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor dy = input(d, {N, Cs + Cu, Hu, Wu}, seed), ds = poisoned(d, {N, Cs, Hs, Ws}), du = poisoned(d, {N, Cu, Hu, Wu});
-    T(d).crop_concat_backward(S(d), dy.f32(), ds.f32(), du.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
+    table(d).crop_concat_backward(stream(d), dy.f32(), ds.f32(), du.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
     return host(d, {ds, du});
   }});
 }
@@ -149,12 +149,12 @@ void add_dropout_rows(std::vector<OpCase>& rows, int64_t n, float p) {
   std::string shape = "n=" + std::to_string(n) + " p=" + std::to_string(p);
   rows.push_back({"dropout_forward", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {n}, seed), y = poisoned(d, {n});
-    T(d).dropout_forward(S(d), x.f32(), y.f32(), n, p, seed, 12345);
+    table(d).dropout_forward(stream(d), x.f32(), y.f32(), n, p, seed, 12345);
     return host(d, {y});
   }});
   rows.push_back({"dropout_backward", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor dy = input(d, {n}, seed), dx = poisoned(d, {n});
-    T(d).dropout_backward(S(d), dy.f32(), dx.f32(), n, p, seed, 999);
+    table(d).dropout_backward(stream(d), dy.f32(), dx.f32(), n, p, seed, 999);
     return host(d, {dx});
   }});
 }
@@ -165,12 +165,12 @@ void add_softmax_rows(std::vector<OpCase>& rows, int N, int K, int H, int W, boo
     Tensor a = input(d, {N, K, H, W}, seed, -4.0f, 4.0f), l = labels(d, {N, H, W}, K, seed + 1);
     Tensor w = weighted ? input(d, {N, H, W}, seed + 2, 0.5f, 11.0f) : Tensor();
     Tensor loss = poisoned(d, {1}), g = poisoned(d, {N, K, H, W});
-    T(d).softmax_xent(S(d), a.f32(), l.i32(), weighted ? w.f32() : nullptr, loss.f32(), g.f32(), N, K, H, W);
+    table(d).softmax_xent(stream(d), a.f32(), l.i32(), weighted ? w.f32() : nullptr, loss.f32(), g.f32(), N, K, H, W);
     return host(d, {loss, g});
   }});
   rows.push_back({"softmax_forward", "N,K,H,W=" + dims({N, K, H, W}), kConvTol, [=](Device d, uint64_t seed) {
     Tensor a = input(d, {N, K, H, W}, seed, -4.0f, 4.0f), p = poisoned(d, {N, K, H, W});
-    T(d).softmax_forward(S(d), a.f32(), p.f32(), N, K, H, W);
+    table(d).softmax_forward(stream(d), a.f32(), p.f32(), N, K, H, W);
     return host(d, {p});
   }});
 }
@@ -179,17 +179,17 @@ void add_elementwise_rows(std::vector<OpCase>& rows, int64_t n) {
   std::string shape = "n=" + std::to_string(n);
   rows.push_back({"sgd_momentum", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor w = input(d, {n}, seed), g = input(d, {n}, seed + 1), v = input(d, {n}, seed + 2);
-    T(d).sgd_momentum(S(d), w.f32(), g.f32(), v.f32(), n, 0.01f, 0.99f, 1e-4f);
+    table(d).sgd_momentum(stream(d), w.f32(), g.f32(), v.f32(), n, 0.01f, 0.99f, 1e-4f);
     return host(d, {w, v});
   }});
   rows.push_back({"add", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor y = input(d, {n}, seed), x = input(d, {n}, seed + 1);
-    T(d).add(S(d), y.f32(), x.f32(), n);
+    table(d).add(stream(d), y.f32(), x.f32(), n);
     return host(d, {y});
   }});
   rows.push_back({"fill", shape, kExactTol, [=](Device d, uint64_t) {
     Tensor y = poisoned(d, {n});
-    T(d).fill(S(d), y.f32(), 0.25f, n);
+    table(d).fill(stream(d), y.f32(), 0.25f, n);
     return host(d, {y});
   }});
   rows.push_back({"check_finite", shape, 0.0, [=](Device d, uint64_t seed) {
@@ -198,8 +198,8 @@ void add_elementwise_rows(std::vector<OpCase>& rows, int64_t n) {
     v[static_cast<size_t>(n / 2)] = std::numeric_limits<float>::infinity();
     Tensor bad = Tensor::from_vector({n}, v).to(d);
     Tensor flags = Tensor::zeros({2}, DType::I32, d);
-    T(d).check_finite(S(d), ok.f32(), n, flags.i32());
-    T(d).check_finite(S(d), bad.f32(), n, flags.i32() + 1);
+    table(d).check_finite(stream(d), ok.f32(), n, flags.i32());
+    table(d).check_finite(stream(d), bad.f32(), n, flags.i32() + 1);
     synchronize(d);
     Tensor h = flags.to(Device::CPU);
     return Outputs{{static_cast<float>(h.i32()[0]), static_cast<float>(h.i32()[1])}};
@@ -213,12 +213,12 @@ void add_stencil_rows(std::vector<OpCase>& rows, int N, int H, int W, int kh, in
   std::string shape = "N,H,W=" + dims({N, H, W}) + " k=" + dims({kh, kw});
   rows.push_back({"stencil2d", shape, kConvTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {N, H, W}, seed), k = input(d, {kh, kw}, seed + 1), y = poisoned(d, {N, H, W});
-    R(d).stencil2d(S(d), x.f32(), k.f32(), y.f32(), N, H, W, kh, kw);
+    restore_table(d).stencil2d(stream(d), x.f32(), k.f32(), y.f32(), N, H, W, kh, kw);
     return host(d, {y});
   }});
   rows.push_back({"stencil2d_adjoint", shape, kConvTol, [=](Device d, uint64_t seed) {
     Tensor y = input(d, {N, H, W}, seed), k = input(d, {kh, kw}, seed + 1), x = poisoned(d, {N, H, W});
-    R(d).stencil2d_adjoint(S(d), y.f32(), k.f32(), x.f32(), N, H, W, kh, kw);
+    restore_table(d).stencil2d_adjoint(stream(d), y.f32(), k.f32(), x.f32(), N, H, W, kh, kw);
     return host(d, {x});
   }});
 }
@@ -227,7 +227,7 @@ void add_laplacian_rows(std::vector<OpCase>& rows, int N, int H, int W) {
   rows.push_back({"laplacian8_apply", "N,H,W=" + dims({N, H, W}), kConvTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {N, H, W}, seed), w = input(d, {N, 4, H, W}, seed + 1, 0.0f, 1.0f);
     Tensor deg = poisoned(d, {N, H, W}), adj = poisoned(d, {N, H, W});
-    R(d).laplacian8_apply(S(d), x.f32(), w.f32(), deg.f32(), adj.f32(), N, H, W);
+    restore_table(d).laplacian8_apply(stream(d), x.f32(), w.f32(), deg.f32(), adj.f32(), N, H, W);
     return host(d, {deg, adj});
   }});
 }
@@ -237,27 +237,27 @@ void add_nnmu_rows(std::vector<OpCase>& rows, int64_t n) {
   rows.push_back({"nnmu_update", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor f = input(d, {n}, seed, 0.05f, 1.0f), ap = input(d, {n}, seed + 1, 0.1f, 2.0f);
     Tensor an = input(d, {n}, seed + 2, 0.0f, 2.0f), b = input(d, {n}, seed + 3);
-    R(d).nnmu_update(S(d), f.f32(), ap.f32(), an.f32(), b.f32(), n, 1e-12f);
+    restore_table(d).nnmu_update(stream(d), f.f32(), ap.f32(), an.f32(), b.f32(), n, 1e-12f);
     return host(d, {f});
   }});
   rows.push_back({"axpby", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor y = input(d, {n}, seed), x = input(d, {n}, seed + 1);
-    R(d).axpby(S(d), y.f32(), x.f32(), 0.75f, -1.5f, n);
+    restore_table(d).axpby(stream(d), y.f32(), x.f32(), 0.75f, -1.5f, n);
     return host(d, {y});
   }});
   rows.push_back({"l1_reweight", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor f = input(d, {n}, seed, 0.0f, 2.0f), b0 = input(d, {n}, seed + 1), b = poisoned(d, {n});
-    R(d).l1_reweight(S(d), f.f32(), b0.f32(), b.f32(), n, 0.5f, 3.0f);
+    restore_table(d).l1_reweight(stream(d), f.f32(), b0.f32(), b.f32(), n, 0.5f, 3.0f);
     return host(d, {b});
   }});
   rows.push_back({"dot", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {n}, seed), y = input(d, {n}, seed + 1, 0.0f, 1.0f), out = poisoned(d, {2});
-    R(d).dot(S(d), x.f32(), y.f32(), n, out.f32());
+    restore_table(d).dot(stream(d), x.f32(), y.f32(), n, out.f32());
     return host(d, {out});
   }});
   rows.push_back({"sum_log1p", shape, kExactTol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {n}, seed, 0.0f, 3.0f), out = poisoned(d, {2});
-    R(d).sum_log1p(S(d), x.f32(), n, 1.0f / 3.0f, out.f32());
+    restore_table(d).sum_log1p(stream(d), x.f32(), n, 1.0f / 3.0f, out.f32());
     return host(d, {out});
   }});
 }

@@ -35,6 +35,36 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
 
 __host__ __device__ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The indices of a grid-stride loop: `for (int64_t i : grid_stride(n))` visits this thread's share of
+// [0, n): consecutive threads take consecutive i (coalesced), each thread steps by the grid's size.
+struct GridStride {
+  struct Iterator {
+    int64_t i, step;
+    __device__ int64_t operator*() const { return i; }
+    __device__ Iterator& operator++() {
+      i += step;
+      return *this;
+    }
+    __device__ bool operator!=(const Iterator& end) const { return i < end.i; }
+  };
+  int64_t first, step, n;
+  __device__ Iterator begin() const { return {first, step}; }
+  __device__ Iterator end() const { return {n, 0}; }
+};
+__device__ inline GridStride grid_stride(int64_t n) {
+  return {blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x, static_cast<int64_t>(gridDim.x) * blockDim.x,
+          n};
+}
+
+// The launch every elementwise kernel shares: nothing for n <= 0; otherwise grid_for(n) blocks of
+// kThreads, the launch on the stream, and the launch check. The kernel loops over grid_stride(n).
+template <typename... Params, typename... Args>
+void launch_over(int64_t n, Stream s, void (*kernel)(Params...), Args... args) {
+  if (n <= 0) return;
+  kernel<<<grid_for(n), kThreads, 0, as_stream(s)>>>(args...);
+  UNET_CUDA_CHECK_LAUNCH();
+}
+
 // db[k] = sum_{n, q < plane} dy[n, k, q]: the bias gradient of every convolution here (elementwise.cu).
 void channel_sum(cudaStream_t stream, const float* dy, float* db, int N, int K, int64_t plane);
 

@@ -23,7 +23,7 @@ struct Conv1x1Args : gemm::Dims {
 // y[n,k,q] = b[k] + sum_c w[k,c] * x[n,c,q]
 //   A[k, c] = w[k*C + c], B[c, p] = x[n, c, q]   (p = n*HW + q)
 template <class T>
-struct Conv1x1Fwd : T {
+struct Conv1x1Fwd : T, gemm::ImageOut, gemm::RowBias {
   using Args = Conv1x1Args;
   static constexpr bool A_KF = true, B_KF = false;
 
@@ -33,9 +33,7 @@ struct Conv1x1Fwd : T {
   int kk_a, kk_b0, Kred;
   const float* xb;
   bool b_valid;
-  int64_t HW, KHW;
-  const float* bias_ptr;
-  float* y;
+  int64_t HW;
 
   __device__ Conv1x1Fwd(const Args& a, int tid, int64_t m0, int64_t n0) {
     Kred = a.C;
@@ -48,7 +46,6 @@ struct Conv1x1Fwd : T {
       if (m0 + T::kf_mn(tid, e) < a.M) a_valid |= 1u << e;
     kk_b0 = T::template mf_kk<T::BN>(tid, 0);
     HW = a.HW;
-    KHW = a.HW * a.K;
     const int64_t p = n0 + T::template mf_mn<T::BN>(tid);
     b_valid = p < a.Ncols;
     xb = a.x;
@@ -56,8 +53,8 @@ struct Conv1x1Fwd : T {
       const int64_t n = p / HW;
       xb = a.x + n * a.C * HW + (p - n * HW);
     }
-    bias_ptr = a.b;
-    y = a.out;
+    set_out(a.out, HW, a.K);
+    bias_ = a.b;
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -73,19 +70,12 @@ struct Conv1x1Fwd : T {
     }
   }
 
-  __device__ int64_t out_row(int64_t k) const { return k * HW; }
-  __device__ int64_t out_col(int64_t p) const {
-    const int64_t n = p / HW;
-    return n * KHW + (p - n * HW);
-  }
-  __device__ float bias(int64_t k) const { return __ldg(bias_ptr + k); }
-  __device__ float* out_ptr() const { return y; }
 };
 
 // dx[n,c,q] = sum_k w[k,c] * dy[n,k,q]
 //   A[c, k] = w[k*C + c] (contiguous along c: loaded m-fastest), B[k, p] = dy[n, k, q]
 template <class T>
-struct Conv1x1BwdData : T {
+struct Conv1x1BwdData : T, gemm::ImageOut, gemm::NoBias {
   using Args = Conv1x1Args;
   static constexpr bool A_KF = false, B_KF = false;
 
@@ -95,8 +85,7 @@ struct Conv1x1BwdData : T {
   int C, kk_a0, kk_b0, Kred;
   const float* dyb;
   bool b_valid;
-  int64_t HW, CHW;
-  float* dx;
+  int64_t HW;
 
   __device__ Conv1x1BwdData(const Args& a, int tid, int64_t m0, int64_t n0) {
     w = a.w;
@@ -107,7 +96,6 @@ struct Conv1x1BwdData : T {
     kk_a0 = T::template mf_kk<T::BM>(tid, 0);
     kk_b0 = T::template mf_kk<T::BN>(tid, 0);
     HW = a.HW;
-    CHW = a.HW * a.C;
     const int64_t p = n0 + T::template mf_mn<T::BN>(tid);
     b_valid = p < a.Ncols;
     dyb = a.dy;
@@ -115,7 +103,7 @@ struct Conv1x1BwdData : T {
       const int64_t n = p / HW;
       dyb = a.dy + n * a.K * HW + (p - n * HW);
     }
-    dx = a.out;
+    set_out(a.out, HW, a.C);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -132,19 +120,12 @@ struct Conv1x1BwdData : T {
     }
   }
 
-  __device__ int64_t out_row(int64_t ci) const { return ci * HW; }
-  __device__ int64_t out_col(int64_t p) const {
-    const int64_t n = p / HW;
-    return n * CHW + (p - n * HW);
-  }
-  __device__ float bias(int64_t) const { return 0.0f; }
-  __device__ float* out_ptr() const { return dx; }
 };
 
 // dw[k,c] = sum_{n,q} dy[n,k,q] * x[n,c,q]
 //   A[k, p] = dy[n, k, q], B[p, c] = x[n, c, q], reduction over p < N*HW (both loaded kk-fastest).
 template <class T>
-struct Conv1x1BwdWeight : T {
+struct Conv1x1BwdWeight : T, gemm::MatrixOut, gemm::NoBias {
   using Args = Conv1x1Args;
   static constexpr bool A_KF = true, B_KF = true;
 
@@ -153,8 +134,7 @@ struct Conv1x1BwdWeight : T {
   int kk;
   int64_t krow0, ccol0;
   unsigned a_valid, b_valid;
-  int64_t P, HW, KHW, CHW, C;
-  float* dw;
+  int64_t P, HW, KHW, CHW;
 
   __device__ Conv1x1BwdWeight(const Args& a, int tid, int64_t m0, int64_t n0) {
     dy = a.dy;
@@ -173,8 +153,7 @@ struct Conv1x1BwdWeight : T {
     HW = a.HW;
     KHW = a.HW * a.K;
     CHW = a.HW * a.C;
-    C = a.C;
-    dw = a.out;
+    set_out(a.out, a.C);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -191,10 +170,6 @@ struct Conv1x1BwdWeight : T {
       rb[e] = (ok && ((b_valid >> e) & 1u)) ? __ldg(xp + (ccol0 + e * (T::NT / gemm::BK)) * HW) : 0.0f;
   }
 
-  __device__ int64_t out_row(int64_t k) const { return k * C; }
-  __device__ int64_t out_col(int64_t c) const { return c; }
-  __device__ float bias(int64_t) const { return 0.0f; }
-  __device__ float* out_ptr() const { return dw; }
 };
 
 Conv1x1Args make_args(int C, int H, int W, int K) {

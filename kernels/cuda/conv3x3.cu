@@ -24,7 +24,7 @@ struct Conv3x3Args : gemm::Dims {
 // y[n,k,i,j] = b[k] + sum_{c,di,dj} w[k,c,di,dj] * x[n,c,i+di,j+dj]
 //   A[k, r] = w[k*9C + r] (the weights as stored, row-major), B[r, p] = x[n, c, i+di, j+dj].
 template <class T>
-struct Conv3x3Fwd : T {
+struct Conv3x3Fwd : T, gemm::ImageOut, gemm::RowBias {
   using Args = Conv3x3Args;
   static constexpr bool A_KF = true, B_KF = false;
 
@@ -35,9 +35,7 @@ struct Conv3x3Fwd : T {
   int Kred, HW, W;
   const float* xb;   // &x[n, 0, i, j] of the thread's B column
   bool b_valid;
-  float* y;
-  const float* bias_ptr;
-  int64_t HoWo, KHoWo;
+  int64_t HoWo;
 
   __device__ Conv3x3Fwd(const Args& a, int tid, int64_t m0, int64_t n0) {
     Kred = static_cast<int>(a.Kred);
@@ -53,7 +51,6 @@ struct Conv3x3Fwd : T {
       if (m0 + T::kf_mn(tid, e) < a.M) a_valid |= 1u << e;
     kk_b0 = T::template mf_kk<T::BN>(tid, 0);
     HoWo = static_cast<int64_t>(a.Ho) * a.Wo;
-    KHoWo = HoWo * a.K;
     const int64_t p = n0 + T::template mf_mn<T::BN>(tid);
     b_valid = p < a.Ncols;
     xb = a.x;
@@ -62,8 +59,8 @@ struct Conv3x3Fwd : T {
       const int i = static_cast<int>(q / a.Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * a.Wo);
       xb = a.x + n * a.C * static_cast<int64_t>(HW) + static_cast<int64_t>(i) * a.W + j;
     }
-    y = a.out;
-    bias_ptr = a.b;
+    set_out(a.out, HoWo, a.K);
+    bias_ = a.b;
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -84,19 +81,12 @@ struct Conv3x3Fwd : T {
     }
   }
 
-  __device__ int64_t out_row(int64_t k) const { return k * HoWo; }
-  __device__ int64_t out_col(int64_t p) const {
-    const int64_t n = p / HoWo;
-    return n * KHoWo + (p - n * HoWo);
-  }
-  __device__ float bias(int64_t k) const { return __ldg(bias_ptr + k); }
-  __device__ float* out_ptr() const { return y; }
 };
 
 // dx[n,c,i,j] = sum_{k,di,dj} w[k,c,di,dj] * dy[n,k,i-di,j-dj]   (dy is zero outside [0,Ho)x[0,Wo))
 //   A[c, r] = w[k, c, di, dj] = w[(k*C + c)*9 + tap],  B[r, p] = dy[n, k, i-di, j-dj].
 template <class T>
-struct Conv3x3BwdData : T {
+struct Conv3x3BwdData : T, gemm::ImageOut, gemm::NoBias {
   using Args = Conv3x3Args;
   static constexpr bool A_KF = true, B_KF = false;
 
@@ -107,8 +97,7 @@ struct Conv3x3BwdData : T {
   const float* dyb;  // &dy[n, 0, 0, 0] of the thread's B column
   int i, j, Ho, Wo;
   bool b_valid;
-  int64_t HoWo, HW, CHW;
-  float* dx;
+  int64_t HoWo, HW;
 
   __device__ Conv3x3BwdData(const Args& a, int tid, int64_t m0, int64_t n0) {
     w = a.w;
@@ -122,7 +111,6 @@ struct Conv3x3BwdData : T {
     Wo = a.Wo;
     HoWo = static_cast<int64_t>(a.Ho) * a.Wo;
     HW = static_cast<int64_t>(a.H) * a.W;
-    CHW = HW * a.C;
     const int64_t p = n0 + T::template mf_mn<T::BN>(tid);
     b_valid = p < a.Ncols;
     dyb = a.dy;
@@ -133,7 +121,7 @@ struct Conv3x3BwdData : T {
       j = static_cast<int>(q - static_cast<int64_t>(i) * a.W);
       dyb = a.dy + n * a.K * HoWo;
     }
-    dx = a.out;
+    set_out(a.out, HW, a.C);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -162,20 +150,13 @@ struct Conv3x3BwdData : T {
     }
   }
 
-  __device__ int64_t out_row(int64_t c) const { return c * HW; }
-  __device__ int64_t out_col(int64_t p) const {
-    const int64_t n = p / HW;
-    return n * CHW + (p - n * HW);
-  }
-  __device__ float bias(int64_t) const { return 0.0f; }
-  __device__ float* out_ptr() const { return dx; }
 };
 
 // dw[k,c,di,dj] = sum_{n,i,j} dy[n,k,i,j] * x[n,c,i+di,j+dj]
 //   A[k, p] = dy[n, k, i, j],  B[p, r] = x[n, c, i+di, j+dj],  reduction over p = (n,i,j) < N*Ho*Wo.
 // Both tiles load kk-fastest: consecutive threads read consecutive pixels.
 template <class T>
-struct Conv3x3BwdWeight : T {
+struct Conv3x3BwdWeight : T, gemm::MatrixOut, gemm::NoBias {
   using Args = Conv3x3Args;
   static constexpr bool A_KF = true, B_KF = true;
 
@@ -187,8 +168,6 @@ struct Conv3x3BwdWeight : T {
   int64_t roff[T::B_PER];  // x offset of each of the thread's B columns from x[n,0,i,j] (-1: no column)
   int64_t P, HoWo, KHoWo, CHW;
   int Wo, W;
-  int64_t Kcols;
-  float* dw;
 
   __device__ Conv3x3BwdWeight(const Args& a, int tid, int64_t m0, int64_t n0) {
     dy = a.dy;
@@ -216,8 +195,7 @@ struct Conv3x3BwdWeight : T {
     CHW = HW * a.C;
     Wo = a.Wo;
     W = a.W;
-    Kcols = a.Ncols;
-    dw = a.out;
+    set_out(a.out, a.Ncols);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -240,10 +218,6 @@ struct Conv3x3BwdWeight : T {
     for (int e = 0; e < T::B_PER; ++e) rb[e] = roff[e] >= 0 ? __ldg(xp + roff[e]) : 0.0f;
   }
 
-  __device__ int64_t out_row(int64_t k) const { return k * Kcols; }
-  __device__ int64_t out_col(int64_t r) const { return r; }
-  __device__ float bias(int64_t) const { return 0.0f; }
-  __device__ float* out_ptr() const { return dw; }
 };
 
 Conv3x3Args make_args(int C, int H, int W, int K) {

@@ -16,8 +16,7 @@ __global__ void crop_concat_forward_kernel(const float* __restrict__ skip, const
                                            float* __restrict__ y, int64_t total, CropGeom g) {
   const int64_t HuWu = static_cast<int64_t>(g.Hu) * g.Wu;
   const int Ct = g.Cs + g.Cu;
-  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < total;
-       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t t : grid_stride(total)) {
     const int64_t plane = t / HuWu, q = t - plane * HuWu;
     const int64_t n = plane / Ct;
     const int c = static_cast<int>(plane - n * Ct);
@@ -35,8 +34,7 @@ __global__ void crop_backward_skip_kernel(const float* __restrict__ dy, float* _
                                           CropGeom g) {
   const int64_t HsWs = static_cast<int64_t>(g.Hs) * g.Ws;
   const int Ct = g.Cs + g.Cu;
-  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < total;
-       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t t : grid_stride(total)) {
     const int64_t plane = t / HsWs, q = t - plane * HsWs;
     const int64_t n = plane / g.Cs;
     const int c = static_cast<int>(plane - n * g.Cs);
@@ -53,8 +51,7 @@ __global__ void crop_backward_up_kernel(const float* __restrict__ dy, float* __r
                                         CropGeom g) {
   const int64_t HuWu = static_cast<int64_t>(g.Hu) * g.Wu;
   const int Ct = g.Cs + g.Cu;
-  for (int64_t t = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; t < total;
-       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t t : grid_stride(total)) {
     const int64_t plane = t / HuWu, q = t - plane * HuWu;
     const int64_t n = plane / g.Cu;
     const int c = static_cast<int>(plane - n * g.Cu);
@@ -71,10 +68,7 @@ CropGeom geom(int Cs, int Hs, int Ws, int Cu, int Hu, int Wu) {
 void crop_concat_forward(Stream s, const float* skip, const float* up, float* y, int N, int Cs, int Hs, int Ws, int Cu,
                          int Hu, int Wu) {
   const int64_t total = static_cast<int64_t>(N) * (Cs + Cu) * Hu * Wu;
-  if (total <= 0) return;
-  crop_concat_forward_kernel<<<grid_for(total), kThreads, 0, as_stream(s)>>>(skip, up, y, total,
-                                                                             geom(Cs, Hs, Ws, Cu, Hu, Wu));
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(total, s, crop_concat_forward_kernel, skip, up, y, total, geom(Cs, Hs, Ws, Cu, Hu, Wu));
 }
 
 void crop_concat_backward(Stream s, const float* dy, float* dskip, float* dup, int N, int Cs, int Hs, int Ws, int Cu,
@@ -82,14 +76,8 @@ void crop_concat_backward(Stream s, const float* dy, float* dskip, float* dup, i
   const CropGeom g = geom(Cs, Hs, Ws, Cu, Hu, Wu);
   const int64_t nskip = static_cast<int64_t>(N) * Cs * Hs * Ws;
   const int64_t nup = static_cast<int64_t>(N) * Cu * Hu * Wu;
-  if (nskip > 0) {
-    crop_backward_skip_kernel<<<grid_for(nskip), kThreads, 0, as_stream(s)>>>(dy, dskip, nskip, g);
-    UNET_CUDA_CHECK_LAUNCH();
-  }
-  if (nup > 0) {
-    crop_backward_up_kernel<<<grid_for(nup), kThreads, 0, as_stream(s)>>>(dy, dup, nup, g);
-    UNET_CUDA_CHECK_LAUNCH();
-  }
+  launch_over(nskip, s, crop_backward_skip_kernel, dy, dskip, nskip, g);
+  launch_over(nup, s, crop_backward_up_kernel, dy, dup, nup, g);
 }
 
 }  // namespace unet::kernels::cuda

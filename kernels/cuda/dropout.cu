@@ -22,10 +22,9 @@ __global__ void dropout_mask_scale_kernel(const float* __restrict__ in, float* _
                                           float scale, uint64_t seed, uint64_t offset) {
   const uint64_t first_block = offset >> 2;
   const uint64_t last_block = (offset + static_cast<uint64_t>(n) - 1) >> 2;
-  const uint64_t nblocks = last_block - first_block + 1;
-  for (uint64_t t = blockIdx.x * static_cast<uint64_t>(blockDim.x) + threadIdx.x; t < nblocks;
-       t += static_cast<uint64_t>(gridDim.x) * blockDim.x) {
-    const uint64_t blk = first_block + t;
+  const int64_t nblocks = static_cast<int64_t>(last_block - first_block + 1);
+  for (int64_t t : grid_stride(nblocks)) {
+    const uint64_t blk = first_block + static_cast<uint64_t>(t);
     const philox::U32x4 r =
         philox::philox4x32_10(static_cast<uint32_t>(blk), static_cast<uint32_t>(blk >> 32), 0u, 0u, seed);
 #pragma unroll
@@ -39,22 +38,21 @@ __global__ void dropout_mask_scale_kernel(const float* __restrict__ in, float* _
   }
 }
 
-void launch(cudaStream_t stream, const float* in, float* out, int64_t n, float p, uint64_t seed, uint64_t offset) {
+// One thread per Philox block that the elements offset .. offset + n - 1 touch.
+void launch(Stream s, const float* in, float* out, int64_t n, float p, uint64_t seed, uint64_t offset) {
   if (n <= 0) return;
-  const float scale = 1.0f / (1.0f - p);
   const int64_t nblocks = static_cast<int64_t>((((offset + static_cast<uint64_t>(n) - 1) >> 2) - (offset >> 2)) + 1);
-  dropout_mask_scale_kernel<<<grid_for(nblocks), kThreads, 0, stream>>>(in, out, n, p, scale, seed, offset);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(nblocks, s, dropout_mask_scale_kernel, in, out, n, p, 1.0f / (1.0f - p), seed, offset);
 }
 
 }  // namespace
 
 void dropout_forward(Stream s, const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset) {
-  launch(as_stream(s), x, y, n, p, seed, offset);
+  launch(s, x, y, n, p, seed, offset);
 }
 
 void dropout_backward(Stream s, const float* dy, float* dx, int64_t n, float p, uint64_t seed, uint64_t offset) {
-  launch(as_stream(s), dy, dx, n, p, seed, offset);
+  launch(s, dy, dx, n, p, seed, offset);
 }
 
 }  // namespace unet::kernels::cuda

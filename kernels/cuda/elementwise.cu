@@ -10,15 +10,13 @@ namespace {
 
 // y[i] += x[i]
 __global__ void add_kernel(float* __restrict__ y, const float* __restrict__ x, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  for (int64_t i : grid_stride(n))
     y[i] += x[i];
 }
 
 // y[i] = value
 __global__ void fill_kernel(float* __restrict__ y, float value, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  for (int64_t i : grid_stride(n))
     y[i] = value;
 }
 
@@ -26,8 +24,7 @@ __global__ void fill_kernel(float* __restrict__ y, float value, int64_t n) {
 // writers store the same value, so the race is benign.
 __global__ void check_finite_kernel(const float* __restrict__ x, int64_t n, int32_t* flag) {
   bool bad = false;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  for (int64_t i : grid_stride(n))
     bad |= !isfinite(x[i]);
   if (bad) *flag = 1;
 }
@@ -60,21 +57,15 @@ __global__ void __launch_bounds__(kSumThreads)
 }  // namespace
 
 void add(Stream s, float* y, const float* x, int64_t n) {
-  if (n <= 0) return;
-  add_kernel<<<grid_for(n), kThreads, 0, as_stream(s)>>>(y, x, n);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(n, s, add_kernel, y, x, n);
 }
 
 void fill(Stream s, float* y, float value, int64_t n) {
-  if (n <= 0) return;
-  fill_kernel<<<grid_for(n), kThreads, 0, as_stream(s)>>>(y, value, n);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(n, s, fill_kernel, y, value, n);
 }
 
 void check_finite(Stream s, const float* x, int64_t n, int32_t* flag) {
-  if (n <= 0) return;
-  check_finite_kernel<<<grid_for(n), kThreads, 0, as_stream(s)>>>(x, n, flag);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(n, s, check_finite_kernel, x, n, flag);
 }
 
 void channel_sum(cudaStream_t stream, const float* dy, float* db, int N, int K, int64_t plane) {

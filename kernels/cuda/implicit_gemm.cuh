@@ -79,6 +79,48 @@ struct Tile {
 //                                              out[m, n] lives at out_ptr()[out_row(m) + out_col(n)]
 //   __device__ float bias(int64_t m) const;    added once to every out[m, n] (0 when none)
 //   __device__ float* out_ptr() const;
+// The output side usually comes from the mixins below (ImageOut or MatrixOut, NoBias or RowBias).
+
+// out[m, p] of an [N, channels, plane] tensor: m a channel, p = n * plane + q a pixel of image n
+// (every forward and data gradient).
+struct ImageOut {
+  float* out_;
+  int64_t plane_, image_;  // image_ = channels * plane
+  __device__ void set_out(float* out, int64_t plane, int64_t channels) {
+    out_ = out;
+    plane_ = plane;
+    image_ = channels * plane;
+  }
+  __device__ int64_t out_row(int64_t m) const { return m * plane_; }
+  __device__ int64_t out_col(int64_t p) const {
+    const int64_t n = p / plane_;
+    return n * image_ + (p - n * plane_);
+  }
+  __device__ float* out_ptr() const { return out_; }
+};
+
+// out[m, n] of a row-major [M, cols] matrix (every weight gradient).
+struct MatrixOut {
+  float* out_;
+  int64_t cols_;
+  __device__ void set_out(float* out, int64_t cols) {
+    out_ = out;
+    cols_ = cols;
+  }
+  __device__ int64_t out_row(int64_t m) const { return m * cols_; }
+  __device__ int64_t out_col(int64_t n) const { return n; }
+  __device__ float* out_ptr() const { return out_; }
+};
+
+struct NoBias {
+  __device__ float bias(int64_t) const { return 0.0f; }
+};
+
+// b[m], one value per output row (channel).
+struct RowBias {
+  const float* bias_;
+  __device__ float bias(int64_t m) const { return __ldg(bias_ + m); }
+};
 
 template <class P>
 __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS) implicit_gemm_kernel(typename P::Args args, int64_t tiles_per_split) {

@@ -23,8 +23,7 @@ __global__ void maxpool2x2_forward_kernel(const float* __restrict__ x, float* __
                                           int W) {
   const int Ho = H / 2, Wo = W / 2;
   const int64_t HoWo = static_cast<int64_t>(Ho) * Wo;
-  for (int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; o < total;
-       o += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t o : grid_stride(total)) {
     const int64_t plane = o / HoWo;
     const int64_t q = o - plane * HoWo;
     const int i = static_cast<int>(q / Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * Wo);
@@ -40,8 +39,7 @@ __global__ void maxpool2x2_backward_kernel(const float* __restrict__ x, const fl
                                            float* __restrict__ dx, int64_t total, int H, int W) {
   const int Ho = H / 2, Wo = W / 2;
   const int64_t HoWo = static_cast<int64_t>(Ho) * Wo;
-  for (int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; o < total;
-       o += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t o : grid_stride(total)) {
     const int64_t plane = o / HoWo;
     const int64_t q = o - plane * HoWo;
     const int i = static_cast<int>(q / Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * Wo);
@@ -62,16 +60,12 @@ __global__ void maxpool2x2_backward_kernel(const float* __restrict__ x, const fl
 
 void maxpool2x2_forward(Stream s, const float* x, float* y, int N, int C, int H, int W) {
   const int64_t total = static_cast<int64_t>(N) * C * (H / 2) * (W / 2);
-  if (total <= 0) return;
-  maxpool2x2_forward_kernel<<<grid_for(total), kThreads, 0, as_stream(s)>>>(x, y, total, H, W);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(total, s, maxpool2x2_forward_kernel, x, y, total, H, W);
 }
 
 void maxpool2x2_backward(Stream s, const float* x, const float* dy, float* dx, int N, int C, int H, int W) {
   const int64_t total = static_cast<int64_t>(N) * C * (H / 2) * (W / 2);
-  if (total <= 0) return;
-  maxpool2x2_backward_kernel<<<grid_for(total), kThreads, 0, as_stream(s)>>>(x, dy, dx, total, H, W);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(total, s, maxpool2x2_backward_kernel, x, dy, dx, total, H, W);
 }
 
 }  // namespace unet::kernels::cuda

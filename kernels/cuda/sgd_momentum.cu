@@ -10,8 +10,7 @@ namespace {
 
 __global__ void sgd_momentum_kernel(float* __restrict__ w, const float* __restrict__ g, float* __restrict__ v,
                                     int64_t n, float lr, float mu, float wd) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t i : grid_stride(n)) {
     const float wi = w[i];
     const float gi = fmaf(wd, wi, g[i]);     // g' = g + wd * w
     const float vi = fmaf(mu, v[i], gi);     // v  = mu * v + g'
@@ -23,9 +22,7 @@ __global__ void sgd_momentum_kernel(float* __restrict__ w, const float* __restri
 }  // namespace
 
 void sgd_momentum(Stream s, float* w, const float* g, float* v, int64_t n, float lr, float mu, float wd) {
-  if (n <= 0) return;
-  sgd_momentum_kernel<<<grid_for(n), kThreads, 0, as_stream(s)>>>(w, g, v, n, lr, mu, wd);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(n, s, sgd_momentum_kernel, w, g, v, n, lr, mu, wd);
 }
 
 }  // namespace unet::kernels::cuda

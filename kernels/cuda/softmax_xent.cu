@@ -32,8 +32,7 @@ __global__ void __launch_bounds__(kXentThreads)
   using BlockReduce = cub::BlockReduce<double, kXentThreads>;
   __shared__ typename BlockReduce::TempStorage temp;
   double acc = 0.0;
-  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < P;
-       p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t p : grid_stride(P)) {
     const int64_t n = p / HW, q = p - n * HW;
     const float* l = logits + n * K * HW + q;
     float* d = dlogits + n * K * HW + q;
@@ -74,8 +73,7 @@ __global__ void __launch_bounds__(kMaxPartials)
 // probs[n,k,x] = exp(logit_k - m) / sum_j exp(logit_j - m)
 __global__ void softmax_forward_kernel(const float* __restrict__ logits, float* __restrict__ probs, int64_t P,
                                        int64_t HW, int K) {
-  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < P;
-       p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t p : grid_stride(P)) {
     const int64_t n = p / HW, q = p - n * HW;
     const float* l = logits + n * K * HW + q;
     float* o = probs + n * K * HW + q;
@@ -111,9 +109,8 @@ void softmax_xent(Stream s, const float* logits, const int32_t* labels, const fl
 
 void softmax_forward(Stream s, const float* logits, float* probs, int N, int K, int H, int W) {
   const int64_t HW = static_cast<int64_t>(H) * W, P = N * HW;
-  if (P <= 0 || K <= 0) return;
-  softmax_forward_kernel<<<grid_for(P), kThreads, 0, as_stream(s)>>>(logits, probs, P, HW, K);
-  UNET_CUDA_CHECK_LAUNCH();
+  if (K <= 0) return;
+  launch_over(P, s, softmax_forward_kernel, logits, probs, P, HW, K);
 }
 
 }  // namespace unet::kernels::cuda

@@ -98,7 +98,7 @@ struct UpconvFwd : T {
 // dx[n, c, i, j] = sum_{k,a,e} w[c, k, a, e] * dy[n, k, 2i+a, 2j+e]
 //   A[c, r] = w[c*4K + r], B[r, p] = dy[n, k, 2i+a, 2j+e]  (r = k*4 + a*2 + e)
 template <class T>
-struct UpconvBwdData : T {
+struct UpconvBwdData : T, gemm::ImageOut, gemm::NoBias {
   using Args = UpconvArgs;
   static constexpr bool A_KF = true, B_KF = false;
 
@@ -109,9 +109,8 @@ struct UpconvBwdData : T {
   int64_t Kred;
   const float* dyb;  // &dy[n, 0, 2i, 2j] of the thread's column
   bool b_valid;
-  int64_t HW, HW4, CHW;
+  int64_t HW, HW4;
   int W2;
-  float* dx;
 
   __device__ UpconvBwdData(const Args& a, int tid, int64_t m0, int64_t n0) {
     Kred = a.Kred;
@@ -125,7 +124,6 @@ struct UpconvBwdData : T {
     kk_b0 = T::template mf_kk<T::BN>(tid, 0);
     HW = static_cast<int64_t>(a.H) * a.W;
     HW4 = 4 * HW;
-    CHW = HW * a.C;
     W2 = 2 * a.W;
     const int64_t p = n0 + T::template mf_mn<T::BN>(tid);
     b_valid = p < a.Ncols;
@@ -135,7 +133,7 @@ struct UpconvBwdData : T {
       const int64_t i = q / a.W, j = q - i * a.W;
       dyb = a.dy + n * a.K * HW4 + 2 * i * W2 + 2 * j;
     }
-    dx = a.out;
+    set_out(a.out, HW, a.C);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -150,19 +148,12 @@ struct UpconvBwdData : T {
     }
   }
 
-  __device__ int64_t out_row(int64_t c) const { return c * HW; }
-  __device__ int64_t out_col(int64_t p) const {
-    const int64_t n = p / HW;
-    return n * CHW + (p - n * HW);
-  }
-  __device__ float bias(int64_t) const { return 0.0f; }
-  __device__ float* out_ptr() const { return dx; }
 };
 
 // dw[c, k, a, e] = sum_{n,i,j} x[n, c, i, j] * dy[n, k, 2i+a, 2j+e]
 //   A[c, p] = x[n, c, i, j], B[p, r] = dy[n, k, 2i+a, 2j+e], reduction over p < N*H*W (both kk-fastest).
 template <class T>
-struct UpconvBwdWeight : T {
+struct UpconvBwdWeight : T, gemm::MatrixOut, gemm::NoBias {
   using Args = UpconvArgs;
   static constexpr bool A_KF = true, B_KF = true;
 
@@ -172,9 +163,8 @@ struct UpconvBwdWeight : T {
   int64_t crow0;
   unsigned a_valid;
   int64_t roff[T::B_PER];  // tap_offset of each B column (-1: none)
-  int64_t P, HW, HW4, CHW, KHW4, Kcols;
+  int64_t P, HW, HW4, CHW, KHW4;
   int W, W2;
-  float* dw;
 
   __device__ UpconvBwdWeight(const Args& a, int tid, int64_t m0, int64_t n0) {
     x = a.x;
@@ -197,8 +187,7 @@ struct UpconvBwdWeight : T {
       roff[e] = r < a.Ncols ? tap_offset(r, HW4, W2) : -1;
     }
     P = a.Kred;
-    Kcols = a.Ncols;
-    dw = a.out;
+    set_out(a.out, a.Ncols);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -215,10 +204,6 @@ struct UpconvBwdWeight : T {
     for (int e = 0; e < T::B_PER; ++e) rb[e] = (ok && roff[e] >= 0) ? __ldg(dyp + roff[e]) : 0.0f;
   }
 
-  __device__ int64_t out_row(int64_t c) const { return c * Kcols; }
-  __device__ int64_t out_col(int64_t r) const { return r; }
-  __device__ float bias(int64_t) const { return 0.0f; }
-  __device__ float* out_ptr() const { return dw; }
 };
 
 UpconvArgs make_args(int C, int H, int W, int K) {

@@ -17,7 +17,9 @@ done
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/inc/kernels/cuda"
-python3 "$HERE/transform.py" "$ROOT/kernels/cuda/implicit_gemm.cuh" "$WORK/inc/kernels/cuda/implicit_gemm.cuh"
+for h in common.cuh implicit_gemm.cuh; do  # the headers that launch kernels
+  python3 "$HERE/transform.py" "$ROOT/kernels/cuda/$h" "$WORK/inc/kernels/cuda/$h"
+done
 srcs=("$HERE/fake_rt.cpp" "$HERE/harness.cpp")
 for cu in "$ROOT"/kernels/cuda/*.cu "$ROOT"/restore/kernels/cuda/*.cu; do
   name="$(basename "$cu" .cu)"

@@ -38,8 +38,7 @@ __global__ void stencil2d_kernel(const float* __restrict__ x, const float* __res
                                  int N, int H, int W, int kh, int kw) {
   const int64_t plane = static_cast<int64_t>(H) * W, total = N * plane;
   const int rh = kh / 2, rw = kw / 2;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t e : grid_stride(total)) {
     const int64_t n = e / plane;
     const int rem = static_cast<int>(e - n * plane), i = rem / W, j = rem - i * W;
     const float* xn = x + n * plane;
@@ -60,8 +59,7 @@ __global__ void stencil2d_adjoint_kernel(const float* __restrict__ y, const floa
                                          float* __restrict__ x, int N, int H, int W, int kh, int kw) {
   const int64_t plane = static_cast<int64_t>(H) * W, total = N * plane;
   const int rh = kh / 2, rw = kw / 2;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t e : grid_stride(total)) {
     const int64_t n = e / plane;
     const int rem = static_cast<int>(e - n * plane), p = rem / W, q = rem - p * W;
     const float* yn = y + n * plane;
@@ -99,8 +97,7 @@ __global__ void laplacian8_kernel(const float* __restrict__ x, const float* __re
                                   float* __restrict__ deg_x, float* __restrict__ adj_x, int N, int H, int W) {
   const int di[4] = {0, 1, 1, 1}, dj[4] = {1, 0, 1, -1};
   const int64_t plane = static_cast<int64_t>(H) * W, total = N * plane;
-  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t e : grid_stride(total)) {
     const int64_t n = e / plane;
     const int rem = static_cast<int>(e - n * plane), i = rem / W, j = rem - i * W;
     const float* xn = x + n * plane;
@@ -130,8 +127,7 @@ __global__ void laplacian8_kernel(const float* __restrict__ x, const float* __re
 
 __global__ void nnmu_update_kernel(float* __restrict__ f, const float* __restrict__ ap, const float* __restrict__ an,
                                    const float* __restrict__ b, int64_t n, float eps) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+  for (int64_t i : grid_stride(n)) {
     const float fi = f[i];
     if (fi <= 0.0f) {
       f[i] = 0.0f;
@@ -146,15 +142,13 @@ __global__ void nnmu_update_kernel(float* __restrict__ f, const float* __restric
 }
 
 __global__ void axpby_kernel(float* __restrict__ y, const float* __restrict__ x, float a, float b, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  for (int64_t i : grid_stride(n))
     y[i] = b == 0.0f ? a * x[i] : a * x[i] + b * y[i];  // b == 0: y is not read
 }
 
 __global__ void l1_reweight_kernel(const float* __restrict__ f, const float* __restrict__ b0, float* __restrict__ b,
                                    int64_t n, float c, float gamma) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  for (int64_t i : grid_stride(n))
     b[i] = b0[i] + c / (f[i] + gamma);
 }
 
@@ -183,41 +177,29 @@ __global__ void __launch_bounds__(kReduceThreads)
 
 void stencil2d(Stream s, const float* x, const float* k, float* y, int N, int H, int W, int kh, int kw) {
   const int64_t total = static_cast<int64_t>(N) * H * W;
-  if (total <= 0) return;
-  stencil2d_kernel<<<grid_for(total), kThreads, 0, as_stream(s)>>>(x, k, y, N, H, W, kh, kw);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(total, s, stencil2d_kernel, x, k, y, N, H, W, kh, kw);
 }
 
 void stencil2d_adjoint(Stream s, const float* y, const float* k, float* x, int N, int H, int W, int kh, int kw) {
   const int64_t total = static_cast<int64_t>(N) * H * W;
-  if (total <= 0) return;
-  stencil2d_adjoint_kernel<<<grid_for(total), kThreads, 0, as_stream(s)>>>(y, k, x, N, H, W, kh, kw);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(total, s, stencil2d_adjoint_kernel, y, k, x, N, H, W, kh, kw);
 }
 
 void laplacian8_apply(Stream s, const float* x, const float* wgt, float* deg_x, float* adj_x, int N, int H, int W) {
   const int64_t total = static_cast<int64_t>(N) * H * W;
-  if (total <= 0) return;
-  laplacian8_kernel<<<grid_for(total), kThreads, 0, as_stream(s)>>>(x, wgt, deg_x, adj_x, N, H, W);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(total, s, laplacian8_kernel, x, wgt, deg_x, adj_x, N, H, W);
 }
 
 void nnmu_update(Stream s, float* f, const float* ap, const float* an, const float* b, int64_t n, float eps) {
-  if (n <= 0) return;
-  nnmu_update_kernel<<<grid_for(n), kThreads, 0, as_stream(s)>>>(f, ap, an, b, n, eps);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(n, s, nnmu_update_kernel, f, ap, an, b, n, eps);
 }
 
 void axpby(Stream s, float* y, const float* x, float a, float b, int64_t n) {
-  if (n <= 0) return;
-  axpby_kernel<<<grid_for(n), kThreads, 0, as_stream(s)>>>(y, x, a, b, n);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(n, s, axpby_kernel, y, x, a, b, n);
 }
 
 void l1_reweight(Stream s, const float* f, const float* b0, float* b, int64_t n, float c, float gamma) {
-  if (n <= 0) return;
-  l1_reweight_kernel<<<grid_for(n), kThreads, 0, as_stream(s)>>>(f, b0, b, n, c, gamma);
-  UNET_CUDA_CHECK_LAUNCH();
+  launch_over(n, s, l1_reweight_kernel, f, b0, b, n, c, gamma);
 }
 
 void dot(Stream s, const float* x, const float* y, int64_t n, float* out) {

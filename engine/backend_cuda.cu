@@ -1,7 +1,7 @@
 // The engine's CUDA backend: device discovery, the kernel table and stream of each device, the caching
-// device allocator, copies between host and device, and NVTX ranges. (engine/backend_cpu_only.cpp is the
-// same interface for a build without CUDA.) Every CUDA call goes through UNET_CUDA_CHECK, which here throws
-// unet::Error with cudaGetErrorString's text.
+// device allocator, copies between host and device, and NVTX ranges. (engine/backend_nocuda.cpp is the
+// same interface for a build without CUDA.) Every CUDA call goes through UNET_CUDA_CHECK, which throws
+// unet::CudaError with cudaGetErrorString's text.
 #include <nvtx3/nvToolsExt.h>
 
 #include <cstddef>
@@ -14,7 +14,6 @@
 #include "engine/check.h"
 #include "engine/tensor.h"
 
-#define UNET_CUDA_ON_ERROR(msg) UNET_FAIL(msg)
 #include "kernels/cuda/cuda_check.cuh"
 
 namespace unet {
