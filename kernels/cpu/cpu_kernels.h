@@ -1,6 +1,7 @@
-// The CPU reference backend: one function per entry of kernels/kernels.h, same names, same math.
-// Readable first, OpenMP-parallel, and register-blocked where the U-Net spends its time (the
-// convolutions). Deterministic: no result depends on the number of threads.
+// The CPU backend: one function per entry of kernels/kernels.h, same names, same math. Parallel
+// through the pool of kernels/cpu/parallel.h; the convolutions are blocked matrix products with
+// register-blocked micro-kernels (kernels/cpu/conv_gemm.h). Deterministic: no result depends on
+// the number of threads.
 #pragma once
 #include <cstdint>
 
