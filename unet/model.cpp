@@ -57,15 +57,55 @@ void TileSizes::check_input(int in, int depth, const std::string& what) {
   UNET_FAIL(os.str());
 }
 
-Var UNet::add_param(Shape shape, const std::string& name, int64_t fan_in, bool is_bias, Rng& rng) {
-  Tensor t = Tensor::zeros(shape, DType::F32, device_);
-  if (!is_bias) he_normal_(t, fan_in, rng);  // biases start at 0
+double forward_flops(const UNetConfig& cfg, int h, int w) {
+  double flops = 0.0;
+  auto conv = [&](double taps, int cin, int cout, int oh, int ow) {
+    flops += 2.0 * taps * cin * cout * oh * ow;
+  };
+  int c = cfg.in_channels;
+  for (int l = 0; l < cfg.depth; ++l) {
+    const int out = cfg.base << l;
+    conv(9, c, out, h - 2, w - 2);
+    conv(9, out, out, h - 4, w - 4);
+    h = (h - 4) / 2;
+    w = (w - 4) / 2;
+    c = out;
+  }
+  const int bottom = cfg.base << cfg.depth;
+  conv(9, c, bottom, h - 2, w - 2);
+  conv(9, bottom, bottom, h - 4, w - 4);
+  h -= 4;
+  w -= 4;
+  c = bottom;
+  for (int l = cfg.depth - 1; l >= 0; --l) {
+    const int out = cfg.base << l;
+    conv(4, c, out, h, w);  // the up-convolution, on its input's pixels
+    h *= 2;
+    w *= 2;
+    conv(9, 2 * out, out, h - 2, w - 2);
+    conv(9, out, out, h - 4, w - 4);
+    h -= 4;
+    w -= 4;
+    c = out;
+  }
+  conv(1, c, cfg.classes, h, w);
+  return flops;
+}
+
+Var UNet::add_param(Shape shape, const std::string& name, int64_t fan_in, bool is_bias, Rng* rng) {
+  Tensor t = rng ? Tensor::zeros(shape, DType::F32, device_) : Tensor::empty(shape, DType::F32, device_);
+  if (rng && !is_bias) he_normal_(t, fan_in, *rng);  // biases start at 0
   Var v = Var::parameter(t, name);
   params_.push_back(v);
   return v;
 }
 
-UNet::UNet(const UNetConfig& cfg, Device device, Rng& rng) : cfg_(cfg), device_(device) {
+UNet::UNet(const UNetConfig& cfg, Device device, Rng& rng) : cfg_(cfg), device_(device) { build(&rng); }
+
+UNet::UNet(const UNetConfig& cfg, Device device) : cfg_(cfg), device_(device) { build(nullptr); }
+
+void UNet::build(Rng* rng) {
+  const UNetConfig& cfg = cfg_;
   UNET_CHECK(cfg.in_channels >= 1 && cfg.classes >= 2 && cfg.depth >= 1 && cfg.base >= 1,
              "invalid U-Net configuration: ", cfg.str());
   UNET_CHECK(cfg.dropout >= 0.0f && cfg.dropout < 1.0f, "dropout must be in [0, 1), got ", cfg.dropout);

@@ -40,9 +40,17 @@ struct TileSizes {
   static int border(int depth);
 };
 
+// Flops of one forward pass on an h x w input tile, convolutions only (2 per multiply-add):
+// 300.9 GFLOP for the paper's network at 572 x 572. The cost model of predict's tile choice.
+double forward_flops(const UNetConfig& cfg, int h, int w);
+
 class UNet {
  public:
+  // He-initialised weights (biases 0) drawn from init_rng.
   UNet(const UNetConfig& cfg, Device device, Rng& init_rng);
+  // Uninitialised weights, for a network whose weights are loaded next (load_checkpoint): the
+  // He initialisation of the paper's 31M parameters costs seconds that the load throws away.
+  UNet(const UNetConfig& cfg, Device device);
 
   // x: [N, in_channels, S, S'] with valid S, S'. Returns logits [N, classes, out, out'].
   // train = true enables dropout (drawing from dropout_rng, which must then be given).
@@ -58,7 +66,8 @@ class UNet {
 
  private:
   struct ConvPair { Var w1, b1, w2, b2; };
-  Var add_param(Shape shape, const std::string& name, int64_t fan_in, bool is_bias, Rng& rng);
+  Var add_param(Shape shape, const std::string& name, int64_t fan_in, bool is_bias, Rng* rng);
+  void build(Rng* rng);
   Var double_conv(const ConvPair& p, Var x) const;
 
   UNetConfig cfg_;
