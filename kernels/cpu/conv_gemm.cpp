@@ -101,8 +101,11 @@ void pack_panel(const OperandB& B, const float* xn, int r0, int kc, const Run* r
       }
       if (sj >= 0 && sj + run.len <= B.W) {
         copy_run(o, row + sj, run.len);
-      } else {  // the zero padding of the data gradient
-        for (int e = 0; e < run.len; ++e) o[e] = sj + e >= 0 && sj + e < B.W ? row[sj + e] : 0.0f;
+      } else {  // the zero padding of the data gradient: zeros, the row's overlap, zeros
+        const int lo = std::clamp(-sj, 0, run.len), hi = std::clamp(B.W - sj, lo, run.len);
+        std::fill(o, o + lo, 0.0f);
+        if (hi > lo) copy_run(o + lo, row + sj + lo, hi - lo);
+        std::fill(o + hi, o + run.len, 0.0f);
       }
     }
     if (filled < NR) std::fill(d + filled, d + NR, 0.0f);
