@@ -178,7 +178,10 @@ constexpr int64_t kBudgetB = 65536;   // floats of B rows per chunk and task (25
 void gemm_nt(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L, float* out, int64_t ldo) {
   if (M <= 0 || J <= 0) return;
   const int IB = (M + 2) / 3, JB = (J + 8) / 9;
-  const int64_t Lc = std::min(L, kChunkNT);
+  // Equal chunks of at most kChunkNT pixels (a multiple of 16 but for the last): a short last chunk
+  // would pay a whole tile's fixed cost for a few pixels.
+  const int64_t nchunks = std::max<int64_t>((L + kChunkNT - 1) / kChunkNT, 1);
+  const int64_t Lc = std::min(L, ((L + nchunks - 1) / nchunks + 15) / 16 * 16);
   // Task = (group of i blocks, group of j blocks) whose rows of one chunk fit in L2.
   const int64_t bplanes = B.taps == 9 ? 1 : 9;  // distinct B rows per j block
   const int64_t halo = B.taps == 9 ? B.off[8] : 0;
@@ -199,8 +202,8 @@ void gemm_nt(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L, flo
       const int jb0 = static_cast<int>(task % JT) * jg, jb1 = std::min(JB, jb0 + jg);
       acc.assign(static_cast<size_t>(ib1 - ib0) * (jb1 - jb0) * 27, 0.0);
       for (int n = 0; n < N; ++n)
-        for (int64_t x0 = 0; x0 < L; x0 += kChunkNT) {
-          const int64_t len = std::min(kChunkNT, L - x0);
+        for (int64_t x0 = 0; x0 < L; x0 += Lc) {
+          const int64_t len = std::min(Lc, L - x0);
           for (int ib = ib0; ib < ib1; ++ib) {
             const float* a[3];
             for (int u = 0; u < 3; ++u) {
