@@ -35,8 +35,8 @@ namespace {
 
 // Reduction block: a kc x NR panel of B (32 KiB at 256) is reused by every row block of a task.
 constexpr int kKc = 256;
-constexpr int kMaxPanelsPerTask = 16;  // pixels per task: at most 16 x 32
-constexpr int kMaxRowBlocksPerTask = 32;  // rows per task: at most 32 x 8
+constexpr int kMaxPanelsPerTask = 8;   // pixels per task: at most 8 x 32
+constexpr int kMaxRowBlocksPerTask = 16;  // rows per task: at most 16 x 8
 constexpr int kMaxRuns = NR + 1;          // runs of a panel (rows of one pixel when Wo == 1)
 
 // Row block mb of A (rows mb*MR ..) as R x MR floats, zero rows past M.
