@@ -33,7 +33,8 @@ namespace {
 
 // ---- gemm_nn --------------------------------------------------------------------------------------
 
-// Reduction block: a kc x NR panel of B (32 KiB at 256) is reused by every row block of a task.
+// Reduction block. A task packs its kc x (at most 8 x 32) block of B once (<= 256 KiB, in L2) and
+// runs every row block of the task over it; the 8 x kc micro-panel of A stays in L1 meanwhile.
 constexpr int kKc = 256;
 constexpr int kMaxPanelsPerTask = 8;   // pixels per task: at most 8 x 32
 constexpr int kMaxRowBlocksPerTask = 16;  // rows per task: at most 16 x 8
