@@ -121,13 +121,16 @@ void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bi
   const int MB = (M + MR - 1) / MR;
   if (P <= 0 || M <= 0 || N <= 0) return;
 
-  // A, packed once per call: row block mb is R x MR floats at ap + mb * R * MR.
-  float* ap = scratch(kScratchA, static_cast<int64_t>(MB) * R * MR + MB * MR);
-  float* init = ap + static_cast<int64_t>(MB) * R * MR;  // bias (or zeros) per padded row
+  // A row-major with contiguous rows (the forward's weights [K, C*9]) is read in place; any other
+  // layout is packed once per call: row block mb as R x MR floats at ap + mb * R * MR.
+  const bool in_place = A.taps == 1 ? A.k_stride == 1 : A.k_stride == A.taps && A.t_stride == 1;
+  float* ap = in_place ? nullptr : scratch(kScratchA, static_cast<int64_t>(MB) * R * MR);
+  if (!in_place)
+    parallel_for(MB, grain_for(MB, static_cast<int64_t>(R) * MR), [&](int64_t b0, int64_t b1) {
+      for (int64_t mb = b0; mb < b1; ++mb) pack_a_block(A, M, R, static_cast<int>(mb), ap + mb * R * MR);
+    });
+  std::vector<float> init(static_cast<size_t>(MB) * MR);  // bias (or zeros) per padded row
   for (int m = 0; m < MB * MR; ++m) init[m] = bias && m < M ? bias[m] : 0.0f;
-  parallel_for(MB, grain_for(MB, static_cast<int64_t>(R) * MR), [&](int64_t b0, int64_t b1) {
-    for (int64_t mb = b0; mb < b1; ++mb) pack_a_block(A, M, R, static_cast<int>(mb), ap + mb * R * MR);
-  });
 
   // Tasks: (image, block of pixels, block of rows), claimed dynamically. Blocks are split evenly
   // so that a small layer still gives every thread a fair share.
@@ -156,13 +159,20 @@ void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bi
         const int kc = std::min(kKc, R - pc);
         for (int g = 0; g < panels; ++g)
           pack_panel(B, xn, pc, kc, runs + g * kMaxRuns, nruns[g], bp + static_cast<int64_t>(g) * kc * NR);
-        for (int mb = mb0; mb < mb1; ++mb)
+        for (int mb = mb0; mb < mb1; ++mb) {
+          const int rows = std::min(MR, M - mb * MR);
+          const float* in = pc == 0 ? init.data() + mb * MR : nullptr;
           for (int g = 0; g < panels; ++g) {
-            const int q = g * NR;
-            tile_nn_8x32(kc, ap + (static_cast<int64_t>(mb) * R + pc) * MR, bp + static_cast<int64_t>(g) * kc * NR,
-                         yn + static_cast<int64_t>(mb) * MR * P + p0 + q, P, std::min(MR, M - mb * MR),
-                         std::min(NR, ncur - q), pc == 0 ? init + mb * MR : nullptr);
+            const int q = g * NR, cols = std::min(NR, ncur - q);
+            const float* bpanel = bp + static_cast<int64_t>(g) * kc * NR;
+            float* c = yn + static_cast<int64_t>(mb) * MR * P + p0 + q;
+            if (in_place)
+              tile_nn_8x32<false>(kc, A.a + static_cast<int64_t>(mb) * MR * A.m_stride + pc, A.m_stride, bpanel, c, P,
+                                  rows, cols, in);
+            else
+              tile_nn_8x32<true>(kc, ap + (static_cast<int64_t>(mb) * R + pc) * MR, 0, bpanel, c, P, rows, cols, in);
           }
+        }
       }
     }
   });

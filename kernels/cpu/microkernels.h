@@ -57,13 +57,16 @@ inline void copy_run(float* d, const float* s, int n) {
 }
 
 // C[i, 0:NR] for i < 8, C row i at c + i * ldc:
-//   C = init + sum_{r < kc} ap[r * MR + i] * bp[r * NR + 0:NR]      (init given: a bias or zeros)
-//   C = C    + sum_{r < kc} ...                                      (init == nullptr: accumulate)
-// ap, bp: packed panels (bp 64-byte aligned). Only rows < rows and columns < cols are read and
-// written. The accumulation continues the C values as they were stored, so splitting the sum over
-// r into successive calls gives exactly the single-call result.
-inline void tile_nn_8x32(int kc, const float* ap, const float* bp, float* c, int64_t ldc, int rows, int cols,
-                         const float* init) {
+//   C = init + sum_{r < kc} A(i, r) * bp[r * NR + 0:NR]      (init given: a bias or zeros)
+//   C = C    + sum_{r < kc} ...                              (init == nullptr: accumulate)
+// A(i, r) = ap[r * MR + i] (kPacked: a packed panel) or ap[i * lda + r] (rows of a row-major
+// matrix, read in place; row i >= rows reads row rows - 1). bp: a packed panel, 64-byte aligned.
+// Only rows < rows and columns < cols are read and written. The accumulation continues the C
+// values as they were stored, so splitting the sum over r into successive calls gives exactly the
+// single-call result.
+template <bool kPacked>
+inline void tile_nn_8x32(int kc, const float* ap, int64_t lda, const float* bp, float* c, int64_t ldc, int rows,
+                         int cols, const float* init) {
   v16 acc[MR][2];
   const bool full = rows == MR && cols == NR;
   if (init) {
@@ -81,14 +84,16 @@ inline void tile_nn_8x32(int kc, const float* ap, const float* bp, float* c, int
       acc[i][1] = load16a(t[i] + 16);
     }
   }
+  const float* ar[MR];
+  for (int i = 0; i < MR; ++i) ar[i] = ap + (i < rows ? i : rows - 1) * lda;
   for (int r = 0; r < kc; ++r) {
     const v16 b0 = load16a(bp), b1 = load16a(bp + 16);
     for (int i = 0; i < MR; ++i) {
-      const v16 a = splat16(ap[i]);
+      const v16 a = splat16(kPacked ? ap[i] : ar[i][r]);
       acc[i][0] += a * b0;
       acc[i][1] += a * b1;
     }
-    ap += MR;
+    if (kPacked) ap += MR;
     bp += NR;
   }
   if (full) {
