@@ -1,5 +1,6 @@
-// CPU reference benchmarks: every op at real U-Net shapes, with GFLOP/s or GB/s.
-// Rows are named as the kernels (one op = one name). Run: build/bench/bench_cpu
+// CPU benchmarks: every op at real U-Net shapes, with GFLOP/s or GB/s; the whole network's
+// forward pass and training step are in bench_cpu_network.cpp. Rows are named as the kernels (one
+// op = one name). Run: build/bench/bench_cpu [--benchmark_filter=REGEX]
 #include <benchmark/benchmark.h>
 
 #include <vector>
@@ -21,7 +22,24 @@ Tensor random_tensor(unet::Shape s, uint64_t seed) {
 
 const unet::kernels::KernelTable& T() { return unet::kernels_for(Device::CPU); }
 
-// conv3x3 forward: 2*K*C*9*Ho*Wo flops.
+// The 3x3 convolutions of the paper's network at its 572 tile, (C, K, H) of each layer's input,
+// contracting path then expanding path, and three smaller shapes of the base-16 network.
+void conv3x3_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"C", "K", "H"});
+  const int shapes[][3] = {{1, 64, 572},    {64, 64, 570},    {64, 128, 284},   {128, 128, 282},  {128, 256, 140},
+                           {256, 256, 138}, {256, 512, 68},   {512, 512, 66},   {512, 1024, 32},  {1024, 1024, 30},
+                           {1024, 512, 56}, {512, 512, 54},   {512, 256, 104},  {256, 256, 102},  {256, 128, 200},
+                           {128, 128, 198}, {128, 64, 392},   {64, 64, 390},    {64, 64, 284},    {1, 16, 188},
+                           {16, 16, 186},   {256, 256, 30}};
+  for (auto& s : shapes) b->Args({s[0], s[1], s[2]});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+// Each convolution direction does 2 * K * C * taps * (output pixels) flops.
+void set_flops(benchmark::State& st, double flops) {
+  st.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void conv3x3_forward(benchmark::State& st) {
   int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
   Tensor x = random_tensor({1, C, H, W}, 1), w = random_tensor({K, C, 3, 3}, 2), b = random_tensor({K}, 3);
@@ -30,11 +48,9 @@ void conv3x3_forward(benchmark::State& st) {
     T().conv3x3_forward(nullptr, x.f32(), w.f32(), b.f32(), y.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
-  double flops = 2.0 * K * C * 9 * (H - 2.0) * (W - 2.0);
-  st.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  set_flops(st, 2.0 * K * C * 9 * (H - 2.0) * (W - 2.0));
 }
-BENCHMARK(conv3x3_forward)->ArgNames({"C", "K", "H"})->Args({64, 64, 284})->Args({1, 16, 188})->Args({16, 16, 186})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(conv3x3_forward)->Apply(conv3x3_shapes);
 
 void conv3x3_backward_data(benchmark::State& st) {
   int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
@@ -43,10 +59,9 @@ void conv3x3_backward_data(benchmark::State& st) {
     T().conv3x3_backward_data(nullptr, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
-  double flops = 2.0 * K * C * 9 * (H - 2.0) * (W - 2.0);
-  st.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  set_flops(st, 2.0 * K * C * 9 * (H - 2.0) * (W - 2.0));
 }
-BENCHMARK(conv3x3_backward_data)->ArgNames({"C", "K", "H"})->Args({64, 64, 284})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(conv3x3_backward_data)->Apply(conv3x3_shapes);
 
 void conv3x3_backward_weight(benchmark::State& st) {
   int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
@@ -56,12 +71,16 @@ void conv3x3_backward_weight(benchmark::State& st) {
     T().conv3x3_backward_weight(nullptr, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
-  double flops = 2.0 * K * C * 9 * (H - 2.0) * (W - 2.0);
-  st.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  set_flops(st, 2.0 * K * C * 9 * (H - 2.0) * (W - 2.0));
 }
-BENCHMARK(conv3x3_backward_weight)->ArgNames({"C", "K", "H"})->Args({64, 64, 284})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(conv3x3_backward_weight)->Apply(conv3x3_shapes);
 
-// upconv2x2 forward: 2*C*K*4*H*W flops (1024 -> 512 at 28x28 in the paper's network).
+// The up-convolutions of the paper's network: (C, K, H) of the input, 2 * C * K * 4 * H * W flops.
+void upconv2x2_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"C", "K", "H"})->Args({1024, 512, 28})->Args({512, 256, 52})->Args({256, 128, 100})->Args({128, 64, 196});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 void upconv2x2_forward(benchmark::State& st) {
   int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
   Tensor x = random_tensor({1, C, H, W}, 1), w = random_tensor({C, K, 2, 2}, 2), b = random_tensor({K}, 3);
@@ -70,12 +89,34 @@ void upconv2x2_forward(benchmark::State& st) {
     T().upconv2x2_forward(nullptr, x.f32(), w.f32(), b.f32(), y.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
-  double flops = 2.0 * C * K * 4.0 * H * W;
-  st.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  set_flops(st, 2.0 * C * K * 4.0 * H * W);
 }
-BENCHMARK(upconv2x2_forward)->ArgNames({"C", "K", "H"})->Args({1024, 512, 28})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(upconv2x2_forward)->Apply(upconv2x2_shapes);
 
-// conv1x1 forward: 64 -> 2 classes at 388x388.
+void upconv2x2_backward_data(benchmark::State& st) {
+  int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
+  Tensor dy = random_tensor({1, K, 2 * H, 2 * W}, 1), w = random_tensor({C, K, 2, 2}, 2), dx = Tensor::empty({1, C, H, W});
+  for (auto _ : st) {
+    T().upconv2x2_backward_data(nullptr, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
+    benchmark::ClobberMemory();
+  }
+  set_flops(st, 2.0 * C * K * 4.0 * H * W);
+}
+BENCHMARK(upconv2x2_backward_data)->Apply(upconv2x2_shapes);
+
+void upconv2x2_backward_weight(benchmark::State& st) {
+  int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
+  Tensor x = random_tensor({1, C, H, W}, 1), dy = random_tensor({1, K, 2 * H, 2 * W}, 2);
+  Tensor dw = Tensor::empty({C, K, 2, 2}), db = Tensor::empty({K});
+  for (auto _ : st) {
+    T().upconv2x2_backward_weight(nullptr, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
+    benchmark::ClobberMemory();
+  }
+  set_flops(st, 2.0 * C * K * 4.0 * H * W);
+}
+BENCHMARK(upconv2x2_backward_weight)->Apply(upconv2x2_shapes);
+
+// conv1x1: the head, 64 -> 2 classes at 388x388; its backward passes.
 void conv1x1_forward(benchmark::State& st) {
   int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
   Tensor x = random_tensor({1, C, H, W}, 1), w = random_tensor({K, C, 1, 1}, 2), b = random_tensor({K}, 3);
@@ -84,10 +125,32 @@ void conv1x1_forward(benchmark::State& st) {
     T().conv1x1_forward(nullptr, x.f32(), w.f32(), b.f32(), y.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
-  double flops = 2.0 * C * K * H * W;
-  st.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  set_flops(st, 2.0 * C * K * H * W);
 }
 BENCHMARK(conv1x1_forward)->ArgNames({"C", "K", "H"})->Args({64, 2, 388})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void conv1x1_backward_data(benchmark::State& st) {
+  int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
+  Tensor dy = random_tensor({1, K, H, W}, 1), w = random_tensor({K, C, 1, 1}, 2), dx = Tensor::empty({1, C, H, W});
+  for (auto _ : st) {
+    T().conv1x1_backward_data(nullptr, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
+    benchmark::ClobberMemory();
+  }
+  set_flops(st, 2.0 * C * K * H * W);
+}
+BENCHMARK(conv1x1_backward_data)->ArgNames({"C", "K", "H"})->Args({64, 2, 388})->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void conv1x1_backward_weight(benchmark::State& st) {
+  int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
+  Tensor x = random_tensor({1, C, H, W}, 1), dy = random_tensor({1, K, H, W}, 2);
+  Tensor dw = Tensor::empty({K, C, 1, 1}), db = Tensor::empty({K});
+  for (auto _ : st) {
+    T().conv1x1_backward_weight(nullptr, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
+    benchmark::ClobberMemory();
+  }
+  set_flops(st, 2.0 * C * K * H * W);
+}
+BENCHMARK(conv1x1_backward_weight)->ArgNames({"C", "K", "H"})->Args({64, 2, 388})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Memory-bound ops: bytes read + written per iteration.
 void maxpool2x2_forward(benchmark::State& st) {
@@ -150,4 +213,3 @@ BENCHMARK(sgd_momentum)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
-BENCHMARK_MAIN();

@@ -271,10 +271,17 @@ std::vector<OpCase> op_cases(bool large) {
   add_conv_rows(rows, Conv::k3x3, 2, 5, 13, 11, 7);
   add_conv_rows(rows, Conv::k3x3, 1, 16, 34, 35, 17);
   add_conv_rows(rows, Conv::k3x3, 1, 128, 66, 66, 128);
+  // The CPU's blocking: deep with 28 px rows (a micro-tile spans rows; the reduction several
+  // blocks), rows of 2 px in a batch of 3, one past a reduction block.
+  add_conv_rows(rows, Conv::k3x3, 1, 96, 30, 30, 72);
+  add_conv_rows(rows, Conv::k3x3, 3, 7, 5, 4, 9);
+  add_conv_rows(rows, Conv::k3x3, 2, 29, 9, 12, 10);
   add_conv_rows(rows, Conv::k1x1, 2, 7, 5, 9, 3);
   add_conv_rows(rows, Conv::k1x1, 1, 64, 388, 388, 2);
+  add_conv_rows(rows, Conv::k1x1, 1, 40, 7, 9, 70);
   add_conv_rows(rows, Conv::up2x2, 2, 6, 5, 7, 3);
   add_conv_rows(rows, Conv::up2x2, 1, 64, 16, 16, 32);
+  add_conv_rows(rows, Conv::up2x2, 1, 96, 7, 7, 40);
   add_relu_rows(rows, {1001});
   add_relu_rows(rows, {1, 64, 34, 34});
   add_maxpool_rows(rows, 2, 3, 6, 10);

@@ -1,8 +1,11 @@
-// The U-Net module: the paper's architecture numbers, tile sizes, and a forward/backward pass.
+// The U-Net module: the paper's architecture numbers, tile sizes, flops, a forward/backward pass,
+// and a network built to load a checkpoint into.
 #include <catch2/catch.hpp>
 
 #include "engine/ops.h"
 #include "tests/grad_check.h"
+#include "tests/temp_dir.h"
+#include "unet/checkpoint.h"
 #include "unet/model.h"
 
 using namespace unet;
@@ -48,4 +51,32 @@ TEST_CASE("model: forward gives the valid output size and gradients reach every 
   }
   CHECK_THROWS_WITH(net.forward(Var(rnd({1, 2, in + 1, in}, 5)), false), Catch::Contains("not valid"));
   CHECK_THROWS_WITH(net.forward(Var(rnd({1, 1, in, in}, 5)), false), Catch::Contains("[N, 2, H, W]"));
+}
+
+TEST_CASE("model: forward_flops counts the paper's network at 572 as 300.9 GFLOP", "[model][flops]") {
+  CHECK(forward_flops(UNetConfig{}, 572, 572) == Approx(300.856848896e9).epsilon(1e-12));
+  UNetConfig b16;
+  b16.base = 16;
+  CHECK(forward_flops(b16, 316, 316) == Approx(3.792178304e9).epsilon(1e-12));
+}
+
+TEST_CASE("model: a network built for loading takes a checkpoint's weights exactly", "[model][checkpoint]") {
+  UNetConfig cfg;
+  cfg.base = 4;
+  cfg.depth = 2;
+  Rng rng(5);
+  UNet trained(cfg, Device::CPU, rng);
+  TempDir tmp;
+  save_checkpoint(tmp / "c.safetensors", trained, nullptr, TrainState{});
+  UNet loaded(cfg, Device::CPU);  // no initialisation
+  REQUIRE(loaded.parameters().size() == trained.parameters().size());
+  for (size_t i = 0; i < loaded.parameters().size(); ++i) {
+    CHECK(loaded.parameters()[i].name() == trained.parameters()[i].name());
+    CHECK(loaded.parameters()[i].shape() == trained.parameters()[i].shape());
+  }
+  load_checkpoint(tmp / "c.safetensors", loaded, nullptr);
+  const int in = TileSizes::input_for_output(12, 2);
+  Tensor x = rnd({1, 1, in, in}, 6);
+  NoGrad no_grad;
+  CHECK(loaded.forward(Var(x), false).value().to_vector() == trained.forward(Var(x), false).value().to_vector());
 }

@@ -51,7 +51,7 @@ Image assemble(const UNet& net, const RawImage& img, const PredictOptions& opt) 
     REQUIRE(y0 == next);
     REQUIRE(band.channels == out.channels);
     REQUIRE(band.width == img.width);
-    REQUIRE(band.height == std::min(g.step, img.height - y0));
+    REQUIRE(band.height == g.band_rows(calls, img.height));
     for (int k = 0; k < band.channels; ++k)
       std::copy(band.plane(k), band.plane(k) + band.pixels(), &out.at(k, y0, 0));
     next += band.height;

@@ -359,3 +359,47 @@ TEST_CASE("predict: TTA of a symmetric network input equals the plain prediction
   p.tile = 101;
   CHECK_THROWS_WITH(predict_probabilities(net, img, p), Catch::Contains("nearest valid sizes"));
 }
+
+TEST_CASE("predict: an image whose output fits one tile runs one tile", "[predict][tiling]") {
+  UNetConfig paper;
+  PredictOptions p572;
+  p572.tile = 572;
+  // 388 x 388 is exactly one 572 tile's output (its step, 384, used to make it 2 x 2 tiles).
+  CHECK(tile_grid(paper, p572, 388, 388).count() == 1);
+  CHECK(tile_grid(paper, p572, 300, 388).count() == 1);
+  const TileGrid g = tile_grid(paper, p572, 389, 388);
+  CHECK(g.rows == 2);
+  CHECK(g.cols == 1);
+  CHECK(g.band_rows(0, 389) == 384);
+  CHECK(g.band_rows(1, 389) == 5);
+  const TileGrid h = tile_grid(paper, p572, 1000, 1000);  // 1 + ceil((1000 - 388) / 384) = 3
+  CHECK(h.rows == 3);
+  CHECK(h.band_rows(2, 1000) == 1000 - 2 * 384);
+}
+
+TEST_CASE("predict: the automatic tile needs the fewest flops within the memory budget", "[predict][tiling]") {
+  UNetConfig paper;
+  PredictOptions automatic;
+  // 512 x 512: one 700 tile (output 516) costs 1.64x one 572 tile, where 572 tiles would take 2 x 2.
+  const TileGrid g = tile_grid(paper, automatic, 512, 512);
+  CHECK(g.tile == 700);
+  CHECK(g.count() == 1);
+  CHECK(forward_flops(paper, 700, 700) < 1.7 * forward_flops(paper, 572, 572));
+  // A small image: the smallest tile that covers it.
+  CHECK(tile_grid(paper, automatic, 100, 60).tile == TileSizes::input_for_output(100, 4));
+  // A big one: tiles no larger than the budget allows, and no other valid tile is cheaper.
+  const int H = 4096;
+  const TileGrid big = tile_grid(paper, automatic, H, H);
+  CHECK(24.0 * paper.base * big.tile * big.tile <= kPredictMemoryBudget);
+  const double cost = static_cast<double>(big.count()) * forward_flops(paper, big.tile, big.tile);
+  for (int t : {572, 700, 892, 1020}) {
+    PredictOptions fixed;
+    fixed.tile = t;
+    const TileGrid f = tile_grid(paper, fixed, H, H);
+    CHECK(cost <= static_cast<double>(f.count()) * forward_flops(paper, t, t));
+  }
+  // A batch shares the budget.
+  automatic.batch = 4;
+  CHECK(24.0 * paper.base * 4 * tile_grid(paper, automatic, H, H).tile * tile_grid(paper, automatic, H, H).tile <=
+        kPredictMemoryBudget);
+}

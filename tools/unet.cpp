@@ -169,8 +169,7 @@ int cmd_predict(int argc, char** argv) {
   const std::string model = a.need("model"), input = a.need("input"), out = a.need("out");
   Device dev = pick_device(a.str("device", "auto"));
   UNetConfig cfg = read_checkpoint_config(model);
-  Rng rng(0);
-  UNet net(cfg, dev, rng);
+  UNet net(cfg, dev);  // no He initialisation: the checkpoint's weights overwrite it
   load_checkpoint(model, net, nullptr);
   PredictOptions po;
   po.tile = a.count("tile", 0, 0, TileSizes::kMaxTile);
@@ -253,8 +252,7 @@ int cmd_eval(int argc, char** argv) {
     Device dev = pick_device(a.str("device", "auto"));
     UNetConfig cfg = read_checkpoint_config(a.need("model"));
     UNET_CHECK(cfg.classes == 2, "unet eval scores 2-class (membrane/cell) models; this one has ", cfg.classes, " classes");
-    Rng rng(0);
-    UNet net(cfg, dev, rng);
+    UNet net(cfg, dev);  // no He initialisation: the checkpoint's weights overwrite it
     load_checkpoint(a.need("model"), net, nullptr);
     PredictOptions po;
     po.tile = a.count("tile", 0, 0, TileSizes::kMaxTile);

@@ -158,12 +158,53 @@ void check_tile_fits(const UNetConfig& cfg, Device device, int64_t batch, int ti
   UNET_FAIL(os.str());
 }
 
-UNet::UNet(const UNetConfig& cfg, Device device, Rng& rng) : cfg_(cfg), device_(device) {
-  for (const ParamSpec& p : parameter_specs(cfg)) {
-    Tensor t = Tensor::zeros(p.shape, DType::F32, device_);
-    if (p.fan_in > 0) he_normal_(t, p.fan_in, rng);  // biases start at 0
+double forward_flops(const UNetConfig& cfg, int h, int w) {
+  double flops = 0.0;
+  auto conv = [&](double taps, int cin, int cout, int oh, int ow) {
+    flops += 2.0 * taps * cin * cout * oh * ow;
+  };
+  int c = cfg.in_channels;
+  for (int l = 0; l < cfg.depth; ++l) {
+    const int out = cfg.base << l;
+    conv(9, c, out, h - 2, w - 2);
+    conv(9, out, out, h - 4, w - 4);
+    h = (h - 4) / 2;
+    w = (w - 4) / 2;
+    c = out;
+  }
+  const int bottom = cfg.base << cfg.depth;
+  conv(9, c, bottom, h - 2, w - 2);
+  conv(9, bottom, bottom, h - 4, w - 4);
+  h -= 4;
+  w -= 4;
+  c = bottom;
+  for (int l = cfg.depth - 1; l >= 0; --l) {
+    const int out = cfg.base << l;
+    conv(4, c, out, h, w);  // the up-convolution, on its input's pixels
+    h *= 2;
+    w *= 2;
+    conv(9, 2 * out, out, h - 2, w - 2);
+    conv(9, out, out, h - 4, w - 4);
+    h -= 4;
+    w -= 4;
+    c = out;
+  }
+  conv(1, c, cfg.classes, h, w);
+  return flops;
+}
+
+UNet::UNet(const UNetConfig& cfg, Device device, Rng& rng) : cfg_(cfg), device_(device) { build(&rng); }
+
+UNet::UNet(const UNetConfig& cfg, Device device) : cfg_(cfg), device_(device) { build(nullptr); }
+
+void UNet::build(Rng* rng) {
+  for (const ParamSpec& p : parameter_specs(cfg_)) {
+    // Without an rng the weights are left uninitialised: a checkpoint overwrites them next.
+    Tensor t = rng ? Tensor::zeros(p.shape, DType::F32, device_) : Tensor::empty(p.shape, DType::F32, device_);
+    if (rng && p.fan_in > 0) he_normal_(t, p.fan_in, *rng);  // biases start at 0
     params_.push_back(Var::parameter(t, p.name));
   }
+  const UNetConfig& cfg = cfg_;
   // Hand the parameters to the layers, in parameter_specs' order.
   size_t i = 0;
   auto next = [&] { return params_[i++]; };

@@ -67,10 +67,17 @@ int64_t forward_activation_bytes(const UNetConfig& cfg, int64_t batch, int h, in
 // and the largest tile that fits, when a pass at batch x tile x tile would not fit.
 void check_tile_fits(const UNetConfig& cfg, Device device, int64_t batch, int tile, bool training,
                      const std::string& what);
+// Flops of one forward pass on an h x w input tile, convolutions only (2 per multiply-add):
+// 300.9 GFLOP for the paper's network at 572 x 572. The cost model of predict's tile choice.
+double forward_flops(const UNetConfig& cfg, int h, int w);
 
 class UNet {
  public:
+  // He-initialised weights (biases 0) drawn from init_rng.
   UNet(const UNetConfig& cfg, Device device, Rng& init_rng);
+  // Uninitialised weights, for a network whose weights are loaded next (load_checkpoint): the
+  // He initialisation of the paper's 31M parameters costs seconds that the load throws away.
+  UNet(const UNetConfig& cfg, Device device);
 
   // x: [N, in_channels, S, S'] with valid S, S'. Returns logits [N, classes, out, out'].
   // train = true enables dropout (drawing from dropout_rng, which must then be given).
@@ -86,6 +93,7 @@ class UNet {
 
  private:
   struct ConvPair { Var w1, b1, w2, b2; };
+  void build(Rng* rng);  // rng == nullptr: uninitialised weights
   Var double_conv(const ConvPair& p, Var x) const;
 
   UNetConfig cfg_;

@@ -48,33 +48,61 @@ void dihedral_invert(const float* out, float* in, int planes, int n, Dihedral d)
 
 }  // namespace
 
-int choose_tile(const PredictOptions& opt, int h, int w, int depth) {
+namespace {
+
+// Tiles of `out` px whose origins are `step` apart that cover n px: the last may reach past them.
+int tiles_along(int n, int out, int step) { return n <= out ? 1 : 1 + (n - out + step - 1) / step; }
+
+int lattice_step(int out, int depth) { return out - out % (1 << depth); }
+
+}  // namespace
+
+int choose_tile(const PredictOptions& opt, int h, int w, const UNetConfig& cfg) {
+  const int depth = cfg.depth;
   if (opt.tile > 0) {
     TileSizes::check_input(opt.tile, depth, "tile size (--tile)");
     return opt.tile;
   }
-  // Large enough for the whole image when it is small, and for at least one pooling lattice step.
-  int need = TileSizes::input_for_output(std::max({h, w, 1 << depth}), depth);
-  int cap = 572;
-  while (TileSizes::output_for_input(cap, depth) <= 0) --cap;
-  return std::min(need, cap);
+  // The valid tile with the fewest flops for the whole image (tiles x one tile's forward), among
+  // those from the smallest that covers one pooling-lattice step up to the smaller of: the tile
+  // that covers the image alone, and the largest whose batch fits the memory budget. Bigger tiles
+  // waste less on the border that every tile recomputes, so the largest affordable usually wins.
+  const int lo = TileSizes::input_for_output(1 << depth, depth);
+  const int need = TileSizes::input_for_output(std::max({h, w, 1 << depth}), depth);
+  const double per_px = 24.0 * cfg.base * std::max(opt.batch, 1);  // ~bytes per input pixel of a batch
+  const int cap = std::max(lo, static_cast<int>(std::sqrt(kPredictMemoryBudget / per_px)));
+  int best = lo;
+  double best_cost = -1.0;
+  for (int t = lo; t <= std::min(need, cap); ++t) {
+    const int out = TileSizes::output_for_input(t, depth);
+    if (out <= 0 || lattice_step(out, depth) <= 0) continue;
+    const int step = lattice_step(out, depth);
+    const double cost = static_cast<double>(tiles_along(h, out, step)) * tiles_along(w, out, step) *
+                        forward_flops(cfg, t, t);
+    if (best_cost < 0.0 || cost < best_cost) {
+      best = t;
+      best_cost = cost;
+    }
+  }
+  return best;
 }
 
 TileGrid tile_grid(const UNetConfig& cfg, const PredictOptions& opt, int h, int w) {
   UNET_CHECK(h > 0 && w > 0, "predict: empty image");
   TileGrid g;
-  g.tile = choose_tile(opt, h, w, cfg.depth);
+  g.tile = choose_tile(opt, h, w, cfg);
   g.out = TileSizes::output_for_input(g.tile, cfg.depth);
   // Output tile origins: a regular grid whose step is a multiple of 2^depth, so every tile sees
   // its input on the same 2x2-pooling lattice (a shift by any other amount changes which pixels
   // each max-pool groups, and with it the result). The last tile may reach past the image: its
-  // input there is mirrored like any other context and its extra output is dropped.
+  // input there is mirrored like any other context and its extra output is dropped. As few tiles
+  // as cover the image: one when the output fits in one tile.
   const int lattice = 1 << cfg.depth;
-  g.step = g.out - g.out % lattice;
+  g.step = lattice_step(g.out, cfg.depth);
   UNET_CHECK(g.step > 0, "tile ", g.tile, " gives an output of ", g.out, " px, less than the ", lattice,
              " px pooling lattice of a depth-", cfg.depth, " U-Net: choose a larger tile");
-  g.rows = (h + g.step - 1) / g.step;
-  g.cols = (w + g.step - 1) / g.step;
+  g.rows = tiles_along(h, g.out, g.step);
+  g.cols = tiles_along(w, g.out, g.step);
   return g;
 }
 
@@ -130,7 +158,7 @@ void predict_core(const UNet& net, int channels, int h, int w, const TileCutter&
     const size_t nb = static_cast<size_t>(std::min<int64_t>(opt.batch, total - t0));
     const int last_row = static_cast<int>((t0 + static_cast<int64_t>(nb) - 1) / g.cols);
     while (first_row + static_cast<int>(bands.size()) <= last_row) {
-      const int y0 = (first_row + static_cast<int>(bands.size())) * step, rows = std::min(step, h - y0);
+      const int rows = g.band_rows(first_row + static_cast<int>(bands.size()), h);
       if (spare.channels == K && spare.height == rows && spare.width == w) bands.push_back(std::move(spare));
       else bands.emplace_back(K, rows, w);
       spare = Image();
@@ -153,13 +181,13 @@ void predict_core(const UNet& net, int channels, int h, int w, const TileCutter&
         for (size_t j = 0; j < out_tile; ++j) sum[i * out_tile + j] += tmp[j];
       }
     }
-    // Each tile owns the output rows and columns [origin, origin + step) (the last ones up to the
-    // image border): where tiles overlap, the later tile's values are the ones kept.
+    // Each tile owns the output rows and columns [origin, origin + step), the last row and column
+    // of tiles up to the image border (at most `out` px).
     const float inv = 1.0f / static_cast<float>(views.size());
     for (size_t i = 0; i < nb; ++i) {
       const int64_t t = t0 + static_cast<int64_t>(i);
       Image& band = bands[static_cast<size_t>(t / g.cols - first_row)];
-      const int ox = static_cast<int>(t % g.cols) * step, cols = std::min(step, w - ox);
+      const int col = static_cast<int>(t % g.cols), ox = col * step, cols = g.owned_cols(col, w);
       for (int k = 0; k < K; ++k)
         for (int y = 0; y < band.height; ++y) {
           const float* src = sum.data() + i * out_tile + (static_cast<size_t>(k) * O + y) * O;

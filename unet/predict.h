@@ -23,23 +23,33 @@ namespace unet {
 
 struct PredictOptions {
   static constexpr int kMaxBatch = 256;
-  int tile = 0;       // input tile size; 0 = the largest valid size <= 572 that the image needs
+  int tile = 0;       // input tile size; 0 = chosen for speed (choose_tile, docs/predict.md)
   int batch = 1;      // tiles per forward pass
   bool tta = false;   // average over the 8 rotations and flips
   // Called after each batch with (tiles done, tiles total).
   std::function<void(int, int)> progress;
 };
 
+// Activation memory that the automatic tile choice allows one batch of tiles, at ~24 x base bytes
+// per input pixel (measured: 0.5 GB for the paper's network at 572 x 572): 2 GiB.
+constexpr double kPredictMemoryBudget = 2147483648.0;
+
 // The input tile size `opt.tile` resolves to for an image of h x w (checked: throws when invalid).
-int choose_tile(const PredictOptions& opt, int h, int w, int depth);
+// 0 chooses for speed: the valid tile that needs the fewest flops for the whole image (tiles x
+// forward_flops), up to the tile that covers the image alone and within kPredictMemoryBudget.
+int choose_tile(const PredictOptions& opt, int h, int w, const UNetConfig& cfg);
 
 // The tiling of an h x w image: output tiles of `out` px whose origins are `step` px apart
 // (step = out rounded down to a multiple of 2^depth, the pooling lattice), `rows` x `cols` of
-// them; the last row / column may reach past the image. A band is one row of tiles: output rows
-// [r * step, min((r + 1) * step, h)).
+// them, as few as cover the image (one when it fits in one output tile); the last row / column may
+// reach past the image. A band is one row of tiles: output rows [r * step, (r + 1) * step), the
+// last band up to the image's end (at most `out` rows).
 struct TileGrid {
   int tile = 0, out = 0, step = 0, rows = 0, cols = 0;
   int64_t count() const { return static_cast<int64_t>(rows) * cols; }
+  // Output rows of band r (image of h rows), and columns owned by tile column c (image of w columns).
+  int band_rows(int r, int h) const { return r + 1 < rows ? step : h - r * step; }
+  int owned_cols(int c, int w) const { return c + 1 < cols ? step : w - c * step; }
 };
 TileGrid tile_grid(const UNetConfig& cfg, const PredictOptions& opt, int h, int w);
 

@@ -1,150 +1,184 @@
-// Register-blocked inner loops shared by the CPU convolutions (internal to kernels/cpu).
+// Register-blocked inner loops of the CPU convolutions (internal to kernels/cpu).
 //
-// Every convolution of the U-Net is a matrix product once its operands are seen the right way:
-//   rows_nn: C[m, 0:n] = sum_r A[m, r] * B_r[0:n]     (forward passes, data gradients)
-//   rows_nt: C[m, r]  += sum_x A_m[x] * B_r[x]        (weight gradients: reductions over pixels)
-// where each B_r is a row given by pointer, so a 3x3 convolution needs no im2col copy: the row
-// for (c, di, dj) is simply the input row shifted by (di, dj).
-// GCC/Clang vector extensions keep the kernels portable: with -march=native they become AVX2/512
-// FMAs; without, SSE pairs.
+// Every convolution of the U-Net is a matrix product once its operands are seen the right way
+// (kernels/cpu/conv_gemm.h says how):
+//   tile_nn_8x32: C[i, 0:32] (+)= sum_r A[i, r] * B[r, 0:32]  for 8 rows i, both operands packed
+//                 (forward passes and data gradients: an outer product per r);
+//   tile_nt_3x9:  acc[i][j] += sum_x A_i[x] * B_j[x]           for 3 x 9 rows given by pointer
+//                 (weight gradients: dot products over pixels).
+// GCC/Clang vector extensions keep the kernels portable: with -march=native on an AVX-512 machine a
+// v16 is one zmm register, with AVX2 two ymm, without either SSE quadruples.
 #pragma once
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
-#include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace unet::kernels::cpu::detail {
 
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));  // unaligned access
+
+inline v16 load16(const float* p) { return *reinterpret_cast<const v16u*>(p); }
+inline v16 load16a(const float* p) { return *reinterpret_cast<const v16*>(p); }  // 64-byte aligned
+inline void store16(float* p, v16 v) { *reinterpret_cast<v16u*>(p) = v; }
+inline v16 splat16(float a) { return v16{a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a}; }
+// Fixed pairwise order: the same sum wherever it is called.
+inline float hsum16(v16 v) {
+  float s[8];
+  for (int i = 0; i < 8; ++i) s[i] = v[i] + v[i + 8];
+  return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+// Keeps v in a register: stops the compiler from folding its load into every use.
+inline void in_register(v16& v) { asm("" : "+v"(v)); }
+
+constexpr int MR = 8;   // rows of an nn micro-tile
+constexpr int NR = 32;  // columns of an nn micro-tile (two v16)
+
+// d[0:n) = s[0:n) for n <= NR (the runs that packing copies).
+inline void copy_run(float* d, const float* s, int n) {
+#if defined(__AVX512F__)
+  if (n >= 16) {
+    _mm512_storeu_ps(d, _mm512_loadu_ps(s));
+    d += 16, s += 16, n -= 16;
+  }
+  if (n >= 16) {
+    _mm512_storeu_ps(d, _mm512_loadu_ps(s));
+    return;
+  }
+  const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+  _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
+#else
+  for (int q = 0; q < n; ++q) d[q] = s[q];
+#endif
+}
+
+// C[i, 0:NR] for i < 8, C row i at c + i * ldc:
+//   C = init + sum_{r < kc} A(i, r) * bp[r * NR + 0:NR]      (init given: a bias or zeros)
+//   C = C    + sum_{r < kc} ...                              (init == nullptr: accumulate)
+// A(i, r) = ap[r * MR + i] (kPacked: a packed panel) or ap[i * lda + r] (rows of a row-major
+// matrix, read in place; row i >= rows reads row rows - 1). bp: a packed panel, 64-byte aligned.
+// Only rows < rows and columns < cols are read and written. The accumulation continues the C
+// values as they were stored, so splitting the sum over r into successive calls gives exactly the
+// single-call result.
+template <bool kPacked>
+inline void tile_nn_8x32(int kc, const float* ap, int64_t lda, const float* bp, float* c, int64_t ldc, int rows,
+                         int cols, const float* init) {
+  v16 acc[MR][2];
+  const bool full = rows == MR && cols == NR;
+  if (init) {
+    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = splat16(init[i]);
+  } else if (full) {
+    for (int i = 0; i < MR; ++i) {
+      acc[i][0] = load16(c + i * ldc);
+      acc[i][1] = load16(c + i * ldc + 16);
+    }
+  } else {
+    alignas(64) float t[MR][NR] = {};
+    for (int i = 0; i < rows; ++i) std::copy(c + i * ldc, c + i * ldc + cols, t[i]);
+    for (int i = 0; i < MR; ++i) {
+      acc[i][0] = load16a(t[i]);
+      acc[i][1] = load16a(t[i] + 16);
+    }
+  }
+  const float* ar[MR];
+  for (int i = 0; i < MR; ++i) ar[i] = ap + (i < rows ? i : rows - 1) * lda;
+  for (int r = 0; r < kc; ++r) {
+    const v16 b0 = load16a(bp), b1 = load16a(bp + 16);
+    for (int i = 0; i < MR; ++i) {
+      const v16 a = splat16(kPacked ? ap[i] : ar[i][r]);
+      acc[i][0] += a * b0;
+      acc[i][1] += a * b1;
+    }
+    if (kPacked) ap += MR;
+    bp += NR;
+  }
+  if (full) {
+    for (int i = 0; i < MR; ++i) {
+      store16(c + i * ldc, acc[i][0]);
+      store16(c + i * ldc + 16, acc[i][1]);
+    }
+  } else {
+    alignas(64) float t[MR][NR];
+    for (int i = 0; i < MR; ++i) {
+      store16(t[i], acc[i][0]);
+      store16(t[i] + 16, acc[i][1]);
+    }
+    for (int i = 0; i < rows; ++i) std::copy(t[i], t[i] + cols, c + i * ldc);
+  }
+}
+
 typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));  // unaligned access
 
-inline v8 load8(const float* p) { return *reinterpret_cast<const v8u*>(p); }
-inline void store8(float* p, v8 v) { *reinterpret_cast<v8u*>(p) = v; }
-inline v8 splat8(float a) { return v8{a, a, a, a, a, a, a, a}; }
-inline float hsum8(v8 v) { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }
-
-constexpr int MR = 6;   // output rows per micro-tile
-constexpr int NR = 16;  // output columns per micro-tile (two 8-wide vectors)
-
-// Packs rows [m0, m0+MR) of A (A(m, r) = a[m * a_m + r * a_r]) into ap[r * MR + i], zero-padding
-// rows past M, so the micro-kernel reads MR consecutive values per r.
-inline void pack_a(const float* a, int64_t a_m, int64_t a_r, int M, int m0, int R, float* ap) {
-  for (int r = 0; r < R; ++r)
-    for (int i = 0; i < MR; ++i) {
-      int m = m0 + i;
-      ap[r * MR + i] = m < M ? a[m * a_m + r * a_r] : 0.0f;
-    }
+// The sums of 8 vectors' lanes, as one vector: out[j] = lane sum of v[j] (a fixed pairwise tree,
+// about 5 operations a vector instead of a full horizontal sum each).
+inline v8 hsum16x8(const v16* v) {
+  v8 u[8];
+  for (int j = 0; j < 8; ++j)
+    u[j] = __builtin_shufflevector(v[j], v[j], 0, 1, 2, 3, 4, 5, 6, 7) +
+           __builtin_shufflevector(v[j], v[j], 8, 9, 10, 11, 12, 13, 14, 15);
+  v8 w[4], q[2];
+  for (int j = 0; j < 4; ++j)  // [u_2j partial 4 | u_2j+1 partial 4]
+    w[j] = __builtin_shufflevector(u[2 * j], u[2 * j + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+           __builtin_shufflevector(u[2 * j], u[2 * j + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+  for (int j = 0; j < 2; ++j)  // [u0 u0 u2 u2 u1 u1 u3 u3] partial 2 (for j = 0)
+    q[j] = __builtin_shufflevector(w[2 * j], w[2 * j + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+           __builtin_shufflevector(w[2 * j], w[2 * j + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+  // [u0 u2 u4 u6 u1 u3 u5 u7], then in order
+  const v8 r = __builtin_shufflevector(q[0], q[1], 0, 2, 8, 10, 4, 6, 12, 14) +
+               __builtin_shufflevector(q[0], q[1], 1, 3, 9, 11, 5, 7, 13, 15);
+  return __builtin_shufflevector(r, r, 0, 4, 1, 5, 2, 6, 3, 7);
 }
 
-// C[i, 0:NR] = init[i] + sum_r ap[r, i] * B_r[col : col + NR] for the MR rows of one packed block.
-// Rows i >= rows are computed but not stored.
-inline void tile_nn_full(const float* ap, const float* const* brow, int64_t col, int R, const float* init,
-                         float* const* crow, int rows) {
-  v8 acc[MR][2];
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = splat8(init[i]);
-  for (int r = 0; r < R; ++r) {
-    const float* b = brow[r] + col;
-    v8 b0 = load8(b), b1 = load8(b + 8);
-    const float* a = ap + r * MR;
-    for (int i = 0; i < MR; ++i) {
-      v8 ai = splat8(a[i]);
-      acc[i][0] += ai * b0;
-      acc[i][1] += ai * b1;
-    }
-  }
-  for (int i = 0; i < rows; ++i) {
-    store8(crow[i] + col, acc[i][0]);
-    store8(crow[i] + col + 8, acc[i][1]);
-  }
-}
-
-// The same for the last n < NR columns, scalar.
-inline void tile_nn_tail(const float* ap, const float* const* brow, int64_t col, int n, int R,
-                         const float* init, float* const* crow, int rows) {
-  float acc[MR][NR];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < n; ++j) acc[i][j] = init[i];
-  for (int r = 0; r < R; ++r) {
-    const float* b = brow[r] + col;
-    const float* a = ap + r * MR;
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < n; ++j) acc[i][j] += a[i] * b[j];
-  }
-  for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < n; ++j) crow[i][col + j] = acc[i][j];
-}
-
-// rows_nn over all M (in packed blocks) and n columns. `apacked` holds ceil(M/MR) blocks of R*MR
-// floats (see pack_a); bias may be null. C row m is crow_base + m * c_m.
-inline void rows_nn(const float* apacked, int M, int R, const float* const* brow, int64_t n, const float* bias,
-                    float* crow_base, int64_t c_m) {
-  // Column strips outermost: one strip of every B row (R x NR floats) stays in L1 while the
-  // packed A blocks stream past it.
-  for (int64_t col = 0; col < n; col += NR) {
-    for (int m0 = 0; m0 < M; m0 += MR) {
-      const float* ap = apacked + static_cast<int64_t>(m0 / MR) * R * MR;
-      int rows = std::min(MR, M - m0);
-      float init[MR];
-      float* crow[MR];
-      for (int i = 0; i < MR; ++i) {
-        init[i] = (bias && i < rows) ? bias[m0 + i] : 0.0f;
-        crow[i] = crow_base + static_cast<int64_t>(std::min(m0 + i, M - 1)) * c_m;
-      }
-      if (col + NR <= n) tile_nn_full(ap, brow, col, R, init, crow, rows);
-      else tile_nn_tail(ap, brow, col, static_cast<int>(n - col), R, init, crow, rows);
-    }
-  }
-}
-
-// Packs all of A (M x R) into ceil(M/MR) blocks.
-inline std::vector<float> pack_all(const float* a, int64_t a_m, int64_t a_r, int M, int R) {
-  int blocks = (M + MR - 1) / MR;
-  std::vector<float> ap(static_cast<size_t>(blocks) * R * MR);
-  for (int b = 0; b < blocks; ++b) pack_a(a, a_m, a_r, M, b * MR, R, ap.data() + static_cast<int64_t>(b) * R * MR);
-  return ap;
-}
-
-constexpr int64_t kStrip = 1024;  // pixels per task: B rows of one strip stay in cache
-
-// y[n, m, p] = bias[m] + sum_r a(m, r) * x[n, r, p] over P pixels, parallel over pixel strips.
-inline void channel_mix(const float* a, int64_t a_m, int64_t a_r, const float* bias, const float* x, float* y, int N, int R,
-                 int M, int64_t P) {
-  std::vector<float> ap = pack_all(a, a_m, a_r, M, R);
-  const int64_t strips = (P + kStrip - 1) / kStrip;
-#pragma omp parallel
-  {
-    std::vector<const float*> brow(R);
-#pragma omp for collapse(2) schedule(static)
-    for (int n = 0; n < N; ++n)
-      for (int64_t s = 0; s < strips; ++s) {
-        int64_t p0 = s * kStrip, len = std::min(kStrip, P - p0);
-        for (int r = 0; r < R; ++r) brow[r] = x + (static_cast<int64_t>(n) * R + r) * P + p0;
-        rows_nn(ap.data(), M, R, brow.data(), len, bias, y + static_cast<int64_t>(n) * M * P + p0, P);
-      }
-  }
-}
-
-// acc[i][j] += sum_{x < L} A_i[x] * B_j[x] for 4 A rows and 3 B rows: the weight-gradient tile.
-inline void tile_nt_4x3(const float* const* a, const float* const* b, int64_t L, double acc[4][3]) {
-  v8 s[4][3];
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 3; ++j) s[i][j] = splat8(0.0f);
+// acc[i][j] += sum_{x < L} a[i][x] * b[j][x]  for 3 rows a and 9 rows b: the weight-gradient tile.
+// Float in 16 vector lanes within the call, then the lane sums (fixed order) added in double.
+inline void tile_nt_3x9(const float* const* a, const float* const* b, int64_t L, double acc[3][9]) {
+  v16 s[3][9];
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 9; ++j) s[i][j] = v16{};
+  const float *a0 = a[0], *a1 = a[1], *a2 = a[2];
   int64_t x = 0;
-  for (; x + 8 <= L; x += 8) {
-    v8 b0 = load8(b[0] + x), b1 = load8(b[1] + x), b2 = load8(b[2] + x);
-    for (int i = 0; i < 4; ++i) {
-      v8 ai = load8(a[i] + x);
-      s[i][0] += ai * b0;
-      s[i][1] += ai * b1;
-      s[i][2] += ai * b2;
+  for (; x + 16 <= L; x += 16) {
+    const v16 u0 = load16(a0 + x), u1 = load16(a1 + x), u2 = load16(a2 + x);
+    for (int j = 0; j < 9; ++j) {
+      v16 bj = load16(b[j] + x);
+      in_register(bj);  // one load for three FMAs (folded into each, it would be three)
+      s[0][j] += u0 * bj;
+      s[1][j] += u1 * bj;
+      s[2][j] += u2 * bj;
     }
   }
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 3; ++j) {
-      float t = hsum8(s[i][j]);
-      for (int64_t xx = x; xx < L; ++xx) t += a[i][xx] * b[j][xx];
-      acc[i][j] += t;
+  if (x < L) {  // the last partial vector, zero-extended
+    const int n = static_cast<int>(L - x);
+    v16 u[3];
+#if defined(__AVX512F__)
+    const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+    for (int i = 0; i < 3; ++i) u[i] = reinterpret_cast<v16>(_mm512_maskz_loadu_ps(m, a[i] + x));
+    for (int j = 0; j < 9; ++j) {
+      const v16 bj = reinterpret_cast<v16>(_mm512_maskz_loadu_ps(m, b[j] + x));
+      for (int i = 0; i < 3; ++i) s[i][j] += u[i] * bj;
     }
+#else
+    alignas(64) float t[16] = {};
+    for (int i = 0; i < 3; ++i) {
+      std::copy(a[i] + x, a[i] + L, t);
+      u[i] = load16a(t);
+    }
+    for (int j = 0; j < 9; ++j) {
+      std::copy(b[j] + x, b[j] + L, t);
+      const v16 bj = load16a(t);
+      for (int i = 0; i < 3; ++i) s[i][j] += u[i] * bj;
+    }
+#endif
+  }
+  for (int i = 0; i < 3; ++i) {
+    const v8 h = hsum16x8(s[i]);
+    for (int j = 0; j < 8; ++j) acc[i][j] += static_cast<double>(h[j]);
+    acc[i][8] += static_cast<double>(hsum16(s[i][8]));
+  }
 }
 
 // sum_i a[i] * b[i] (b == nullptr: sum_i a[i]): float within 1024-element chunks (vectorised),

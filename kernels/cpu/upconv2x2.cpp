@@ -1,71 +1,86 @@
 // upconv2x2 on the CPU: the expanding path's 2x2 "up-convolution" (transposed convolution,
 // stride 2), whose output pixel (2i+a, 2j+e) sees exactly one input pixel (i, j) and one tap (a, e).
+#include <cstddef>
 #include <vector>
 
+#include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/ops.h"
-#include "kernels/cpu/microkernels.h"
+#include "kernels/cpu/parallel.h"
 
 namespace unet::kernels::cpu {
 
 using namespace detail;
 
 // y[n,k,2i+a,2j+e] = b[k] + sum_c x[n,c,i,j] w[c,k,a,e]
-// For each tap (a, e) a channel mix over the H*W input pixels, then interleaved into y.
+// One product for the four taps: T[(k,t), p] = b[k] + sum_c w[c, k*4 + t] x[c, p] (rows m = k*4+t,
+// so A(m, c) = w[c*4K + m]), then interleaved into y.
 void upconv2x2_forward(Stream, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
                        int K) {
   const int64_t P = static_cast<int64_t>(H) * W;
-  std::vector<float> tap(static_cast<size_t>(N) * K * P);
-  for (int t = 0; t < 4; ++t) {
-    const int a = t / 2, e = t % 2;
-    channel_mix(w + t, 4, static_cast<int64_t>(K) * 4, b, x, tap.data(), N, C, K, P);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int nk = 0; nk < N * K; ++nk)
-      for (int i = 0; i < H; ++i) {
-        const float* src = tap.data() + static_cast<int64_t>(nk) * P + static_cast<int64_t>(i) * W;
-        float* dst = y + (static_cast<int64_t>(nk) * 2 * H + 2 * i + a) * 2 * W + e;
-        for (int j = 0; j < W; ++j) dst[2 * j] = src[j];
+  const int M = 4 * K;
+  std::vector<float> bias4(static_cast<size_t>(M));
+  for (int m = 0; m < M; ++m) bias4[m] = b[m / 4];
+  float* tap = scratch(kScratchTmp, static_cast<int64_t>(N) * M * P);
+  const OperandA A{w, 1, M, 0, 1};
+  const OperandB B{x, C * P, C, H, W, 1, 0, false, H, W};
+  gemm_nn(A, M, B, N, bias4.data(), tap);
+  const int64_t rows = static_cast<int64_t>(N) * K * 2 * H;  // output rows (n, k, 2i+a)
+  parallel_for(rows, grain_for(rows, 4 * W), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t nk = r / (2 * H);
+      const int yi = static_cast<int>(r % (2 * H)), i = yi / 2, a = yi % 2;
+      const float* s0 = tap + (nk * 4 + a * 2) * P + static_cast<int64_t>(i) * W;
+      const float* s1 = s0 + P;
+      float* dst = y + r * 2 * W;
+      for (int j = 0; j < W; ++j) {
+        dst[2 * j] = s0[j];
+        dst[2 * j + 1] = s1[j];
       }
-  }
+    }
+  });
 }
 
 namespace {
 // dyd[n, (k*4 + a*2 + e), i, j] = dy[n, k, 2i+a, 2j+e]: the four taps as separate planes.
-std::vector<float> split_taps(const float* dy, int N, int H, int W, int K) {
+float* split_taps(const float* dy, int N, int H, int W, int K) {
   const int64_t P = static_cast<int64_t>(H) * W;
-  std::vector<float> dyd(static_cast<size_t>(N) * K * 4 * P);
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int nk = 0; nk < N * K; ++nk)
-    for (int i = 0; i < H; ++i)
+  float* dyd = scratch(kScratchTmp, static_cast<int64_t>(N) * K * 4 * P);
+  const int64_t rows = static_cast<int64_t>(N) * K * H;
+  parallel_for(rows, grain_for(rows, 8 * W), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t nk = r / H;
+      const int i = static_cast<int>(r % H);
       for (int t = 0; t < 4; ++t) {
         const int a = t / 2, e = t % 2;
-        const float* src = dy + (static_cast<int64_t>(nk) * 2 * H + 2 * i + a) * 2 * W + e;
-        float* dst = dyd.data() + (static_cast<int64_t>(nk) * 4 + t) * P + static_cast<int64_t>(i) * W;
+        const float* src = dy + (nk * 2 * H + 2 * i + a) * 2 * W + e;
+        float* dst = dyd + (nk * 4 + t) * P + static_cast<int64_t>(i) * W;
         for (int j = 0; j < W; ++j) dst[j] = src[2 * j];
       }
+    }
+  });
   return dyd;
 }
 }  // namespace
 
-// dx[n,c,i,j] = sum_{k,a,e} w[c,k,a,e] dy[n,k,2i+a,2j+e]: a channel mix over the split taps.
+// dx[n,c,i,j] = sum_{k,a,e} w[c,k,a,e] dy[n,k,2i+a,2j+e]: a product over the split taps,
+// A(c, r) = w[c*4K + r], B(r, p) = dyd[r, p].
 void upconv2x2_backward_data(Stream, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K) {
-  std::vector<float> dyd = split_taps(dy, N, H, W, K);
-  channel_mix(w, static_cast<int64_t>(K) * 4, 1, nullptr, dyd.data(), dx, N, K * 4, C, static_cast<int64_t>(H) * W);
+  const int64_t P = static_cast<int64_t>(H) * W;
+  const float* dyd = split_taps(dy, N, H, W, K);
+  const OperandA A{w, static_cast<int64_t>(K) * 4, 1, 0, 1};
+  const OperandB B{dyd, 4 * K * P, 4 * K, H, W, 1, 0, false, H, W};
+  gemm_nn(A, C, B, N, nullptr, dx);
 }
 
 // dw[c,k,a,e] = sum_{n,i,j} x[n,c,i,j] dy[n,k,2i+a,2j+e];  db[k] = sum_{n,y,x} dy[n,k,y,x]
+// = dot products of x's planes with the split taps' planes.
 void upconv2x2_backward_weight(Stream, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
                                int W, int K) {
   const int64_t P = static_cast<int64_t>(H) * W;
-  const int R = K * 4;
-  std::vector<float> dyd = split_taps(dy, N, H, W, K);
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int c = 0; c < C; ++c)
-    for (int r = 0; r < R; ++r) {
-      double s = 0.0;
-      for (int n = 0; n < N; ++n)
-        s += dot_f64(x + (static_cast<int64_t>(n) * C + c) * P, dyd.data() + (static_cast<int64_t>(n) * R + r) * P, P);
-      dw[static_cast<int64_t>(c) * R + r] = static_cast<float>(s);
-    }
+  const float* dyd = split_taps(dy, N, H, W, K);
+  const RowsA A{x, C * P, P};
+  const RowsB B{dyd, 4 * K * P, P, 1, {0}};
+  gemm_nt(A, C, B, 4 * K, N, P, dw, 4 * K);
   bias_grad(dy, db, N, K, 4 * P);
 }
 

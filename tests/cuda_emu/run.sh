@@ -34,5 +34,5 @@ for s in "${srcs[@]}"; do
   g++ "${flags[@]}" -c "$s" -o "$o"
   objs+=("$o")
 done
-g++ -pthread "${objs[@]}" "$CPU_LIB" "$RESTORE_CPU_LIB" -fopenmp -o "$WORK/cuda_emu"
+g++ -pthread "${objs[@]}" "$RESTORE_CPU_LIB" "$CPU_LIB" -fopenmp -o "$WORK/cuda_emu"
 "$WORK/cuda_emu"

@@ -7,16 +7,26 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/parallel.h"
 #include "restore/kernels/kernels.h"
 
 namespace unet::restore::kernels::cpu {
 
+using ::unet::kernels::cpu::parallel_for;
+
 namespace {
 
-// Small images (the solver's usual case) run serially: a parallel region per call costs more than the
+// Small images (the solver's usual case) run serially: a parallel loop per call costs more than the
 // work below these sizes, and far more when the cores are shared with other processes.
 constexpr int64_t kParallelElems = int64_t{1} << 16;  // elementwise ops and reductions
 constexpr int64_t kParallelMacs = int64_t{1} << 25;   // stencils: pixels * taps
+
+// parallel_for over [0, n) when `par`, in chunks of about n / 64 items; serially otherwise.
+template <typename F>
+void maybe_parallel(bool par, int64_t n, F&& body) {
+  if (par) parallel_for(n, (n + 63) / 64, body);
+  else if (n > 0) body(int64_t{0}, n);
+}
 
 // m(t): the half-sample symmetric reflection into [0, n) (edge pixel repeated), any t.
 inline int mirror(int t, int n) {
@@ -30,21 +40,22 @@ inline int mirror(int t, int n) {
 // Zero taps are skipped (the phase-contrast kernel drops its small taps).
 void correlate_valid(const float* src, int sw, const float* k, int kh, int kw, float* dst, int H, int W) {
   const bool par = static_cast<int64_t>(H) * W * kh * kw >= kParallelMacs;
-#pragma omp parallel for schedule(static) if (par)
-  for (int i = 0; i < H; ++i) {
-    float* out = dst + static_cast<int64_t>(i) * W;
-    std::fill(out, out + W, 0.0f);
-    for (int a = 0; a < kh; ++a) {
-      const float* row = src + static_cast<int64_t>(i + a) * sw;
-      for (int b = 0; b < kw; ++b) {
-        const float kab = k[a * kw + b];
-        if (kab == 0.0f) continue;
-        const float* s = row + b;
+  maybe_parallel(par, H, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float* out = dst + static_cast<int64_t>(i) * W;
+      std::fill(out, out + W, 0.0f);
+      for (int a = 0; a < kh; ++a) {
+        const float* row = src + static_cast<int64_t>(i + a) * sw;
+        for (int b = 0; b < kw; ++b) {
+          const float kab = k[a * kw + b];
+          if (kab == 0.0f) continue;
+          const float* s = row + b;
 #pragma omp simd
-        for (int j = 0; j < W; ++j) out[j] += kab * s[j];
+          for (int j = 0; j < W; ++j) out[j] += kab * s[j];
+        }
       }
     }
-  }
+  });
 }
 
 // Fixed-size chunks summed in double, then the chunks in order: the same sum for any thread count.
@@ -54,13 +65,14 @@ template <typename Term>
 void chunked_sum(int64_t n, Term term, float* out) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> part(static_cast<size_t>(std::max<int64_t>(chunks, 1)), 0.0);
-#pragma omp parallel for schedule(static) if (n >= kParallelElems)
-  for (int64_t c = 0; c < chunks; ++c) {
-    double s = 0.0;
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    for (int64_t i = c * kChunk; i < end; ++i) s += term(i);
-    part[static_cast<size_t>(c)] = s;
-  }
+  maybe_parallel(n >= kParallelElems, chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double s = 0.0;
+      const int64_t end = std::min(n, (c + 1) * kChunk);
+      for (int64_t i = c * kChunk; i < end; ++i) s += term(i);
+      part[static_cast<size_t>(c)] = s;
+    }
+  });
   double s = 0.0;
   for (int64_t c = 0; c < chunks; ++c) s += part[static_cast<size_t>(c)];
   out[0] = static_cast<float>(s);
@@ -80,12 +92,13 @@ void stencil2d(Stream, const float* x, const float* k, float* y, int N, int H, i
   const bool par = static_cast<int64_t>(PH) * PW >= kParallelElems;
   for (int n = 0; n < N; ++n) {
     const float* xn = x + n * plane;
-#pragma omp parallel for schedule(static) if (par)
-    for (int u = 0; u < PH; ++u) {
-      const float* src = xn + static_cast<int64_t>(mirror(u - rh, H)) * W;
-      float* dst = pad.data() + static_cast<int64_t>(u) * PW;
-      for (int v = 0; v < PW; ++v) dst[v] = src[col[v]];
-    }
+    maybe_parallel(par, PH, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const float* src = xn + static_cast<int64_t>(mirror(static_cast<int>(u) - rh, H)) * W;
+        float* dst = pad.data() + u * PW;
+        for (int v = 0; v < PW; ++v) dst[v] = src[col[v]];
+      }
+    });
     correlate_valid(pad.data(), PW, k, kh, kw, y + n * plane, H, W);
   }
 }
@@ -112,18 +125,19 @@ void stencil2d_adjoint(Stream, const float* y, const float* k, float* x, int N, 
   for (int n = 0; n < N; ++n) {
     const float* yn = y + n * plane;
     float* xn = x + n * plane;
-#pragma omp parallel for schedule(static) if (par)
-    for (int i = 0; i < H; ++i)
-      std::copy(yn + static_cast<int64_t>(i) * W, yn + static_cast<int64_t>(i + 1) * W,
-                ypad.data() + static_cast<int64_t>(i + kh - 1) * YW + (kw - 1));
+    maybe_parallel(par, H, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        std::copy(yn + i * W, yn + (i + 1) * W, ypad.data() + (i + kh - 1) * YW + (kw - 1));
+    });
     correlate_valid(ypad.data(), YW, kf.data(), kh, kw, z.data(), ZH, ZW);
-#pragma omp parallel for schedule(static) if (par)
-    for (int t = 0; t < ZH; ++t) {
-      const float* zr = z.data() + static_cast<int64_t>(t) * ZW;
-      float* out = zc.data() + static_cast<int64_t>(t) * W;
-      std::fill(out, out + W, 0.0f);
-      for (int s = 0; s < ZW; ++s) out[mcol[s]] += zr[s];
-    }
+    maybe_parallel(par, ZH, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* zr = z.data() + t * ZW;
+        float* out = zc.data() + t * W;
+        std::fill(out, out + W, 0.0f);
+        for (int s = 0; s < ZW; ++s) out[mcol[s]] += zr[s];
+      }
+    });
     std::fill(xn, xn + plane, 0.0f);
     for (int t = 0; t < ZH; ++t) {
       float* out = xn + static_cast<int64_t>(mrow[t]) * W;
@@ -138,9 +152,9 @@ void stencil2d_adjoint(Stream, const float* y, const float* k, float* x, int N, 
 void laplacian8_apply(Stream, const float* x, const float* wgt, float* deg_x, float* adj_x, int N, int H, int W) {
   static const int di[4] = {0, 1, 1, 1}, dj[4] = {1, 0, 1, -1};
   const int64_t plane = static_cast<int64_t>(H) * W;
-#pragma omp parallel for collapse(2) schedule(static) if (N * plane >= kParallelElems)
-  for (int n = 0; n < N; ++n)
-    for (int i = 0; i < H; ++i) {
+  maybe_parallel(N * plane >= kParallelElems, static_cast<int64_t>(N) * H, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int n = static_cast<int>(r / H), i = static_cast<int>(r % H);
       const float* xn = x + n * plane;
       const float* wn = wgt + n * 4 * plane;
       for (int j = 0; j < W; ++j) {
@@ -165,6 +179,7 @@ void laplacian8_apply(Stream, const float* x, const float* wgt, float* deg_x, fl
         adj_x[p] = adj;
       }
     }
+  });
 }
 
 // f <- f * (-b + sqrt(b^2 + 4 ap an)) / (2 ap + eps); for b > 0 the numerator is 4 ap an / (b + sqrt(..)).
@@ -172,35 +187,40 @@ void laplacian8_apply(Stream, const float* x, const float* wgt, float* deg_x, fl
 // reach the denormal range, where CPU arithmetic is many times slower (0 is a fixed point anyway).
 constexpr float kFlushBelow = 1e-30f;
 void nnmu_update(Stream, float* f, const float* ap, const float* an, const float* b, int64_t n, float eps) {
-#pragma omp parallel for schedule(static) if (n >= kParallelElems)
-  for (int64_t i = 0; i < n; ++i) {
-    if (f[i] <= 0.0f) {  // (a NaN stays NaN: check_finite catches it)
-      f[i] = 0.0f;
-      continue;
+  maybe_parallel(n >= kParallelElems, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      if (f[i] <= 0.0f) {  // (a NaN stays NaN: check_finite catches it)
+        f[i] = 0.0f;
+        continue;
+      }
+      const float bi = b[i], pn = std::max(ap[i] * an[i], 0.0f);
+      const float s = std::sqrt(bi * bi + 4.0f * pn);
+      const float num = bi > 0.0f ? 4.0f * pn / (bi + s) : s - bi;
+      const float v = f[i] * (num / (2.0f * ap[i] + eps));
+      f[i] = v < kFlushBelow ? 0.0f : v;
     }
-    const float bi = b[i], pn = std::max(ap[i] * an[i], 0.0f);
-    const float s = std::sqrt(bi * bi + 4.0f * pn);
-    const float num = bi > 0.0f ? 4.0f * pn / (bi + s) : s - bi;
-    const float v = f[i] * (num / (2.0f * ap[i] + eps));
-    f[i] = v < kFlushBelow ? 0.0f : v;
-  }
+  });
 }
 
 // y = a x + b y; b == 0: y = a x, y not read (the BLAS convention: y may be uninitialised)
 void axpby(Stream, float* y, const float* x, float a, float b, int64_t n) {
-  if (b == 0.0f) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelElems)
-    for (int64_t i = 0; i < n; ++i) y[i] = a * x[i];
-    return;
-  }
-#pragma omp parallel for simd schedule(static) if (n >= kParallelElems)
-  for (int64_t i = 0; i < n; ++i) y[i] = a * x[i] + b * y[i];
+  maybe_parallel(n >= kParallelElems, n, [&](int64_t i0, int64_t i1) {
+    if (b == 0.0f) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) y[i] = a * x[i];
+    } else {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) y[i] = a * x[i] + b * y[i];
+    }
+  });
 }
 
 // b = b0 + c / (f + gamma)
 void l1_reweight(Stream, const float* f, const float* b0, float* b, int64_t n, float c, float gamma) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelElems)
-  for (int64_t i = 0; i < n; ++i) b[i] = b0[i] + c / (f[i] + gamma);
+  maybe_parallel(n >= kParallelElems, n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; ++i) b[i] = b0[i] + c / (f[i] + gamma);
+  });
 }
 
 // out = sum_i x[i] y[i] (double, fixed chunks), as a float pair
