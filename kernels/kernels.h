@@ -6,7 +6,8 @@
 // Conventions (all NCHW, float32, contiguous):
 //   * backward kernels OVERWRITE their outputs; the engine accumulates when a tensor feeds two ops;
 //   * `stream` is a cudaStream_t for the CUDA table and ignored by the CPU table;
-//   * shapes are those of the forward inputs; outputs' shapes follow from them as documented.
+//   * shapes are those of the forward inputs; outputs' shapes follow from them as documented;
+//   * a forward bias `b` may be nullptr (no bias).
 #pragma once
 #include <cstdint>
 

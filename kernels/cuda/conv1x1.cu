@@ -78,7 +78,7 @@ struct Conv1x1Fwd : T {
     const int64_t n = p / HW;
     return n * KHW + (p - n * HW);
   }
-  __device__ float bias(int64_t k) const { return __ldg(bias_ptr + k); }
+  __device__ float bias(int64_t k) const { return bias_ptr ? __ldg(bias_ptr + k) : 0.0f; }  // b may be null
   __device__ float* out_ptr() const { return y; }
 };
 

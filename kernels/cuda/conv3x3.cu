@@ -89,7 +89,7 @@ struct Conv3x3Fwd : T {
     const int64_t n = p / HoWo;
     return n * KHoWo + (p - n * HoWo);
   }
-  __device__ float bias(int64_t k) const { return __ldg(bias_ptr + k); }
+  __device__ float bias(int64_t k) const { return bias_ptr ? __ldg(bias_ptr + k) : 0.0f; }  // b may be null
   __device__ float* out_ptr() const { return y; }
 };
 

@@ -36,6 +36,9 @@ void conv(Kind kind, int N, int C, int H, int W, int K, int sms) {
   auto G = kind==K3 ? cuda::conv3x3_forward : kind==K1 ? cuda::conv1x1_forward : cuda::upconv2x2_forward;
   F(nullptr, x.data(), w.data(), b.data(), y1.data(), N, C, H, W, K); G(nullptr, x.data(), w.data(), b.data(), y2.data(), N, C, H, W, K);
   report(tag + " fwd", rel(y2, y1), 1e-5);
+  y1 = nanv(ys); y2 = nanv(ys);  // no bias (b == nullptr)
+  F(nullptr, x.data(), w.data(), nullptr, y1.data(), N, C, H, W, K); G(nullptr, x.data(), w.data(), nullptr, y2.data(), N, C, H, W, K);
+  report(tag + " fwd null bias", rel(y2, y1), 1e-5);
   auto FD = kind==K3 ? cpu.conv3x3_backward_data : kind==K1 ? cpu.conv1x1_backward_data : cpu.upconv2x2_backward_data;
   auto GD = kind==K3 ? cuda::conv3x3_backward_data : kind==K1 ? cuda::conv1x1_backward_data : cuda::upconv2x2_backward_data;
   FD(nullptr, dy.data(), w.data(), dx1.data(), N, C, H, W, K); GD(nullptr, dy.data(), w.data(), dx2.data(), N, C, H, W, K);
