@@ -12,7 +12,7 @@
 //       the training step of unet train (forward with dropout, weighted softmax cross-entropy, backward,
 //       SGD with momentum) on that tile: prints the loss of each of --steps steps (before its update),
 //       then times N more steps (median wall time, the device synchronised after each).
-//   bench_unet predict --model CKPT [--size 512] [--tile T] [--batch B] [--tta] [--repeats R] [--device ..]
+//   bench_unet predict --model CKPT [--size 512] [--tile T | --one-tile] [--batch B] [--tta] [--repeats R] [--device ..]
 //                      [--json FILE]
 //       overlap-tile prediction of a random size x size image: median time and the allocator's peak memory.
 // Every figure is also written as one JSON object to --json.
@@ -221,7 +221,7 @@ int cmd_step(int argc, char** argv) {
 }
 
 int cmd_predict(int argc, char** argv) {
-  Args a(argc, argv, 2, {"model", "size", "tile", "batch", "repeats", "device", "json", "seed"}, {"tta"});
+  Args a(argc, argv, 2, {"model", "size", "tile", "batch", "repeats", "device", "json", "seed"}, {"tta", "one-tile"});
   const Device dev = cli::pick_device(a.str("device", "auto"));
   const UNetConfig cfg = read_checkpoint_config(a.need("model"));
   Rng rng(0);
@@ -235,6 +235,10 @@ int cmd_predict(int argc, char** argv) {
   po.tile = static_cast<int>(a.integer("tile", 0));
   po.batch = static_cast<int>(a.integer("batch", dev == Device::CUDA ? 4 : 1));
   po.tta = a.flag("tta");
+  if (a.flag("one-tile")) {  // the smallest tile whose grid covers the image at once (steps are on the pool lattice)
+    for (po.tile = TileSizes::input_for_output(size, cfg.depth);; ++po.tile)
+      if (TileSizes::output_for_input(po.tile, cfg.depth) > 0 && tile_grid(cfg, po, size, size).count() == 1) break;
+  }
   const TileGrid g = tile_grid(cfg, po, size, size);
   double checksum = 0.0;
   auto run = [&] {  // the map streamed band by band, as unet predict makes it, and summed (not kept)

@@ -4,7 +4,7 @@
 // Extra rows (every output is allocated with a guard of kGuard floats past its end, filled with a
 // sentinel, and returned as one more output: 1 where the guard was overwritten, so a kernel that writes
 // past the end fails against the CPU's untouched guard):
-//   * batch 4 at the paper's large shapes (prediction's default batch on the GPU);
+//   * prediction's forward passes at batch 4 (its default batch on the GPU) at the paper's large shapes;
 //   * split-K reductions that cross an image boundary (weight gradients summed over the pixels of
 //     several images: with 132 SMs the launcher splits them into ranges that do not align with images);
 //   * softmax_xent / softmax_forward over more pixels than one pass of the loss kernel covers
@@ -130,9 +130,10 @@ inline std::string dims(std::initializer_list<int64_t> v) {
 
 enum class Conv { k3x3, k1x1, up2x2 };
 
-// The three passes of a convolution (or only the forward, with a null bias) with guarded outputs.
+// The three passes of a convolution, or only the forward (with or without its bias), with guarded outputs.
+enum class Passes { all, forward, forward_no_bias };
 inline void conv_rows(std::vector<test::OpCase>& rows, Conv kind, int N, int C, int H, int W, int K,
-                      const std::string& why, bool null_bias_forward_only = false) {
+                      const std::string& why, Passes passes = Passes::all) {
   const char* name = kind == Conv::k3x3 ? "conv3x3" : kind == Conv::k1x1 ? "conv1x1" : "upconv2x2";
   const int64_t xs = int64_t(N) * C * H * W;
   const int64_t ws = kind == Conv::up2x2 ? int64_t(C) * K * 4 : kind == Conv::k3x3 ? int64_t(K) * C * 9 : int64_t(K) * C;
@@ -145,7 +146,7 @@ inline void conv_rows(std::vector<test::OpCase>& rows, Conv kind, int N, int C, 
              : kind == Conv::k1x1 ? &KT::conv1x1_backward_data : &KT::upconv2x2_backward_data;
   auto bww = kind == Conv::k3x3 ? &KT::conv3x3_backward_weight
              : kind == Conv::k1x1 ? &KT::conv1x1_backward_weight : &KT::upconv2x2_backward_weight;
-  const bool with_bias = !null_bias_forward_only;
+  const bool with_bias = passes != Passes::forward_no_bias;
   rows.push_back({std::string(name) + "_forward", shape, 1e-5, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {xs}, seed), w = input(d, {ws}, seed + 1), b = input(d, {K}, seed + 2), y = guarded(d, ys);
     (T(d).*fwd)(S(d), x.f32(), w.f32(), with_bias ? b.f32() : nullptr, y.f32(), N, C, H, W, K);
@@ -153,7 +154,7 @@ inline void conv_rows(std::vector<test::OpCase>& rows, Conv kind, int N, int C, 
     take(d, y, ys, o);
     return o;
   }});
-  if (null_bias_forward_only) return;
+  if (passes != Passes::all) return;
   rows.push_back({std::string(name) + "_backward_data", shape, 1e-5, [=](Device d, uint64_t seed) {
     Tensor dy = input(d, {ys}, seed), w = input(d, {ws}, seed + 1), dx = guarded(d, xs);
     (T(d).*bwd)(S(d), dy.f32(), w.f32(), dx.f32(), N, C, H, W, K);
@@ -195,62 +196,39 @@ inline void softmax_rows(std::vector<test::OpCase>& rows, int N, int K, int H, i
   }});
 }
 
+// Prediction's forward ops at batch 4 (the 572 tile's largest maps).
 inline void memory_rows_batch4(std::vector<test::OpCase>& rows) {
   const int N = 4;
   {  // relu over 4 x 64 x 570 x 570
     const int64_t n = int64_t(N) * 64 * 570 * 570;
-    const std::string shape = dims({N, 64, 570, 570}) + " batch 4";
-    rows.push_back({"relu_forward", shape, 1e-6, [=](Device d, uint64_t seed) {
+    rows.push_back({"relu_forward", dims({N, 64, 570, 570}) + " batch 4", 1e-6, [=](Device d, uint64_t seed) {
       Tensor x = input(d, {n}, seed), y = guarded(d, n);
       T(d).relu_forward(S(d), x.f32(), y.f32(), n);
       Outputs o;
       take(d, y, n, o);
       return o;
     }});
-    rows.push_back({"relu_backward", shape, 1e-6, [=](Device d, uint64_t seed) {
-      Tensor y = input(d, {n}, seed), dy = input(d, {n}, seed + 1), dx = guarded(d, n);
-      T(d).relu_backward(S(d), y.f32(), dy.f32(), dx.f32(), n);
-      Outputs o;
-      take(d, dx, n, o);
-      return o;
-    }});
   }
   {  // maxpool over 4 x 64 x 568 x 568
     const int C = 64, H = 568, W = 568;
     const int64_t xs = int64_t(N) * C * H * W, ys = xs / 4;
-    const std::string shape = "N,C,H,W=" + dims({N, C, H, W}) + " batch 4";
-    rows.push_back({"maxpool2x2_forward", shape, 1e-6, [=](Device d, uint64_t seed) {
+    rows.push_back({"maxpool2x2_forward", "N,C,H,W=" + dims({N, C, H, W}) + " batch 4", 1e-6, [=](Device d, uint64_t seed) {
       Tensor x = input(d, {xs}, seed), y = guarded(d, ys);
       T(d).maxpool2x2_forward(S(d), x.f32(), y.f32(), N, C, H, W);
       Outputs o;
       take(d, y, ys, o);
       return o;
     }});
-    rows.push_back({"maxpool2x2_backward", shape, 1e-6, [=](Device d, uint64_t seed) {
-      Tensor x = input(d, {xs}, seed), dy = input(d, {ys}, seed + 1), dx = guarded(d, xs);
-      T(d).maxpool2x2_backward(S(d), x.f32(), dy.f32(), dx.f32(), N, C, H, W);
-      Outputs o;
-      take(d, dx, xs, o);
-      return o;
-    }});
   }
-  {  // the last skip connection at batch 4
+  {  // the last skip connection
     const int Cs = 64, Hs = 568, Ws = 568, Cu = 64, Hu = 392, Wu = 392;
     const int64_t ns = int64_t(N) * Cs * Hs * Ws, nu = int64_t(N) * Cu * Hu * Wu, ny = int64_t(N) * (Cs + Cu) * Hu * Wu;
-    const std::string shape = "skip " + dims({N, Cs, Hs, Ws}) + " up " + dims({N, Cu, Hu, Wu});
-    rows.push_back({"crop_concat_forward", shape, 1e-6, [=](Device d, uint64_t seed) {
+    rows.push_back({"crop_concat_forward", "skip " + dims({N, Cs, Hs, Ws}) + " up " + dims({N, Cu, Hu, Wu}), 1e-6,
+                    [=](Device d, uint64_t seed) {
       Tensor s = input(d, {ns}, seed), u = input(d, {nu}, seed + 1), y = guarded(d, ny);
       T(d).crop_concat_forward(S(d), s.f32(), u.f32(), y.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
       Outputs o;
       take(d, y, ny, o);
-      return o;
-    }});
-    rows.push_back({"crop_concat_backward", shape, 1e-6, [=](Device d, uint64_t seed) {
-      Tensor dy = input(d, {ny}, seed), ds = guarded(d, ns), du = guarded(d, nu);
-      T(d).crop_concat_backward(S(d), dy.f32(), ds.f32(), du.f32(), N, Cs, Hs, Ws, Cu, Hu, Wu);
-      Outputs o;
-      take(d, ds, ns, o);
-      take(d, du, nu, o);
       return o;
     }});
   }
@@ -262,27 +240,28 @@ inline std::vector<test::OpCase> extra_cases_small() {
   conv_rows(rows, Conv::k3x3, 3, 8, 40, 40, 16, "split-K across images");
   conv_rows(rows, Conv::k1x1, 3, 16, 64, 64, 8, "split-K across images");
   conv_rows(rows, Conv::up2x2, 3, 32, 24, 24, 16, "split-K across images");
-  conv_rows(rows, Conv::k3x3, 2, 5, 13, 11, 7, "no bias", true);
-  conv_rows(rows, Conv::k1x1, 2, 7, 5, 9, 3, "no bias", true);
-  conv_rows(rows, Conv::up2x2, 2, 6, 5, 7, 3, "no bias", true);
+  conv_rows(rows, Conv::k3x3, 2, 5, 13, 11, 7, "no bias", Passes::forward_no_bias);
+  conv_rows(rows, Conv::k1x1, 2, 7, 5, 9, 3, "no bias", Passes::forward_no_bias);
+  conv_rows(rows, Conv::up2x2, 2, 6, 5, 7, 3, "no bias", Passes::forward_no_bias);
   softmax_rows(rows, 1, 3, 513, 517, false, "(> 262144 px: several passes)");
   return rows;
 }
 
-// The large rows: batch 4 at the paper's shapes and the rest of the multi-pass and null-bias cases.
+// The large rows: prediction's forward passes at batch 4 (its default batch on the GPU) at the paper's
+// largest shapes, and the rest of the multi-pass and null-bias cases.
 inline std::vector<test::OpCase> extra_cases_large() {
   std::vector<test::OpCase> rows;
-  conv_rows(rows, Conv::k3x3, 4, 1, 572, 572, 64, "batch 4");
-  conv_rows(rows, Conv::k3x3, 4, 64, 570, 570, 64, "batch 4");
-  conv_rows(rows, Conv::k3x3, 4, 1024, 30, 30, 1024, "batch 4");
-  conv_rows(rows, Conv::up2x2, 4, 1024, 28, 28, 512, "batch 4");
-  conv_rows(rows, Conv::up2x2, 4, 128, 196, 196, 64, "batch 4");
-  conv_rows(rows, Conv::k1x1, 4, 64, 388, 388, 2, "batch 4");
+  conv_rows(rows, Conv::k3x3, 4, 1, 572, 572, 64, "batch 4", Passes::forward);
+  conv_rows(rows, Conv::k3x3, 4, 64, 570, 570, 64, "batch 4", Passes::forward);
+  conv_rows(rows, Conv::k3x3, 4, 1024, 30, 30, 1024, "batch 4", Passes::forward);
+  conv_rows(rows, Conv::up2x2, 4, 1024, 28, 28, 512, "batch 4", Passes::forward);
+  conv_rows(rows, Conv::up2x2, 4, 128, 196, 196, 64, "batch 4", Passes::forward);
+  conv_rows(rows, Conv::k1x1, 4, 64, 388, 388, 2, "batch 4", Passes::forward);
   memory_rows_batch4(rows);
   softmax_rows(rows, 4, 2, 388, 388, true, "batch 4 (> 262144 px)");
   softmax_rows(rows, 1, 2, 600, 600, true, "(> 262144 px)");
-  conv_rows(rows, Conv::k3x3, 1, 64, 66, 66, 64, "no bias", true);
-  conv_rows(rows, Conv::up2x2, 1, 128, 52, 52, 64, "no bias", true);
+  conv_rows(rows, Conv::k3x3, 1, 64, 66, 66, 64, "no bias", Passes::forward_no_bias);
+  conv_rows(rows, Conv::up2x2, 1, 128, 52, 52, 64, "no bias", Passes::forward_no_bias);
   return rows;
 }
 
