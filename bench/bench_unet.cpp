@@ -15,6 +15,9 @@
 //   bench_unet predict --model CKPT [--size 512] [--tile T | --one-tile] [--batch B] [--tta] [--repeats R] [--device ..]
 //                      [--json FILE]
 //       overlap-tile prediction of a random size x size image: median time and the allocator's peak memory.
+//   bench_unet slices  --images STACK.tif --labels STACK.tif --val-last N --out DIR
+//       splits an image/label stack pair (e.g. ISBI 2012's train-volume.tif, train-labels.tif) into
+//       DIR/train/{image,label}/NN.png and, for the last N slices, DIR/val/{image,label}/NN.png.
 // Every figure is also written as one JSON object to --json.
 #include <algorithm>
 #include <chrono>
@@ -277,6 +280,34 @@ int cmd_predict(int argc, char** argv) {
   return 0;
 }
 
+int cmd_slices(int argc, char** argv) {
+  Args a(argc, argv, 2, {"images", "labels", "val-last", "out", "classes"}, {});
+  const int classes = static_cast<int>(a.integer("classes", 2));
+  ImageInfo info;
+  const std::vector<Image> images = read_stack(a.need("images"), &info);
+  std::vector<Image> labels = read_label_stack(a.need("labels"), classes);
+  UNET_CHECK(images.size() == labels.size(), a.need("images"), " has ", images.size(), " slices but ", a.need("labels"),
+             " has ", labels.size());
+  UNET_CHECK(!info.is_float && (info.bits == 8 || info.bits == 16), a.need("images"), ": 8- or 16-bit integer pages expected");
+  const size_t val = static_cast<size_t>(a.integer("val-last", 0));
+  UNET_CHECK(val < images.size(), "--val-last ", val, " leaves no training slice of ", images.size());
+  const fs::path out = a.need("out");
+  for (const char* part : {"train", "val"})
+    for (const char* kind : {"image", "label"}) fs::create_directories(out / part / kind);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const fs::path part = out / (i + val >= images.size() ? "val" : "train");
+    char name[32];
+    std::snprintf(name, sizeof name, "%02zu.png", i);
+    if (info.bits == 8) write_png((part / "image" / name).string(), images[i]);
+    else write_png16((part / "image" / name).string(), images[i]);
+    if (classes == 2)
+      for (float& v : labels[i].data) v *= 255.0f;  // a 0/255 mask, as the ISBI labels are
+    write_png((part / "label" / name).string(), labels[i]);
+  }
+  std::printf("wrote %zu training and %zu validation slices under %s\n", images.size() - val, val, out.string().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -286,7 +317,8 @@ int main(int argc, char** argv) {
     if (cmd == "sample") return cmd_sample(argc, argv);
     if (cmd == "step") return cmd_step(argc, argv);
     if (cmd == "predict") return cmd_predict(argc, argv);
-    std::fprintf(stderr, "usage: bench_unet init|sample|step|predict [options] (see bench/bench_unet.cpp)\n");
+    if (cmd == "slices") return cmd_slices(argc, argv);
+    std::fprintf(stderr, "usage: bench_unet init|sample|step|predict|slices [options] (see bench/bench_unet.cpp)\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_unet %s: error: %s\n", cmd.c_str(), e.what());

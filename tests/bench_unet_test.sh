@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_unet (bench/bench_unet.cpp) on the CPU: a checkpoint and a tile made by it, the training step's
 # losses (reproducible; unchanged without an update and dropout; changed by an update, and by dropout masks),
-# the step's shape checks, and the prediction figures. Usage: bench_unet_test.sh BENCH_UNET
+# the step's shape checks, the prediction figures, and the split of a stack into slices. Usage: bench_unet_test.sh BENCH_UNET
 set -euo pipefail
 B="$1"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -51,4 +51,13 @@ assert p["size"] == 100 and p["tiles"] >= 1 and p["seconds_median"] > 0 and len(
 # the map is a probability map: its classes sum to 1 per pixel, so the checksum is 2 runs x pixels
 assert abs(p["checksum"] - 2 * 100 * 100) < 1e-2 * 100 * 100, p["checksum"]
 PY
+# slices: a stack split into PNG folders (a single image is a one-slice stack); the slice decodes to the same
+# pixels and labels as its source.
+"$B" slices --images "$DATA/image/03.png" --labels "$DATA/label/03.png" --val-last 0 --out "$T/sl" > /dev/null
+"$B" sample --image "$T/sl/train/image/00.png" --labels "$T/sl/train/label/00.png" --tile 92 --depth 2 --out "$T/s1" > /dev/null
+"$B" sample --image "$DATA/image/03.png" --labels "$DATA/label/03.png" --tile 92 --depth 2 --out "$T/s2" > /dev/null
+for f in x labels weights; do cmp -s "$T/s1/$f.npy" "$T/s2/$f.npy" || fail "slices changed $f of the slice"; done
+out=$("$B" slices --images "$DATA/image/03.png" --labels "$DATA/label/03.png" --val-last 1 --out "$T/sl2" 2>&1) &&
+  fail "--val-last 1 of a one-slice stack accepted"
+grep -q "leaves no training slice" <<<"$out" || fail "unexpected error: $out"
 echo "bench_unet: all checks passed"

@@ -4,9 +4,10 @@
 #
 #   tools/gpu_check.sh --fetch [--isbi DIR]   on a Debian machine with apt and this repository's git history:
 #        fetch what a GPU machine without a package registry lacks, into git-ignored folders: the .deb files of
-#        the build's libraries (.deps/), the ISBI 2012 training slices from DIR (a folder with train/image and
-#        train/label PNGs, or the train-volume.tif / train-labels.tif pair: .data/isbi2012/, 25 training and 5
-#        validation slices) and the commit stamp (.deps/stamp*). --fetch-deps: the .deb files only;
+#        the build's libraries (.deps/), the ISBI 2012 training set from DIR (its train-volume.tif and
+#        train-labels.tif, or train/image and train/label folders: .data/isbi2012/; phase 7 trains on all
+#        but the last 5 slices and validates on those) and the commit stamp (.deps/stamp*). --fetch-deps: the
+#        .deb files only;
 #        --stamp: the stamp only (after a new commit).
 #   tools/gpu_check.sh [--phases LIST] [--dry-run]   on the GPU machine, from the repository root, with .deps and
 #        .data carried along. Phases (numbers or names, e.g. --phases 2,3 or --phases tests,sanitize):
@@ -54,22 +55,25 @@ stamp() {
   local dirty; dirty="$(cd "$ROOT" && git status --porcelain --untracked-files=no | wc -l)"
   echo "stamped $(head -c 12 "$DEPS/stamp") ($dirty tracked files modified since)"
 }
-fetch_isbi() {  # fetch_isbi DIR: 25 training + 5 validation slices (the last five) as PNGs
+fetch_isbi() {  # fetch_isbi DIR: the ISBI 2012 training set, as PNG folders (split here) or as its two stacks
   local src="$1" dst="$DATA/isbi2012"
-  rm -rf "$dst" && mkdir -p "$dst"/{train,val}/{image,label} || return 1
-  if [[ -d "$src/train/image" && -d "$src/train/label" ]]; then
-    local imgs=("$src"/train/image/*.png) labs=("$src"/train/label/*.png)
-    [[ ${#imgs[@]} -eq ${#labs[@]} && ${#imgs[@]} -gt 5 ]] || { echo "$src/train: ${#imgs[@]} images, ${#labs[@]} labels" >&2; return 1; }
-    local n=${#imgs[@]} i
+  rm -rf "$dst" && mkdir -p "$dst" || return 1
+  if [[ -d "$src/train/image" && -d "$src/train/label" ]]; then  # the last 5 slices validate
+    local imgs=("$src"/train/image/*) labs=("$src"/train/label/*) n i part
+    n=${#imgs[@]}
+    [[ $n -eq ${#labs[@]} && $n -gt 5 ]] || { echo "$src/train: $n images, ${#labs[@]} labels" >&2; return 1; }
+    mkdir -p "$dst"/{train,val}/{image,label}
     for ((i = 0; i < n; ++i)); do
-      local part=train; ((i >= n - 5)) && part=val
+      part=train; ((i >= n - 5)) && part=val
       cp "${imgs[i]}" "$dst/$part/image/" && cp "${labs[i]}" "$dst/$part/label/" || return 1
     done
+  elif [[ -f "$src/train-volume.tif" && -f "$src/train-labels.tif" ]]; then
+    cp "$src/train-volume.tif" "$src/train-labels.tif" "$dst/" || return 1
   else
-    echo "no train/image and train/label PNGs in $src" >&2
+    echo "$src has neither train-volume.tif + train-labels.tif nor train/image + train/label" >&2
     return 1
   fi
-  echo "ISBI 2012 into $dst: $(ls "$dst/train/image" | wc -l) training, $(ls "$dst/val/image" | wc -l) validation slices, $(du -sh "$dst" | cut -f1)"
+  echo "ISBI 2012 into $dst: $(ls "$dst" | tr '\n' ' ')($(find "$dst" -type f | wc -l) files, $(du -sh "$dst" | cut -f1))"
 }
 
 case "${1:-}" in

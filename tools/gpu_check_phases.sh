@@ -31,8 +31,7 @@ have_torch() {  # asked once per phase (importing torch takes seconds)
 # The network the comparisons use: the paper's on a GPU; on the CPU a small one with all 23 convolutions.
 if [[ $HAVE_GPU -eq 1 ]]; then DEV=cuda BASE=64 TILE=572; else DEV=cpu BASE=8 TILE=252; fi
 ISBI="$DATA/isbi2012"
-if [[ -d "$ISBI/train/image" ]]; then IMG="$(ls "$ISBI"/train/image/* | head -1)" LAB="$(ls "$ISBI"/train/label/* | head -1)"
-else IMG="$ROOT/tests/data/isbi/image/00.png" LAB="$ROOT/tests/data/isbi/label/00.png"; fi
+IMG="$ROOT/tests/data/isbi/image/00.png" LAB="$ROOT/tests/data/isbi/label/00.png"  # ISBI slice 00, for the tile
 
 phase_machine() {  # machine.json: the versions the report names
   local gpu driver mem cuda_drv nvcc_v cudnn_h="" torch_json="{}" csan="" commit="" commit_note=""
@@ -243,12 +242,16 @@ phase_predict() {
 }
 
 phase_train() {
-  [[ -x "$UNET" ]] || skip "unet was not built"
+  [[ -x "$UNET" && -x "$BU" ]] || skip "unet or bench_unet was not built"
   local tr_img tr_lab va_img va_lab data_note=""
-  if [[ -d "$ISBI/train/image" && -d "$ISBI/val/image" ]]; then
+  if [[ -f "$ISBI/train-volume.tif" ]]; then  # the 30 slices: 25 to train, the last 5 to validate
+    "$BU" slices --images "$ISBI/train-volume.tif" --labels "$ISBI/train-labels.tif" --val-last 5 --out "$DIR/data" ||
+      fail "could not split the ISBI stacks"
+    tr_img="$DIR/data/train/image" tr_lab="$DIR/data/train/label" va_img="$DIR/data/val/image" va_lab="$DIR/data/val/label"
+  elif [[ -d "$ISBI/train/image" && -d "$ISBI/val/image" ]]; then
     tr_img="$ISBI/train/image" tr_lab="$ISBI/train/label" va_img="$ISBI/val/image" va_lab="$ISBI/val/label"
   else  # the bundled sample: slices 00-04 to train, 05 to validate
-    data_note="ISBI slices not carried (.data/isbi2012): trained on the 6 bundled slices"
+    data_note="ISBI 2012 not carried (.data/isbi2012, tools/gpu_check.sh --fetch --isbi DIR): trained on the 6 bundled slices"
     mkdir -p "$DIR/data"/{train,val}/{image,label}
     local f
     for f in "$ROOT"/tests/data/isbi/image/0[0-4].png; do ln -sf "$f" "$DIR/data/train/image/"; done
