@@ -64,9 +64,9 @@ int main() {
     conv(UP, 2, 6, 5, 7, 3, sms);
     conv(UP, 1, 64, 16, 16, 32, sms);
     conv(UP, 1, 33, 5, 3, 17, sms);
-    conv(K3, 3, 8, 40, 40, 16, sms);   // weight gradients: split-K ranges that cross image boundaries
-    conv(K1, 3, 16, 64, 64, 8, sms);
-    conv(UP, 3, 32, 24, 24, 16, sms);
+    conv(K3, 3, 4, 20, 20, 8, sms);    // weight gradients: with 132 SMs, split-K ranges that cross images
+    conv(K1, 3, 8, 24, 24, 4, sms);
+    conv(UP, 3, 16, 13, 12, 8, sms);
   }
   const KernelTable& cpu = cpu_table();
   { // relu, maxpool, crop, dropout, sgd
