@@ -206,7 +206,9 @@ phase_torch() {
   if [[ $HAVE_GPU -eq 1 ]]; then
     "$BU" step --model "$DIR/model.safetensors" --tile-dir "$DIR/tile" --device cuda --steps 0 --time-steps 20 \
       --warmup 3 --json "$DIR/ours_time.json" || { rc=1; echo "timing our step failed" >> "$DIR/reason"; }
-    if have_torch; then  # torch.compile last: its compilation may not fit in what is left
+    if have_torch && [[ $(left) -lt 20 ]]; then
+      notes+=("no time left for the PyTorch timings")
+    elif have_torch; then  # torch.compile last: its compilation may not fit in what is left
       timeout -k 5 $(( $(left) - 3 )) "$PYTHON" tools/bench_torch.py time --model "$DIR/model.safetensors" \
         --tile-dir "$DIR/tile" --device cuda --modes fp32,tf32,bf16,compile --time-steps 20 --json "$DIR/torch_time.json"
       local trc=$?
@@ -274,6 +276,7 @@ phase_train() {
   echo "training set $tr_img, validation $va_img; first segment $seg iterations"
   while :; do
     local t0 rc resume=()
+    [[ $(left) -gt $((reserve + 10)) ]] || { echo "no time left for a segment" >> "$DIR/reason"; break; }
     [[ $it -gt 0 ]] && resume=(--resume "$run/checkpoint.safetensors")
     t0=$EPOCHREALTIME
     timeout -k 5 $(( $(left) - 5 )) "$UNET" train --images "$tr_img" --labels "$tr_lab" --val-images "$va_img" \
