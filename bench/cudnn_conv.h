@@ -1,6 +1,6 @@
 // cuDNN baselines for bench_gpu: one pass of a convolution, set up with the fastest algorithm that
 // cudnnFind*Algorithm reports in this run, in one of three arithmetics:
-//   fma   FP32 data, CUDNN_FMA_MATH: plain FP32 fused multiply-adds only, the arithmetic of our kernels;
+//   fma   FP32 data, CUDNN_FMA_MATH (found and run with it): FP32 fused multiply-adds only, our arithmetic;
 //   tf32  FP32 data, CUDNN_DEFAULT_MATH: TF32 tensor cores permitted (sm_80+), FP32 accumulation;
 //   bf16  BF16 data, FP32 compute, CUDNN_TENSOR_OP_MATH: bfloat16 tensor cores.
 // For the backward-filter pass the bias gradient (cudnnConvolutionBackwardBias) is timed with it, as our
@@ -81,10 +81,10 @@ class CudnnConv {
     bool ok = false;
     cudnnMathType_t got = wanted;
     size_t memory = 0;
-    // fma: only algorithms that ran with FMA math (DEFAULT may mean TF32 on sm_80+); else the fastest.
-    auto accept = [&](cudnnStatus_t s, cudnnMathType_t m) {
-      return s == CUDNN_STATUS_SUCCESS && (math != Math::FMA || m == CUDNN_FMA_MATH);
-    };
+    // The fastest that succeeded. With an FMA descriptor cudnnFind tries FMA kernels only, but may report
+    // another math type for them; the descriptor is then kept at FMA (as PyTorch does with TF32 off), so
+    // the timed algorithm cannot take TF32 tensor cores.
+    auto accept = [&](cudnnStatus_t s, cudnnMathType_t) { return s == CUDNN_STATUS_SUCCESS; };
     if (pass == Pass::Forward) {
       cudnnConvolutionFwdAlgoPerf_t perf[kMax];
       CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(cudnn(), in_.d, wd_, cd_, out_.d, kMax, &found, perf));
@@ -112,6 +112,7 @@ class CudnnConv {
     }
     if (!ok)
       throw std::runtime_error(std::string("cuDNN found no ") + math_name(math) + " algorithm for this convolution");
+    if (math == Math::FMA) got = CUDNN_FMA_MATH;
     CUDNN_CHECK(cudnnSetConvolutionMathType(cd_, got));
     math_used_ = static_cast<int>(got);
     ws_bytes_ = memory;

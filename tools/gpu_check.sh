@@ -28,7 +28,8 @@
 # Environment: BUILD (default build-gpu), OUT, WORK, JOBS (default: all cores), CUDNN_ROOT, PYTHON (with
 # torch; default python3), GPU_CHECK_BUDGET (seconds for the whole run, default 540), GPU_CHECK_DEADLINE
 # (hard end, default 585), GPU_CHECK_CMAKE_ARGS, GPU_CHECK_BENCH_FILTER (bench_gpu --benchmark_filter),
-# BUDGET_<PHASE> (seconds, e.g. BUDGET_BENCH=150).
+# BUDGET_<PHASE> (seconds, e.g. BUDGET_BENCH=150), GPU_CHECK_BUDGET_SCALE (multiplies the phases' default limits;
+# default 1, or 4 without a GPU).
 # Exit status: 0 when every phase that ran passed or was skipped for want of a GPU; 1 otherwise.
 set -uo pipefail
 
@@ -124,7 +125,7 @@ want() {  # want N: is phase N in --phases?
 # --- machine, dependencies, cuDNN ------------------------------------------------------------------------
 section "machine"
 command -v nvcc >/dev/null || export PATH="/usr/local/cuda/bin:$PATH"
-PREFIX="$DEPS/root"
+PREFIX="$BUILD/deps-root"  # unpacked here, not in .deps: .deps travels as the .deb files only
 LIBDIR="$PREFIX/usr/lib/x86_64-linux-gnu"
 shopt -s nullglob
 debs=("$DEPS"/*.deb)
@@ -165,9 +166,12 @@ bundle() {
     python3 "$ROOT/tools/gpu_summary.py" "$WORK" --out "$OUT" > "$WORK/summary.log" 2>&1 ||
     echo "gpu_check.sh: the summary writer failed (see $WORK/summary.log)"
   [[ -f "$WORK/7-train/run/loss.png" ]] && cp "$WORK/7-train/run/loss.png" "$OUT/loss.png"
-  (cd "$WORK" && tar -czf "$OUT/results.tar.gz.tmp" --exclude='*.safetensors' --exclude='*.npy' --exclude=./7-train/data . &&
-   mv "$OUT/results.tar.gz.tmp" "$OUT/results.tar.gz")
+  # (tar exits 1 when a log grows while it reads it: the phase that calls this is still writing its own)
+  (cd "$WORK" && tar -czf "$OUT/results.tar.gz.tmp" --warning=no-file-changed --exclude='*.safetensors' \
+     --exclude='*.npy' --exclude=./7-train/data . ; [[ $? -le 1 ]] && mv "$OUT/results.tar.gz.tmp" "$OUT/results.tar.gz")
 }
+
+export -f bundle  # the training phase refreshes the report after each of its segments
 
 # run_phase N BUDGET: the phase in its own process under `timeout`; its folder gets log.txt and result.json.
 failed=0
@@ -195,9 +199,11 @@ run_phase() {
   bundle
 }
 
+# The caps are for a GPU machine with 16 cores; a machine without a GPU (the dry run) usually has fewer.
+SCALE="${GPU_CHECK_BUDGET_SCALE:-$([[ $HAVE_GPU -eq 1 ]] && echo 1 || echo 4)}"
 for n in 1 2 3 4 5 6; do
   want "$n" || continue
-  cap="${CAP[${NAMES[$n]}]}"
+  cap=$(( ${CAP[${NAMES[$n]}]} * SCALE ))
   var="BUDGET_${NAMES[$n]^^}"
   run_phase "$n" "${!var:-$cap}"
 done

@@ -296,6 +296,7 @@ phase_train() {
     ( "$UNET" eval --model "$DIR/eval_$it.safetensors" --images "$va_img" --labels "$va_lab" --device "${cfg[1]}" \
         --format json -o "$DIR/eval_$it.json" > "$DIR/eval_$it.log" 2>&1; rm -f "$DIR/eval_$it.safetensors" ) &
     n=$((n + 1))
+    declare -F bundle > /dev/null && bundle  # the report so far, in case the run is stopped from outside
     # The next segment: about 60 s at the measured rate (its start-up included), while the budget allows.
     local overhead per_s
     per_s="$(python3 -c "print($seg / max($wall, 0.1))")"
