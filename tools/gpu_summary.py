@@ -391,15 +391,18 @@ def section_predict(data):
     return "\n".join(out) + "\n"
 
 
-def section_train(data, stem):
+def section_train(data, stem, dry):
     segs = data["segments"]
     if not segs:
         return f"Training: {NM}.\n"
     last = segs[-1]
     wall = sum(s["wall_s"] or 0 for s in segs)
     its = [s["its_per_s"] for s in segs if s["its_per_s"]]
-    out = [f"`unet train` with the paper's configuration (U-Net 64..1024 channels, 572x572 tiles, batch 1, SGD "
-           "momentum 0.99, lr 0.002, Eq. 2 weights w0 10 sigma 5, dropout 0.5, elastic deformations), run in "
+    config = ("a depth-2, base-4 network on 108x108 tiles on the CPU (the dry run's walk; on a GPU: the paper's "
+              "configuration)" if dry else
+              "the paper's configuration (U-Net 64..1024 channels, 572x572 tiles, batch 1, SGD momentum 0.99, "
+              "lr 0.002, Eq. 2 weights w0 10 sigma 5, dropout 0.5, elastic deformations)")
+    out = [f"`unet train` with {config}, run in "
            f"{len(segs)} segments resumed from their checkpoints: **{last['end_iteration']} iterations** in "
            f"{wall:.0f} s, {plain(its[-1] if its else None, '{:.2f}')} iterations/s in the training loop "
            f"(validation included); loss {plain(data['loss_first'])} at the first iteration, "
@@ -462,7 +465,7 @@ def write_report(work, out_dir):
         if data[n] is None:
             md.append(f"{NM} (phase {status[n].get('status')}).\n")
         elif n == 7:
-            md.append(section_train(data[n], stem))
+            md.append(section_train(data[n], stem, dry))
         else:
             md.append(sections[n](data[n]))
     os.makedirs(out_dir, exist_ok=True)
