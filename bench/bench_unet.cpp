@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -104,18 +105,18 @@ void device_fields(Json& j, Device d) {
 
 UNetConfig config_from(const Args& a) {
   UNetConfig c;
-  c.in_channels = static_cast<int>(a.integer("in-channels", 1));
-  c.classes = static_cast<int>(a.integer("classes", 2));
-  c.depth = static_cast<int>(a.integer("depth", 4));
-  c.base = static_cast<int>(a.integer("base", 64));
-  c.dropout = static_cast<float>(a.num("dropout", 0.5));
+  c.in_channels = a.count("in-channels", 1, 1, 64);
+  c.classes = a.count("classes", 2, 2, 256);
+  c.depth = a.count("depth", 4, 1, 8);
+  c.base = a.count("base", 64, 1, 1024);
+  c.dropout = static_cast<float>(a.num("dropout", 0.5, 0.0, 0.99));
   return c;
 }
 
 int cmd_init(int argc, char** argv) {
   Args a(argc, argv, 2, {"out", "base", "depth", "in-channels", "classes", "dropout", "seed"}, {});
   const UNetConfig cfg = config_from(a);
-  Rng rng(static_cast<uint64_t>(a.integer("seed", 1)));
+  Rng rng(static_cast<uint64_t>(a.integer("seed", 1, 0, std::numeric_limits<long long>::max())));
   UNet net(cfg, Device::CPU, rng);
   TrainState st;
   save_checkpoint(a.need("out"), net, nullptr, st);
@@ -126,12 +127,12 @@ int cmd_init(int argc, char** argv) {
 
 int cmd_sample(int argc, char** argv) {
   Args a(argc, argv, 2, {"image", "labels", "tile", "out", "depth", "augment-seed", "classes"}, {});
-  const int depth = static_cast<int>(a.integer("depth", 4));
-  const int T = static_cast<int>(a.integer("tile", 572));
+  const int depth = a.count("depth", 4, 1, 8);
+  const int T = a.count("tile", 572, 1, 1 << 15);
   TileSizes::check_input(T, depth, "--tile");
   const int O = TileSizes::output_for_input(T, depth);
   WeightMapParams wm;
-  wm.num_classes = static_cast<int>(a.integer("classes", 2));
+  wm.num_classes = a.count("classes", 2, 2, 256);
   Sample src{read_image_normalised(a.need("image")), read_label(a.need("labels"), wm.num_classes), Image()};
   UNET_CHECK(src.image.channels == 1, "bench_unet sample: ", a.need("image"), " has ", src.image.channels,
              " channels; the comparison uses one");
@@ -141,7 +142,7 @@ int cmd_sample(int argc, char** argv) {
   Rng rng(0);
   if (a.has("augment-seed")) {
     p = AugmentParams{};
-    rng = Rng(static_cast<uint64_t>(a.integer("augment-seed", 1)));
+    rng = Rng(static_cast<uint64_t>(a.integer("augment-seed", 1, 0, std::numeric_limits<long long>::max())));
   }
   Sample s = augment_tile(src, T, T, O, O, rng, p);
   const fs::path dir = a.need("out");
@@ -159,8 +160,8 @@ int cmd_step(int argc, char** argv) {
          {});
   const Device dev = cli::pick_device(a.str("device", "auto"));
   UNetConfig cfg = read_checkpoint_config(a.need("model"));
-  if (a.has("dropout")) cfg.dropout = static_cast<float>(a.num("dropout", 0.0));
-  Rng rng(static_cast<uint64_t>(a.integer("seed", 1)));
+  if (a.has("dropout")) cfg.dropout = static_cast<float>(a.num("dropout", 0.0, 0.0, 0.99));
+  Rng rng(static_cast<uint64_t>(a.integer("seed", 1, 0, std::numeric_limits<long long>::max())));
   UNet net(cfg, dev, rng);
   load_checkpoint(a.need("model"), net, nullptr);
   const fs::path dir = a.need("tile-dir");
@@ -180,7 +181,7 @@ int cmd_step(int argc, char** argv) {
   const Tensor xt = Tensor::from_vector({1, cfg.in_channels, T, T}, x.data).to(dev);
   const Tensor lt = Tensor::from_vector_i32({1, O, O}, li).to(dev);
   const Tensor wt = Tensor::from_vector({1, O, O}, w.data).to(dev);
-  SGD opt(net.parameters(), static_cast<float>(a.num("lr", 0.002)), static_cast<float>(a.num("momentum", 0.99)), 0.0f);
+  SGD opt(net.parameters(), static_cast<float>(a.num("lr", 0.002, 1e-30, 10.0)), static_cast<float>(a.num("momentum", 0.99, 0.0, 0.999999)), 0.0f);
   auto step = [&] {  // unet train's iteration (unet/train.cpp), on the fixed tile
     opt.zero_grad();
     Var loss = ops::softmax_xent(net.forward(Var(xt), true, &rng), lt, wt);
@@ -198,14 +199,14 @@ int cmd_step(int argc, char** argv) {
   j.num("lr", opt.lr());
   j.num("momentum", opt.momentum());
   std::vector<double> losses;
-  for (long long s = 0; s < a.integer("steps", 3); ++s) {
+  for (long long s = 0; s < a.count("steps", 3, 0, 1000000); ++s) {
     losses.push_back(step());
     std::printf("step %lld loss %.8f\n", s + 1, losses.back());
   }
   j.nums("losses", losses);
-  const long long n = a.integer("time-steps", 0);
+  const long long n = a.count("time-steps", 0, 0, 1000000);
   if (n > 0) {
-    for (long long s = 0; s < a.integer("warmup", 3); ++s) step();
+    for (long long s = 0; s < a.count("warmup", 3, 0, 1000000); ++s) step();
     std::vector<double> ms;
     for (long long s = 0; s < n; ++s) {
       const auto t0 = Clock::now();
@@ -230,13 +231,13 @@ int cmd_predict(int argc, char** argv) {
   Rng rng(0);
   UNet net(cfg, dev, rng);
   load_checkpoint(a.need("model"), net, nullptr);
-  const int size = static_cast<int>(a.integer("size", 512));
+  const int size = a.count("size", 512, 1, 1 << 16);
   Image img(cfg.in_channels, size, size);
-  const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 7));
+  const uint64_t seed = static_cast<uint64_t>(a.integer("seed", 7, 0, std::numeric_limits<long long>::max()));
   for (size_t i = 0; i < img.data.size(); ++i) img.data[i] = philox::uniform(seed, 0, i);
   PredictOptions po;
-  po.tile = static_cast<int>(a.integer("tile", 0));
-  po.batch = static_cast<int>(a.integer("batch", dev == Device::CUDA ? 4 : 1));
+  po.tile = a.count("tile", 0, 0, 1 << 15);
+  po.batch = a.count("batch", dev == Device::CUDA ? 4 : 1, 1, 1024);
   po.tta = a.flag("tta");
   if (a.flag("one-tile")) {  // the smallest tile whose grid covers the image at once (steps are on the pool lattice)
     for (po.tile = TileSizes::input_for_output(size, cfg.depth);; ++po.tile)
@@ -260,7 +261,7 @@ int cmd_predict(int argc, char** argv) {
     predict_bands(net, small, one, [](int, const Image&) {});
   }
   std::vector<double> s;
-  for (long long r = 0; r < std::max(1LL, a.integer("repeats", 3)); ++r) s.push_back(run());
+  for (long long r = 0; r < a.count("repeats", 3, 1, 1000); ++r) s.push_back(run());
   Json j;
   j.str("what", "prediction");
   j.str("config", cfg.str());
@@ -282,14 +283,14 @@ int cmd_predict(int argc, char** argv) {
 
 int cmd_slices(int argc, char** argv) {
   Args a(argc, argv, 2, {"images", "labels", "val-last", "out", "classes"}, {});
-  const int classes = static_cast<int>(a.integer("classes", 2));
+  const int classes = a.count("classes", 2, 2, 256);
   ImageInfo info;
   const std::vector<Image> images = read_stack(a.need("images"), &info);
   std::vector<Image> labels = read_label_stack(a.need("labels"), classes);
   UNET_CHECK(images.size() == labels.size(), a.need("images"), " has ", images.size(), " slices but ", a.need("labels"),
              " has ", labels.size());
   UNET_CHECK(!info.is_float && (info.bits == 8 || info.bits == 16), a.need("images"), ": 8- or 16-bit integer pages expected");
-  const size_t val = static_cast<size_t>(a.integer("val-last", 0));
+  const size_t val = static_cast<size_t>(a.count("val-last", 0, 0, 1 << 20));
   UNET_CHECK(val < images.size(), "--val-last ", val, " leaves no training slice of ", images.size());
   const fs::path out = a.need("out");
   for (const char* part : {"train", "val"})
