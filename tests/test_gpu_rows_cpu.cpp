@@ -59,7 +59,7 @@ TEST_CASE("the sanitizer subset holds every op of the table once, at its smalles
 }
 
 // The large rows (batch 4 at 570x570 and more): minutes and gigabytes on the CPU, so not in CI. Run it by
-// name (./test_gpu_rows_cpu "[.large]") after changing them.
-TEST_CASE("the GPU-only large rows run on the CPU with their guards intact", "[.large]") {
+// name (./test_gpu_rows_cpu "[.large]") after changing them ([slow]: also kept out of the sanitizer build).
+TEST_CASE("the GPU-only large rows run on the CPU with their guards intact", "[.large][slow]") {
   run_on_cpu(gpu_test::extra_cases_large());
 }
