@@ -1,36 +1,38 @@
-// bench_gpu: every kernel of the CUDA table at the paper's U-Net shapes (batch 1), each timed with CUDA
-// events (Google Benchmark's manual time), with the baselines measured in the same run:
-//   * convolutions (conv3x3, conv1x1, upconv2x2; forward, backward data, backward weight): cuDNN's fastest
-//     algorithm as cudnnFind*Algorithm reports it, restricted to fp32 FMA math (CUDNN_FMA_MATH: on sm_80+
-//     CUDNN_DEFAULT_MATH would allow TF32 tensor cores, which is not fp32 arithmetic). Our rows report
-//     ratio_to_cudnn = our time / cuDNN's time, and the conv3x3 forward rows also ratio_to_sgemm against a
-//     cuBLAS SGEMM of the same implicit-GEMM dimensions (M = K, N = pixels, K = 9C);
-//   * relu, maxpool2x2, softmax: cudnnActivation*/cudnnPooling*/cudnnSoftmaxForward (ratio_to_cudnn);
-//   * the ops cuDNN has no counterpart for (crop_concat, dropout with our Philox mask, sgd_momentum, add,
-//     fill, check_finite): ratio_to_memcpy = our time / a cudaMemcpyAsync moving the same bytes (read +
-//     written).
-// Counters: ms (mean GPU time per call), GFLOP/s or GB/s, the ratios. Without a CUDA device it prints
-// "SKIPPED: no CUDA device" and exits 0.
+// bench_gpu: every kernel of the CUDA table at the paper's U-Net shapes (batch 1, 572x572 tile), each timed
+// with CUDA events, one call at a time, and reported as the median of --iters calls (default 20), with the
+// baselines measured in the same run:
+//   * the 23 convolutions of the network (18 3x3, 4 up-convolutions, the 1x1 head) at their own shapes,
+//     forward, backward data and backward weight, each beside cuDNN's fastest algorithm from
+//     cudnnFind*Algorithm in three arithmetics (bench/cudnn_conv.h): fma (FP32 FMA only: our arithmetic),
+//     tf32 (TF32 tensor cores permitted) and bf16 (bfloat16 data, tensor cores). Our rows report
+//     ratio_fma / ratio_tf32 / ratio_bf16 = our time / cuDNN's (below 1: ours is faster); the 3x3
+//     forwards also ratio_sgemm against a cuBLAS SGEMM of the same implicit-GEMM dimensions;
+//   * the memory-bound ops (relu, maxpool2x2, crop_concat, dropout, softmax_xent, softmax_forward,
+//     sgd_momentum, add, fill, check_finite) with ratio_memcpy = our time / a device-to-device copy
+//     moving the same bytes, and ratio_cudnn where cuDNN has the op (activation, pooling, softmax).
+// Counters: ms (median GPU time per call), GFLOP/s or GB/s, the ratios, and for cuDNN rows the algorithm
+// and math type chosen. Extra flags (before Google Benchmark's own): --iters N, --jsonl FILE (every
+// finished row appended as one JSON line, so a run cut short keeps what it measured). Without a CUDA
+// device it prints "SKIPPED: no CUDA device" and exits 0 (--benchmark_list_tests still lists the rows).
 #include <benchmark/benchmark.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
-#if UNET_BENCH_HAVE_CUDNN
-#include <cudnn.h>
-#endif
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
-#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "bench/gpu_timing.h"
+#if UNET_BENCH_HAVE_CUDNN
+#include "bench/cudnn_conv.h"
+#endif
 #include "engine/backend.h"
-#include "kernels/cuda/cuda_check.cuh"
-#include "kernels/kernels.h"
 
 #define CUBLAS_CHECK(call)                                                                              \
   do {                                                                                                  \
@@ -39,139 +41,9 @@
       throw std::runtime_error(std::string(#call) + " failed: cuBLAS status " + std::to_string(st_)); \
   } while (0)
 
-#if UNET_BENCH_HAVE_CUDNN
-#define CUDNN_CHECK(call)                                                                       \
-  do {                                                                                          \
-    cudnnStatus_t st_ = (call);                                                                 \
-    if (st_ != CUDNN_STATUS_SUCCESS)                                                            \
-      throw std::runtime_error(std::string(#call) + " failed: " + cudnnGetErrorString(st_)); \
-  } while (0)
-#endif
-
 namespace {
 
-using unet::kernels::KernelTable;
-
-cudaStream_t g_stream = nullptr;
-const KernelTable* g_k = nullptr;
-
-// --- buffers and timing --------------------------------------------------------------------------------
-
-// A device buffer of n floats, filled with uniform values in [lo, hi) (xorshift on the host).
-class Buf {
- public:
-  explicit Buf(int64_t n, float lo = -1.0f, float hi = 1.0f, uint64_t seed = 1) : n_(n) {
-    UNET_CUDA_CHECK(cudaMalloc(&p_, static_cast<size_t>(n > 0 ? n : 1) * sizeof(float)));
-    std::vector<float> h(static_cast<size_t>(n));
-    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-    for (float& v : h) {
-      s ^= s << 13;
-      s ^= s >> 7;
-      s ^= s << 17;
-      v = lo + (hi - lo) * static_cast<float>(s >> 40) * (1.0f / 16777216.0f);
-    }
-    if (n > 0) UNET_CUDA_CHECK(cudaMemcpy(p_, h.data(), h.size() * sizeof(float), cudaMemcpyHostToDevice));
-  }
-  ~Buf() { cudaFree(p_); }
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-  float* f() const { return static_cast<float*>(p_); }
-  int32_t* i() const { return static_cast<int32_t*>(p_); }
-  int64_t size() const { return n_; }
-
- private:
-  void* p_ = nullptr;
-  int64_t n_;
-};
-
-class Events {
- public:
-  Events() {
-    UNET_CUDA_CHECK(cudaEventCreate(&a_));
-    UNET_CUDA_CHECK(cudaEventCreate(&b_));
-  }
-  ~Events() {
-    cudaEventDestroy(a_);
-    cudaEventDestroy(b_);
-  }
-  // GPU milliseconds of `reps` calls of f on g_stream.
-  template <class F>
-  float time(F&& f, int reps = 1) {
-    UNET_CUDA_CHECK(cudaEventRecord(a_, g_stream));
-    for (int r = 0; r < reps; ++r) f();
-    UNET_CUDA_CHECK(cudaEventRecord(b_, g_stream));
-    UNET_CUDA_CHECK(cudaEventSynchronize(b_));
-    float ms = 0.0f;
-    UNET_CUDA_CHECK(cudaEventElapsedTime(&ms, a_, b_));
-    return ms / static_cast<float>(reps);
-  }
-
- private:
-  cudaEvent_t a_ = nullptr, b_ = nullptr;
-};
-
-// Mean GPU time of a baseline (after warm-up), for the ratio counters.
-template <class F>
-double baseline_ms(F&& f) {
-  f();
-  UNET_CUDA_CHECK(cudaStreamSynchronize(g_stream));
-  Events ev;
-  float one = ev.time(f, 1);
-  int reps = one > 0.0f ? static_cast<int>(200.0f / one) : 50;  // about 0.2 s
-  if (reps < 3) reps = 3;
-  if (reps > 200) reps = 200;
-  return ev.time(f, reps);
-}
-
-// The benchmark loop: one call per iteration, timed with events; sets ms and GFLOP/s or GB/s. Returns ms.
-template <class F>
-double measure(benchmark::State& st, F&& f, double flops, double bytes) {
-  f();  // warm-up (and first-launch costs)
-  UNET_CUDA_CHECK(cudaStreamSynchronize(g_stream));
-  Events ev;
-  double total = 0.0;
-  int64_t iters = 0;
-  for (auto _ : st) {
-    const float ms = ev.time(f);
-    st.SetIterationTime(ms * 1e-3);
-    total += ms;
-    ++iters;
-  }
-  const double ms = iters > 0 ? total / static_cast<double>(iters) : 0.0;
-  st.counters["ms"] = ms;
-  if (ms > 0 && flops > 0) st.counters["GFLOP/s"] = flops / (ms * 1e-3) / 1e9;
-  if (ms > 0 && bytes > 0) st.counters["GB/s"] = bytes / (ms * 1e-3) / 1e9;
-  return ms;
-}
-
-// Runs body(st), turning any exception into a skipped row with the message.
-void guarded(benchmark::State& st, const std::function<void(benchmark::State&)>& body) {
-  try {
-    body(st);
-  } catch (const std::exception& e) {
-    st.SkipWithError(e.what());
-  }
-}
-
-std::map<std::string, double>& memo() {
-  static std::map<std::string, double> m;
-  return m;
-}
-
-// A device-to-device copy with the same traffic (bytes read + written) as a memory-bound op.
-double memcpy_ms(double traffic_bytes) {
-  const std::string key = "memcpy/" + std::to_string(static_cast<int64_t>(traffic_bytes));
-  auto it = memo().find(key);
-  if (it != memo().end()) return it->second;
-  const int64_t n = static_cast<int64_t>(traffic_bytes / 2 / sizeof(float));
-  Buf a(n), b(n);
-  const double ms = baseline_ms([&] {
-    UNET_CUDA_CHECK(cudaMemcpyAsync(b.f(), a.f(), static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToDevice,
-                                    g_stream));
-  });
-  memo()[key] = ms;
-  return ms;
-}
+using namespace bench_gpu;
 
 // --- cuBLAS ---------------------------------------------------------------------------------------------
 
@@ -180,181 +52,66 @@ cublasHandle_t cublas() {
     cublasHandle_t x = nullptr;
     CUBLAS_CHECK(cublasCreate(&x));
     CUBLAS_CHECK(cublasSetStream(x, g_stream));
-    CUBLAS_CHECK(cublasSetMathMode(x, CUBLAS_DEFAULT_MATH));  // fp32 SGEMM, no TF32
+    CUBLAS_CHECK(cublasSetMathMode(x, CUBLAS_DEFAULT_MATH));  // fp32 SGEMM (TF32 only with CUBLAS_TF32_TENSOR_OP_MATH)
     return x;
   }();
   return h;
 }
-
-struct Sgemm {
-  int m, n, k;
-  std::unique_ptr<Buf> a, b, c;
-  Sgemm(int m_, int n_, int k_) : m(m_), n(n_), k(k_) {
-    a = std::make_unique<Buf>(static_cast<int64_t>(m) * k);
-    b = std::make_unique<Buf>(static_cast<int64_t>(k) * n);
-    c = std::make_unique<Buf>(static_cast<int64_t>(m) * n);
-  }
-  void operator()() const {
-    const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, a->f(), m, b->f(), k, &zero, c->f(), m));
-  }
-};
 
 double sgemm_ms(int m, int n, int k) {
-  const std::string key = "sgemm/" + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
-  auto it = memo().find(key);
-  if (it != memo().end()) return it->second;
-  Sgemm g(m, n, k);
-  const double ms = baseline_ms([&] { g(); });
-  memo()[key] = ms;
-  return ms;
-}
-
-// --- cuDNN ----------------------------------------------------------------------------------------------
-
-#if UNET_BENCH_HAVE_CUDNN
-cudnnHandle_t cudnn() {
-  static cudnnHandle_t h = [] {
-    cudnnHandle_t x = nullptr;
-    CUDNN_CHECK(cudnnCreate(&x));
-    CUDNN_CHECK(cudnnSetStream(x, g_stream));
-    return x;
-  }();
-  return h;
-}
-
-struct TensorDesc {
-  cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc(int n, int c, int h, int w) {
-    CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
-    CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w));
-  }
-  ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
-  TensorDesc(const TensorDesc&) = delete;
-  TensorDesc& operator=(const TensorDesc&) = delete;
-};
-
-bool fp32_math(cudnnMathType_t m) { return m == CUDNN_FMA_MATH || m == CUDNN_DEFAULT_MATH; }
-
-enum class Pass { Forward, BackwardData, BackwardFilter };
-
-// A cuDNN convolution input[N,Ci,Hi,Wi] * filter[Co,Ci,R,R] (stride s, no padding) -> output[N,Co,Ho,Wo],
-// set up for one pass with the fastest fp32 algorithm cudnnFind*Algorithm reports. For BackwardFilter the
-// bias gradient (cudnnConvolutionBackwardBias of the tensor named by bias_of_input) is timed with it, as our
-// backward_weight kernels compute db too.
-class CudnnConv {
- public:
-  CudnnConv(Pass pass, int N, int Ci, int Hi, int Wi, int Co, int R, int stride, bool bias_of_input = false)
-      : pass_(pass),
-        Ho_((Hi - R) / stride + 1),
-        Wo_((Wi - R) / stride + 1),
-        in_(N, Ci, Hi, Wi),
-        out_(N, Co, Ho_, Wo_),
-        bias_(1, bias_of_input ? Ci : Co, 1, 1),
-        bias_of_input_(bias_of_input),
-        x_(static_cast<int64_t>(N) * Ci * Hi * Wi),
-        w_(static_cast<int64_t>(Co) * Ci * R * R, -0.1f, 0.1f, 2),
-        y_(static_cast<int64_t>(N) * Co * Ho_ * Wo_, -1.0f, 1.0f, 3),
-        b_(bias_of_input ? Ci : Co) {
-    CUDNN_CHECK(cudnnCreateFilterDescriptor(&wd_));
-    CUDNN_CHECK(cudnnSetFilter4dDescriptor(wd_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, Co, Ci, R, R));
-    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cd_));
-    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cd_, 0, 0, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION,
-                                                CUDNN_DATA_FLOAT));
-    CUDNN_CHECK(cudnnSetConvolutionMathType(cd_, CUDNN_FMA_MATH));
-    constexpr int kMax = 16;
-    int found = 0;
-    size_t memory = 0;
-    cudnnMathType_t math = CUDNN_FMA_MATH;
-    bool ok = false;
-    if (pass == Pass::Forward) {
-      cudnnConvolutionFwdAlgoPerf_t perf[kMax];
-      CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(cudnn(), in_.d, wd_, cd_, out_.d, kMax, &found, perf));
-      for (int i = 0; i < found && !ok; ++i)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && fp32_math(perf[i].mathType)) {
-          fwd_ = perf[i].algo; memory = perf[i].memory; math = perf[i].mathType; ok = true;
-          algo_ = static_cast<int>(perf[i].algo);
-        }
-    } else if (pass == Pass::BackwardData) {
-      cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
-      CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(cudnn(), wd_, out_.d, cd_, in_.d, kMax, &found, perf));
-      for (int i = 0; i < found && !ok; ++i)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && fp32_math(perf[i].mathType)) {
-          bwd_data_ = perf[i].algo; memory = perf[i].memory; math = perf[i].mathType; ok = true;
-          algo_ = static_cast<int>(perf[i].algo);
-        }
-    } else {
-      cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
-      CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(cudnn(), in_.d, out_.d, cd_, wd_, kMax, &found, perf));
-      for (int i = 0; i < found && !ok; ++i)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && fp32_math(perf[i].mathType)) {
-          bwd_filter_ = perf[i].algo; memory = perf[i].memory; math = perf[i].mathType; ok = true;
-          algo_ = static_cast<int>(perf[i].algo);
-        }
-    }
-    if (!ok) throw std::runtime_error("cuDNN found no fp32 (FMA) algorithm for this convolution");
-    CUDNN_CHECK(cudnnSetConvolutionMathType(cd_, math));
-    ws_bytes_ = memory;
-    if (ws_bytes_ > 0) UNET_CUDA_CHECK(cudaMalloc(&ws_, ws_bytes_));
-  }
-  ~CudnnConv() {
-    cudaFree(ws_);
-    cudnnDestroyConvolutionDescriptor(cd_);
-    cudnnDestroyFilterDescriptor(wd_);
-  }
-  CudnnConv(const CudnnConv&) = delete;
-  CudnnConv& operator=(const CudnnConv&) = delete;
-
-  void operator()() const {
+  return memoized("sgemm/" + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k), [&] {
+    Buf a(static_cast<int64_t>(m) * k), b(static_cast<int64_t>(k) * n), c(static_cast<int64_t>(m) * n);
     const float one = 1.0f, zero = 0.0f;
-    if (pass_ == Pass::Forward) {
-      CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, in_.d, x_.f(), wd_, w_.f(), cd_, fwd_, ws_, ws_bytes_, &zero,
-                                          out_.d, y_.f()));
-    } else if (pass_ == Pass::BackwardData) {
-      CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, wd_, w_.f(), out_.d, y_.f(), cd_, bwd_data_, ws_,
-                                               ws_bytes_, &zero, in_.d, x_.f()));
-    } else {
-      CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, in_.d, x_.f(), out_.d, y_.f(), cd_, bwd_filter_, ws_,
-                                                 ws_bytes_, &zero, wd_, w_.f()));
-      CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), &one, bias_of_input_ ? in_.d : out_.d,
-                                               bias_of_input_ ? x_.f() : y_.f(), &zero, bias_.d, b_.f()));
-    }
-  }
-  int algo() const { return algo_; }
+    return median_ms([&] {
+      CUBLAS_CHECK(cublasSgemm(cublas(), CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, a.f(), m, b.f(), k, &zero, c.f(), m));
+    });
+  });
+}
 
- private:
-  Pass pass_;
-  int Ho_, Wo_;
-  TensorDesc in_, out_, bias_;
-  bool bias_of_input_;
-  Buf x_, w_, y_, b_;
-  cudnnFilterDescriptor_t wd_ = nullptr;
-  cudnnConvolutionDescriptor_t cd_ = nullptr;
-  cudnnConvolutionFwdAlgo_t fwd_{};
-  cudnnConvolutionBwdDataAlgo_t bwd_data_{};
-  cudnnConvolutionBwdFilterAlgo_t bwd_filter_{};
-  int algo_ = -1;
-  void* ws_ = nullptr;
-  size_t ws_bytes_ = 0;
-};
-#endif
-
-// --- the rows -------------------------------------------------------------------------------------------
+// --- the convolutions of the paper's network ------------------------------------------------------------
 
 enum class ConvKind { k3x3, k1x1, up2x2 };
+const char* conv_name(ConvKind k) { return k == ConvKind::k3x3 ? "conv3x3" : k == ConvKind::k1x1 ? "conv1x1" : "upconv2x2"; }
 const char* pass_name(int p) { return p == 0 ? "forward" : p == 1 ? "backward_data" : "backward_weight"; }
 
-struct ConvShape {
+struct Layer {
+  std::string name;  // the checkpoint's parameter prefix (docs/checkpoints.md), e.g. "down.0.conv1"
   ConvKind kind;
-  int C, K, H, W;  // our kernels' arguments (forward input), batch 1
+  int C, K, H, W;    // our kernels' arguments (forward input), batch 1
+  std::string label() const {
+    return name + "/" + std::to_string(C) + "to" + std::to_string(K) + "@" + std::to_string(H) + "x" + std::to_string(W);
+  }
 };
 
-std::string conv_label(const ConvShape& s) {
-  return std::to_string(s.C) + "to" + std::to_string(s.K) + "@" + std::to_string(s.H) + "x" + std::to_string(s.W);
+// The convolutions of the U-Net of Fig. 1 in the order they run, with the sizes a `tile` input gives them.
+std::vector<Layer> paper_layers(int tile = 572, int base = 64, int depth = 4, int in_channels = 1, int classes = 2) {
+  std::vector<Layer> v;
+  int s = tile, c = in_channels;
+  auto pair = [&](const std::string& prefix, int cin, int cout) {
+    v.push_back({prefix + ".conv1", ConvKind::k3x3, cin, cout, s, s});
+    s -= 2;
+    v.push_back({prefix + ".conv2", ConvKind::k3x3, cout, cout, s, s});
+    s -= 2;
+  };
+  for (int l = 0; l < depth; ++l) {
+    pair("down." + std::to_string(l), c, base << l);
+    c = base << l;
+    s /= 2;
+  }
+  pair("bottom", c, base << depth);
+  c = base << depth;
+  for (int l = depth - 1; l >= 0; --l) {
+    const int out = base << l;
+    v.push_back({"up." + std::to_string(l) + ".upconv", ConvKind::up2x2, c, out, s, s});
+    s *= 2;
+    pair("up." + std::to_string(l), 2 * out, out);
+    c = out;
+  }
+  v.push_back({"head", ConvKind::k1x1, c, classes, s, s});
+  return v;
 }
-const char* conv_name(ConvKind k) { return k == ConvKind::k3x3 ? "conv3x3" : k == ConvKind::k1x1 ? "conv1x1" : "upconv2x2"; }
 
-double conv_flops(const ConvShape& s) {
+double conv_flops(const Layer& s) {
   const double taps = s.kind == ConvKind::k3x3 ? 9 : s.kind == ConvKind::k1x1 ? 1 : 4;
   const double pixels = s.kind == ConvKind::k3x3 ? double(s.H - 2) * (s.W - 2) : double(s.H) * s.W;  // per tap
   return 2.0 * s.C * s.K * taps * pixels;
@@ -365,34 +122,37 @@ double conv_flops(const ConvShape& s) {
 // transpose of the stride-2 convolution G: input [1,K,2H,2W] * filter [C,K,2,2] -> [1,C,H,W], so
 // upconv forward = G's backward data, upconv backward data = G's forward, upconv backward weight =
 // G's backward filter (bias gradient over G's input).
-std::unique_ptr<CudnnConv> cudnn_for(const ConvShape& s, int pass) {
+std::unique_ptr<CudnnConv> cudnn_for(const Layer& s, int pass, Math math) {
   if (s.kind == ConvKind::up2x2) {
     const Pass p = pass == 0 ? Pass::BackwardData : pass == 1 ? Pass::Forward : Pass::BackwardFilter;
-    return std::make_unique<CudnnConv>(p, 1, s.K, 2 * s.H, 2 * s.W, s.C, 2, 2, /*bias_of_input=*/true);
+    return std::make_unique<CudnnConv>(p, math, 1, s.K, 2 * s.H, 2 * s.W, s.C, 2, 2, /*bias_of_input=*/true);
   }
   const Pass p = pass == 0 ? Pass::Forward : pass == 1 ? Pass::BackwardData : Pass::BackwardFilter;
-  return std::make_unique<CudnnConv>(p, 1, s.C, s.H, s.W, s.K, s.kind == ConvKind::k3x3 ? 3 : 1, 1);
+  return std::make_unique<CudnnConv>(p, math, 1, s.C, s.H, s.W, s.K, s.kind == ConvKind::k3x3 ? 3 : 1, 1);
 }
 
-double cudnn_conv_ms(const ConvShape& s, int pass) {
-  const std::string key = std::string("cudnn/") + conv_name(s.kind) + "/" + pass_name(pass) + "/" + conv_label(s);
-  auto it = memo().find(key);
-  if (it != memo().end()) return it->second;
-  auto conv = cudnn_for(s, pass);
-  const double ms = baseline_ms([&] { (*conv)(); });
-  memo()[key] = ms;
-  return ms;
+std::string cudnn_key(const Layer& s, int pass, Math math) {
+  return std::string("cudnn_") + math_name(math) + "/" + conv_name(s.kind) + "_" + pass_name(pass) + "/" + s.label();
+}
+
+void cudnn_conv(benchmark::State& st, const Layer& s, int pass, Math math) {
+  auto conv = cudnn_for(s, pass, math);
+  const double ms = measure(st, [&] { (*conv)(); }, conv_flops(s), 0.0);
+  st.counters["algo"] = conv->algo();
+  st.counters["math_type"] = conv->math_used();
+  st.counters["workspace_MiB"] = conv->workspace_mib();
+  memo()[cudnn_key(s, pass, math)] = ms;
 }
 #endif
 
-void our_conv(benchmark::State& st, ConvShape s, int pass) {
+void our_conv(benchmark::State& st, const Layer& s, int pass) {
   const int N = 1, C = s.C, K = s.K, H = s.H, W = s.W;
   const int64_t xs = int64_t(N) * C * H * W;
   const int64_t ws = s.kind == ConvKind::k3x3 ? int64_t(K) * C * 9 : s.kind == ConvKind::k1x1 ? int64_t(K) * C : int64_t(C) * K * 4;
   const int64_t ys = s.kind == ConvKind::k3x3 ? int64_t(N) * K * (H - 2) * (W - 2)
                      : s.kind == ConvKind::k1x1 ? int64_t(N) * K * H * W : int64_t(N) * K * 4 * H * W;
   Buf x(xs), w(ws, -0.1f, 0.1f, 2), b(K), y(ys, -1.0f, 1.0f, 3), dw(ws), db(K);
-  const KernelTable& k = *g_k;
+  const auto& k = *g_k;
   std::function<void()> f;
   if (s.kind == ConvKind::k3x3) {
     if (pass == 0) f = [&] { k.conv3x3_forward(g_stream, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
@@ -409,33 +169,29 @@ void our_conv(benchmark::State& st, ConvShape s, int pass) {
   }
   const double ms = measure(st, f, conv_flops(s), 0.0);
 #if UNET_BENCH_HAVE_CUDNN
-  st.counters["ratio_to_cudnn"] = ms / cudnn_conv_ms(s, pass);
+  // The baselines: from the cuDNN rows just before (memo), or measured now when those were filtered out
+  // or failed (a failure leaves the ratio out rather than the row).
+  for (Math m : {Math::FMA, Math::TF32, Math::BF16}) {
+    try {
+      const double base = memoized(cudnn_key(s, pass, m), [&] {
+        auto conv = cudnn_for(s, pass, m);
+        return median_ms([&] { (*conv)(); });
+      });
+      st.counters[std::string("ratio_") + math_name(m)] = ms / base;
+    } catch (const std::exception&) {
+    }
+  }
 #endif
-  if (s.kind == ConvKind::k3x3 && pass == 0)
-    st.counters["ratio_to_sgemm"] = ms / sgemm_ms((H - 2) * (W - 2), K, 9 * C);
+  if (s.kind == ConvKind::k3x3 && pass == 0) st.counters["ratio_sgemm"] = ms / sgemm_ms((H - 2) * (W - 2), K, 9 * C);
 }
 
-#if UNET_BENCH_HAVE_CUDNN
-void cudnn_conv(benchmark::State& st, ConvShape s, int pass) {
-  auto conv = cudnn_for(s, pass);
-  const double ms = measure(st, [&] { (*conv)(); }, conv_flops(s), 0.0);
-  st.counters["algo"] = conv->algo();
-  memo()[std::string("cudnn/") + conv_name(s.kind) + "/" + pass_name(pass) + "/" + conv_label(s)] = ms;
-}
-#endif
-
-void cublas_sgemm(benchmark::State& st, int m, int n, int k) {
-  Sgemm g(m, n, k);
-  const double ms = measure(st, [&] { g(); }, 2.0 * m * n * k, 0.0);
-  memo()["sgemm/" + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k)] = ms;
-}
-
-// A memory-bound row: time f, report GB/s of `traffic` bytes, and the ratio to a baseline.
+// A memory-bound row: time f, report GB/s of `traffic` bytes, the ratio to a copy of the same traffic, and
+// the ratio to cuDNN's version of the op when there is one.
 void memory_row(benchmark::State& st, const std::function<void()>& f, double traffic,
                 const std::function<double()>& cudnn_baseline) {
   const double ms = measure(st, f, 0.0, traffic);
-  if (cudnn_baseline) st.counters["ratio_to_cudnn"] = ms / cudnn_baseline();
-  else st.counters["ratio_to_memcpy"] = ms / memcpy_ms(traffic);
+  st.counters["ratio_memcpy"] = ms / memcpy_ms(traffic);
+  if (cudnn_baseline) st.counters["ratio_cudnn"] = ms / cudnn_baseline();
 }
 
 void register_all() {
@@ -443,26 +199,21 @@ void register_all() {
     benchmark::RegisterBenchmark(name.c_str(), [body](benchmark::State& st) { guarded(st, body); })
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond)
-        ->MinTime(0.3);
+        ->Iterations(g_iters);
   };
 
-  // The convolutions of the paper's network (batch 1, 572x572 input tile).
-  const std::vector<ConvShape> convs = {
-      {ConvKind::k3x3, 1, 64, 572, 572},   {ConvKind::k3x3, 64, 64, 570, 570},   {ConvKind::k3x3, 128, 128, 282, 282},
-      {ConvKind::k3x3, 256, 256, 138, 138}, {ConvKind::k3x3, 512, 512, 66, 66},  {ConvKind::k3x3, 1024, 1024, 30, 30},
-      {ConvKind::up2x2, 1024, 512, 28, 28}, {ConvKind::k1x1, 64, 2, 388, 388}};
-  for (const ConvShape& s : convs) {
+  // Per layer and pass: cuDNN in its three arithmetics, then ours (whose ratios read their times).
+  for (const Layer& s : paper_layers()) {
     for (int pass = 0; pass < 3; ++pass) {
-      const std::string tail = std::string(conv_name(s.kind)) + "_" + pass_name(pass) + "/" + conv_label(s);
+      const std::string tail = std::string(conv_name(s.kind)) + "_" + pass_name(pass) + "/" + s.label();
 #if UNET_BENCH_HAVE_CUDNN
-      reg("cudnn/" + tail, [s, pass](benchmark::State& st) { cudnn_conv(st, s, pass); });
+      for (Math m : {Math::FMA, Math::TF32, Math::BF16}) {
+        const bool no_bias = m == Math::BF16 && pass == 2;
+        reg(std::string("cudnn_") + math_name(m) + "/" + tail + (no_bias ? "/no_db" : ""),
+            [s, pass, m](benchmark::State& st) { cudnn_conv(st, s, pass, m); });
+      }
 #endif
       reg("ours/" + tail, [s, pass](benchmark::State& st) { our_conv(st, s, pass); });
-    }
-    if (s.kind == ConvKind::k3x3) {
-      const int m = (s.H - 2) * (s.W - 2), n = s.K, k = 9 * s.C;
-      reg("cublas/sgemm/" + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k),
-          [m, n, k](benchmark::State& st) { cublas_sgemm(st, m, n, k); });
     }
   }
 
@@ -480,7 +231,7 @@ void register_all() {
         CUDNN_CHECK(cudnnCreateActivationDescriptor(&a));
         CUDNN_CHECK(cudnnSetActivationDescriptor(a, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
         const float one = 1.0f, zero = 0.0f;
-        const double ms = baseline_ms([&] { CUDNN_CHECK(cudnnActivationForward(cudnn(), a, &one, d.d, x.f(), &zero, d.d, y.f())); });
+        const double ms = median_ms([&] { CUDNN_CHECK(cudnnActivationForward(cudnn(), a, &one, d.d, x.f(), &zero, d.d, y.f())); });
         cudnnDestroyActivationDescriptor(a);
         return ms;
       };
@@ -497,7 +248,7 @@ void register_all() {
         CUDNN_CHECK(cudnnCreateActivationDescriptor(&a));
         CUDNN_CHECK(cudnnSetActivationDescriptor(a, CUDNN_ACTIVATION_RELU, CUDNN_NOT_PROPAGATE_NAN, 0.0));
         const float one = 1.0f, zero = 0.0f;
-        const double ms = baseline_ms([&] {
+        const double ms = median_ms([&] {
           CUDNN_CHECK(cudnnActivationBackward(cudnn(), a, &one, d.d, y.f(), d.d, dy.f(), d.d, y.f(), &zero, d.d, dx.f()));
         });
         cudnnDestroyActivationDescriptor(a);
@@ -525,7 +276,7 @@ void register_all() {
                                                   0, 2, 2));
           const float one = 1.0f, zero = 0.0f;
           CUDNN_CHECK(cudnnPoolingForward(cudnn(), p, &one, xd.d, x.f(), &zero, yd.d, y.f()));
-          const double ms = baseline_ms([&] {
+          const double ms = median_ms([&] {
             if (pass == 0) CUDNN_CHECK(cudnnPoolingForward(cudnn(), p, &one, xd.d, x.f(), &zero, yd.d, y.f()));
             else CUDNN_CHECK(cudnnPoolingBackward(cudnn(), p, &one, yd.d, y.f(), yd.d, dy.f(), xd.d, x.f(), &zero, xd.d, dx.f()));
           });
@@ -588,7 +339,7 @@ void register_all() {
       base = [&] {  // cudnnSoftmaxForward(LOG): the log-probabilities alone, no loss, no gradient
         TensorDesc d(1, K, H, W);
         const float one = 1.0f, zero = 0.0f;
-        return baseline_ms([&] {
+        return median_ms([&] {
           CUDNN_CHECK(cudnnSoftmaxForward(cudnn(), CUDNN_SOFTMAX_LOG, CUDNN_SOFTMAX_MODE_CHANNEL, &one, d.d, logits.f(),
                                           &zero, d.d, dlogits.f()));
         });
@@ -605,7 +356,7 @@ void register_all() {
       base = [&] {
         TensorDesc d(1, K, H, W);
         const float one = 1.0f, zero = 0.0f;
-        return baseline_ms([&] {
+        return median_ms([&] {
           CUDNN_CHECK(cudnnSoftmaxForward(cudnn(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL, &one, d.d,
                                           logits.f(), &zero, d.d, probs.f()));
         });
@@ -641,30 +392,51 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!unet::cuda_available()) {
+  // Our flags first; the rest is Google Benchmark's.
+  std::string jsonl;
+  bool list = false;
+  std::vector<char*> args = {argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--iters" && i + 1 < argc) {
+      g_iters = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--jsonl" && i + 1 < argc) {
+      jsonl = argv[++i];
+    } else {
+      list = list || a == "--benchmark_list_tests" || a == "--benchmark_list_tests=true";
+      args.push_back(argv[i]);
+    }
+  }
+  int n = static_cast<int>(args.size());
+  const bool device = unet::cuda_available();
+  if (!device && !list) {
     std::printf("SKIPPED: no CUDA device\n");
     return 0;
   }
   try {
-    g_stream = static_cast<cudaStream_t>(unet::stream_for(unet::Device::CUDA));
-    g_k = &unet::kernels_for(unet::Device::CUDA);
-    const unet::DeviceInfo info = unet::cuda_device_info();
-    std::printf("GPU: %s, %d SMs, compute capability %d.%d\n", info.name.c_str(), info.sm_count, info.cc_major,
-                info.cc_minor);
+    if (device) {
+      g_stream = static_cast<cudaStream_t>(unet::stream_for(unet::Device::CUDA));
+      g_k = &unet::kernels_for(unet::Device::CUDA);
+      const unet::DeviceInfo info = unet::cuda_device_info();
+      std::printf("GPU: %s, %d SMs, compute capability %d.%d\n", info.name.c_str(), info.sm_count, info.cc_major,
+                  info.cc_minor);
 #if UNET_BENCH_HAVE_CUDNN
-    std::printf("baselines: cuDNN %zu (fastest fp32 FMA algorithm from cudnnFind*), cuBLAS SGEMM, cudaMemcpy\n",
-                cudnnGetVersion());
+      std::printf("baselines: cuDNN %zu (fastest algorithm from cudnnFind*, in fma, tf32 and bf16), cuBLAS SGEMM, "
+                  "cudaMemcpy; medians of %d calls\n", cudnnGetVersion(), g_iters);
 #else
-    std::printf("baselines: cuBLAS SGEMM and cudaMemcpy (built without cuDNN: no ratio_to_cudnn)\n");
+      std::printf("baselines: cuBLAS SGEMM and cudaMemcpy (built without cuDNN: no cuDNN ratios); medians of %d calls\n",
+                  g_iters);
 #endif
+    }
     register_all();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_gpu: %s\n", e.what());
     return 1;
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Initialize(&n, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+  JsonLinesReporter reporter(jsonl);
+  benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   return 0;
 }

@@ -33,7 +33,12 @@ struct AllocatorStats {
   size_t device_mallocs = 0;   // calls that reached cudaMalloc
   size_t bytes_reserved = 0;   // held from the driver
   size_t bytes_in_use = 0;     // handed out to tensors
+  size_t peak_bytes_in_use = 0;  // the most bytes_in_use has been
+  bool exact = false;          // UNET_CUDA_ALLOCATOR=exact: no caching (see cuda_allocator())
 };
+// With the environment variable UNET_CUDA_ALLOCATOR=exact the allocator caches nothing: every tensor is
+// its own cudaMalloc of exactly its size, freed when the tensor is (for compute-sanitizer, which sees a
+// write past a tensor's end only at the end of a cudaMalloc'ed block, not inside a larger size class).
 AllocatorStats cuda_allocator_stats();
 
 // NVTX range named as the op, so a profile of a training step reads like the network.

@@ -19,7 +19,7 @@ void upconv2x2_forward(Stream, const float* x, const float* w, const float* b, f
   const int64_t P = static_cast<int64_t>(H) * W;
   const int M = 4 * K;
   std::vector<float> bias4(static_cast<size_t>(M));
-  for (int m = 0; m < M; ++m) bias4[m] = b[m / 4];
+  for (int m = 0; m < M; ++m) bias4[m] = b ? b[m / 4] : 0.0f;  // b may be null (no bias)
   float* tap = scratch(kScratchTmp, static_cast<int64_t>(N) * M * P);
   const OperandA A{w, 1, M, 0, 1};
   const OperandB B{x, C * P, C, H, W, 1, 0, false, H, W};

@@ -116,10 +116,10 @@ struct NoBias {
   __device__ float bias(int64_t) const { return 0.0f; }
 };
 
-// b[m], one value per output row (channel).
+// b[m], one value per output row (channel); a null b adds nothing, as on the CPU.
 struct RowBias {
   const float* bias_;
-  __device__ float bias(int64_t m) const { return __ldg(bias_ + m); }
+  __device__ float bias(int64_t m) const { return bias_ ? __ldg(bias_ + m) : 0.0f; }
 };
 
 template <class P>

@@ -91,7 +91,7 @@ struct UpconvFwd : T {
     const int64_t i = q / W, j = q - i * W;
     return n * KHW4 + 2 * i * W2 + 2 * j;
   }
-  __device__ float bias(int64_t mr) const { return __ldg(bias_ptr + (mr >> 2)); }
+  __device__ float bias(int64_t mr) const { return bias_ptr ? __ldg(bias_ptr + (mr >> 2)) : 0.0f; }  // b may be null
   __device__ float* out_ptr() const { return y; }
 };
 

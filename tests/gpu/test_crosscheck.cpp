@@ -1,6 +1,8 @@
 // The GPU against the CPU reference: every row of the op table (small, odd and the paper's large
-// shapes) runs on both backends from the same seed, and every output must agree within the row's
-// normalised-error tolerance. One table line per output: op, shape, error, tolerance.
+// shapes) and the GPU-only rows of gpu_rows.h (batch 4, split-K across images, multi-pass loss, null
+// bias) runs on both backends from the same seed; every output must agree within the row's normalised-
+// error tolerance, and a second GPU run must reproduce the bits of every op without atomics. One report
+// line per output (gpu_rows.h: check_row).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -11,35 +13,23 @@
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "tests/gpu/gpu_rows.h"
 #include "tests/op_table.h"
 
 using namespace unet;
 
 TEST_CASE("every op-table row on the GPU matches the CPU", "[gpu][crosscheck]") {
   const std::vector<test::OpCase> rows = test::op_cases(true);
-  static bool header_printed = false;
-  if (!header_printed) {
-    std::printf("%-26s %-44s %4s %12s %10s  %s\n", "op", "shape", "out", "rel_error", "tol", "");
-    header_printed = true;
-  }
   for (size_t r = 0; r < rows.size(); ++r) {
-    const test::OpCase& row = rows[r];
-    DYNAMIC_SECTION(row.op << " " << row.shape) {
-      const uint64_t seed = 1000 + r;
-      const std::vector<std::vector<float>> cpu = row.run(Device::CPU, seed);
-      const std::vector<std::vector<float>> gpu = row.run(Device::CUDA, seed);
-      REQUIRE(gpu.size() == cpu.size());
-      for (size_t o = 0; o < cpu.size(); ++o) {
-        const double err = test::rel_error(gpu[o], cpu[o]);
-        const bool ok = err <= row.tol;
-        std::printf("%-26s %-44s %4zu %12.3e %10.1e  %s\n", row.op.c_str(), row.shape.c_str(), o, err, row.tol,
-                    ok ? "ok" : "FAIL");
-        std::fflush(stdout);
-        INFO(row.op << " " << row.shape << " output " << o << ": rel_error " << err << " > tol " << row.tol);
-        REQUIRE(gpu[o].size() == cpu[o].size());
-        REQUIRE(err <= row.tol);
-      }
-    }
+    DYNAMIC_SECTION(rows[r].op << " " << rows[r].shape) { gpu_test::check_row(rows[r], 1000 + r); }
+  }
+}
+
+TEST_CASE("batch 4, split-K across images, multi-pass loss and null-bias rows match the CPU", "[gpu][crosscheck]") {
+  std::vector<test::OpCase> rows = gpu_test::extra_cases_small();
+  for (test::OpCase& r : gpu_test::extra_cases_large()) rows.push_back(std::move(r));
+  for (size_t r = 0; r < rows.size(); ++r) {
+    DYNAMIC_SECTION(rows[r].op << " " << rows[r].shape) { gpu_test::check_row(rows[r], 5000 + r); }
   }
 }
 
@@ -105,8 +95,7 @@ std::vector<float> train_tiny(Device d, int steps) {
 
 }  // namespace
 
-TEST_CASE("a small network trains identically on the GPU and the CPU", "[gpu][train]") {
-  const int steps = 5;
+static void same_training_on_both(int steps) {
   const std::vector<float> cpu = train_tiny(Device::CPU, steps);
   const std::vector<float> gpu = train_tiny(Device::CUDA, steps);
   for (int s = 0; s < steps; ++s) {
@@ -117,7 +106,15 @@ TEST_CASE("a small network trains identically on the GPU and the CPU", "[gpu][tr
   }
 }
 
+TEST_CASE("a small network trains identically on the GPU and the CPU", "[gpu][train]") { same_training_on_both(5); }
+
+// The compute-sanitizer run's training: every op with parameters, forward and backward, the optimiser.
+TEST_CASE("three training steps of a small network match the CPU", "[gpu][train][sanitize]") {
+  same_training_on_both(3);
+}
+
 TEST_CASE("a training step makes no cudaMalloc after its first iteration", "[gpu][allocator][train]") {
+  REQUIRE_FALSE(cuda_allocator_stats().exact);  // caching is what this checks: run without UNET_CUDA_ALLOCATOR=exact
   train_tiny(Device::CUDA, 2);  // warm-up: fills the free lists
   const AllocatorStats before = cuda_allocator_stats();
   train_tiny(Device::CUDA, 3);

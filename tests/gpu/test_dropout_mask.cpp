@@ -10,7 +10,7 @@
 
 using namespace unet;
 
-TEST_CASE("the GPU's dropout mask equals the CPU's bit for bit", "[gpu][dropout]") {
+TEST_CASE("the GPU's dropout mask equals the CPU's bit for bit", "[gpu][dropout][sanitize]") {
   struct Case { int64_t n; float p; uint64_t seed, offset; };
   const std::vector<Case> cases = {
       {1, 0.5f, 1, 0},          {7, 0.5f, 2, 3},           {1001, 0.5f, 3, 12345},
