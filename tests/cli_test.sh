@@ -53,4 +53,12 @@ expect_error "no_such.png" "$UNET" predict --model "$T/run/checkpoint.safetensor
 head -c 100 "$T/run/checkpoint.safetensors" > "$T/cut.safetensors"
 expect_error "cut.safetensors" "$UNET" predict --model "$T/cut.safetensors" --input "$DATA/image/05.png" -o "$T/q"
 expect_error "unknown option --iterationz" "$UNET" train --iterationz 3
+# Every subcommand answers --help with its own options, and a wrong option points there.
+for c in train predict eval weightmap augment restore device; do
+  "$UNET" "$c" --help > "$T/help.txt" || fail "unet $c --help failed"
+  grep -q "^usage: unet $c" "$T/help.txt" || fail "unet $c --help: no usage line"
+done
+"$UNET" predict --help | grep -q -- "--tta " || fail "unet predict --help does not list --tta"
+"$UNET" --help | grep -q "^  restore " || fail "unet --help does not list restore"
+expect_error "unet predict --help lists the options" "$UNET" predict --bogus 1
 echo "cli test passed"

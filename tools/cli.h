@@ -1,33 +1,84 @@
-// The command line's shared pieces: option parsing and device choice (tools/unet.cpp and
-// tools/restore_cmd.cpp).
+// The command line's shared pieces: each subcommand's options and help, option parsing with range
+// checks, progress lines, and device choice (tools/unet.cpp, tools/restore_cmd.cpp, bench/).
 #pragma once
+#include <unistd.h>
+
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "engine/backend.h"
 
 namespace unet::cli {
 
-// --key value pairs and --flags; every key must be one the subcommand knows.
+// One option of a subcommand, as `unet <command> --help` lists it.
+struct Option {
+  std::string name;                   // without the leading "--"
+  std::string value;                  // what the value looks like ("N", "DIR|STACK"); empty for a flag
+  std::string help;                   // one line, with the default where there is one
+  std::vector<std::string> aliases{};  // other names accepted for it
+};
+
+// A subcommand: its usage line, what it does, and every option it takes.
+struct Command {
+  std::string name, usage, summary;
+  std::vector<Option> options;
+};
+
+// What `unet <command> --help` prints.
+inline std::string help_text(const Command& c) {
+  std::string s = "usage: unet " + c.name + " " + c.usage + "\n" + c.summary + "\n";
+  if (!c.options.empty()) s += "\noptions:\n";
+  for (const Option& o : c.options) {
+    std::string left = "  --" + o.name + (o.value.empty() ? "" : " " + o.value);
+    for (const std::string& a : o.aliases) left += ", --" + a;
+    if (left.size() < 30) left.resize(30, ' ');
+    else left += "\n" + std::string(30, ' ');
+    s += left + o.help + "\n";
+  }
+  return s;
+}
+
+// --key value pairs and --flags; every key must be one the subcommand knows. -o is --out; --help
+// and -h ask for the subcommand's help (help_wanted()).
 class Args {
  public:
-  Args(int argc, char** argv, int first, const std::set<std::string>& keys, const std::set<std::string>& flags) {
+  Args(int argc, char** argv, int first, const Command& cmd) {
+    std::map<std::string, const Option*> by_name;
+    for (const Option& o : cmd.options) {
+      by_name[o.name] = &o;
+      for (const std::string& a : o.aliases) by_name[a] = &o;
+    }
     for (int i = first; i < argc; ++i) {
       std::string a = argv[i];
+      if (a == "--help" || a == "-h") {
+        help_ = true;
+        continue;
+      }
       if (a == "-o") a = "--out";
-      UNET_CHECK(a.rfind("--", 0) == 0, "unexpected argument \"", a, "\"");
-      std::string k = a.substr(2);
-      if (flags.count(k)) { flags_.insert(k); continue; }
-      UNET_CHECK(keys.count(k), "unknown option --", k);
-      UNET_CHECK(i + 1 < argc, "option --", k, " needs a value");
-      values_[k] = argv[++i];
+      UNET_CHECK(a.rfind("--", 0) == 0, "unexpected argument \"", a, "\" (unet ", cmd.name, " --help lists the options)");
+      auto it = by_name.find(a.substr(2));
+      UNET_CHECK(it != by_name.end(), "unknown option ", a, " (unet ", cmd.name, " --help lists the options)");
+      const Option& o = *it->second;
+      if (o.value.empty()) {
+        flags_.insert(o.name);
+        continue;
+      }
+      UNET_CHECK(i + 1 < argc, "option --", o.name, " needs a value (", o.value, ")");
+      values_[o.name] = argv[++i];
     }
   }
+  // The older form: the known keys and flags, without help texts.
+  Args(int argc, char** argv, int first, const std::set<std::string>& keys, const std::set<std::string>& flags)
+      : Args(argc, argv, first, command_of(keys, flags)) {}
+  bool help_wanted() const { return help_; }
   bool has(const std::string& k) const { return values_.count(k) > 0; }
   // Gives `k` the value `v` unless the command line gave it one (e.g. a resumed run's recorded options).
   void set_default(const std::string& k, const std::string& v) { values_.emplace(k, v); }
@@ -77,8 +128,41 @@ class Args {
   }
 
  private:
+  static Command command_of(const std::set<std::string>& keys, const std::set<std::string>& flags) {
+    Command c;
+    for (const std::string& k : keys) c.options.push_back({k, "VALUE", ""});
+    for (const std::string& f : flags) c.options.push_back({f, "", ""});
+    return c;
+  }
   std::map<std::string, std::string> values_;
   std::set<std::string> flags_;
+  bool help_ = false;
+};
+
+// Progress of long work on stderr: one line redrawn in place on a terminal; whole lines, at most
+// one every `every_seconds` (and the last), when stderr is a file or a pipe, so logs stay readable.
+class Progress {
+ public:
+  explicit Progress(double every_seconds = 10.0)
+      : tty_(isatty(fileno(stderr)) != 0), every_(every_seconds), t0_(std::chrono::steady_clock::now()) {}
+  double elapsed() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  // `line` without a line end; `last` ends the progress.
+  void show(const std::string& line, bool last) {
+    const double now = elapsed();
+    if (tty_) {
+      std::fprintf(stderr, "\r%s   %s", line.c_str(), last ? "\n" : "");
+    } else if (last || now - printed_ >= every_) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+      printed_ = now;
+    }
+  }
+
+ private:
+  bool tty_;
+  double every_, printed_ = -1e30;
+  std::chrono::steady_clock::time_point t0_;
 };
 
 // cpu, cuda, or auto (the GPU when this build has one and a device is present).

@@ -27,6 +27,6 @@ fi
 # Slice 05 is held out (--val-split 1 takes the last image): validated on during training and
 # segmented afterwards.
 $UNET train --images $DATA/image --labels $DATA/label --val-split 1 --out $OUT "${LOSS[@]}" "${CONFIG[@]}" "$@"
-$UNET predict --model $OUT/best.safetensors --input $DATA/image/05.png --labels $DATA/label/05.png \
+$UNET predict --model $OUT/best.safetensors --images $DATA/image/05.png --labels $DATA/label/05.png \
   -o $OUT/slice05 "${PREDICT[@]}"
 echo "results: $OUT/slice05_mask.png  $OUT/slice05_overlay.png  $OUT/slice05_probs.tif  $OUT/loss.png"

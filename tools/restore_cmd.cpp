@@ -19,6 +19,7 @@
 #include "engine/atomic_file.h"
 #include "engine/backend.h"
 #include "tools/cli.h"
+#include "tools/commands.h"
 #include "unet/io.h"
 #include "restore/restore.h"
 #include "restore/synthetic_cells.h"
@@ -79,16 +80,69 @@ int synthetic(const Args& a) {
 
 }  // namespace
 
+extern const cli::Command kRestore;  // declared extern: used by tools/unet.cpp's command list
+const cli::Command kRestore{
+    "restore",
+    "--phase P.tif --dic D.tif -o F.tif [options]   |   --synthetic DIR [options]",
+    "Co-restores a phase contrast and a DIC image of the same cells.\n"
+    "Into one non-negative image (docs/restore.md); --synthetic writes test pairs made by the same models.",
+    {{"phase", "IMG", "the phase contrast image"},
+     {"dic", "IMG", "the DIC image"},
+     {"out", "F.tif", "the restored image, float TIFF (-o)"},
+     {"mode", "joint|phase|dic", "which images the restoration uses (default joint)"},
+     cli::kDevice,
+     {"iterations", "N", "multiplicative updates (default 300)"},
+     {"lambda", "X", "weight of the DIC term (default 1)"},
+     {"ws", "X", "smoothness weight w_s (default 1)"},
+     {"wr", "X", "sparsity weight w_r (default 0.5)"},
+     {"w0", "X", "L1 weight scale (default 1)"},
+     {"gamma", "X", "reweighting constant (default 3)"},
+     {"eps", "X", "the update's denominator guard (default 1e-12)"},
+     {"edge-tau", "X", "Laplacian edge scale (default 0: from the images)"},
+     {"dic-gain", "X", "DIC gain k (default 0: estimated)"},
+     {"refit-every", "N", "re-fit background and gain every N iterations (default 10)"},
+     {"no-background", "", "do not remove a polynomial background first"},
+     {"no-background-fit", "", "do not re-fit the background during the iterations"},
+     {"no-register", "", "do not register the pair (phase correlation)"},
+     {"max-shift", "PX", "largest registration shift (default 0: any)"},
+     {"no-closed-form", "", "start from a flat image, not the Fourier closed form"},
+     {"R", "UM", "phase ring outer radius (default 4000)"},
+     {"W", "UM", "phase ring width (default 800)"},
+     {"radius", "PX", "phase kernel radius (default 5)"},
+     {"pixel-um", "UM", "pixel size (default 1)"},
+     {"focal-mm", "MM", "focal length (default 40)"},
+     {"wavelength-um", "UM", "wavelength (default 0.55)"},
+     {"drop", "X", "phase taps with |value| <= X are dropped (default 0.01)"},
+     {"dic-sigma", "PX", "DIC kernel width (default 1)"},
+     {"dic-theta", "RAD", "DIC shear direction (default pi/4)"},
+     {"dic-size", "PX", "DIC kernel size (default 13)"},
+     {"su-kernels", "K", "Su et al.'s model with K phase-retardation kernels (default 0: one kernel)"},
+     {"zeta", "X", "Su et al.'s zeta"},
+     {"pair-out", "PAIR.tif", "also write the preprocessed pair"},
+     {"figure", "FIG.png", "also write a figure of the inputs and the result"},
+     {"compare", "", "with --figure: add the single-modality restorations"},
+     {"truth", "T.tif", "with --figure: the true f, for the relative error"},
+     {"objective-csv", "FILE", "the objective per iteration"},
+     {"out-scale", "X", "multiply the written f by X (default 1)"},
+     {"synthetic", "DIR", "write synthetic pairs to DIR/{phase,dic,truth,label}"},
+     {"count", "N", "synthetic pairs (default 1)"},
+     {"seed", "S", "random seed (default 1)"},
+     {"size", "PX", "synthetic image side (default 96)"},
+     {"noise", "X", "noise relative to the signal (default 0.05)"},
+     {"cells", "N", "cells per image"},
+     {"pairs", "N", "touching pairs per image"},
+     {"mitotic", "N", "bright (mitotic) cells per image"},
+     {"dic-bias", "X", "amplitude of the DIC bias surface"},
+     {"shift-dy", "PX", "shift the DIC image down by PX"},
+     {"shift-dx", "PX", "shift the DIC image right by PX"},
+     {"quiet", "", "no progress output"}}};
+
 int cmd_restore(int argc, char** argv) {
-  Args a(argc, argv, 2,
-                {"phase", "dic", "out", "mode", "device", "iterations", "lambda", "ws", "wr", "w0", "gamma", "eps",
-                 "edge-tau", "dic-gain", "refit-every", "R", "W", "radius", "pixel-um", "focal-mm", "wavelength-um",
-                 "drop", "dic-sigma", "dic-theta", "dic-size", "su-kernels", "zeta", "pair-out", "figure", "truth",
-                 "objective-csv", "max-shift", "out-scale",
-                 // --synthetic DIR
-                 "synthetic", "count", "seed", "size", "noise", "cells", "pairs", "mitotic", "dic-bias", "shift-dy",
-                 "shift-dx"},
-                {"no-background", "no-background-fit", "no-register", "no-closed-form", "compare", "quiet"});
+  Args a(argc, argv, 2, kRestore);
+  if (a.help_wanted()) {
+    std::fputs(cli::help_text(kRestore).c_str(), stdout);
+    return 0;
+  }
   if (a.has("synthetic")) return synthetic(a);
 
   RestoreOptions o;
@@ -142,13 +196,15 @@ int cmd_restore(int argc, char** argv) {
                  o.solver.lambda, o.solver.ws, o.solver.wr, o.solver.gamma,
                  o.su_kernels ? (", " + std::to_string(o.su_kernels) + " phase-retardation kernels").c_str() : "");
   auto t0 = std::chrono::steady_clock::now();
+  cli::Progress progress;
   std::vector<std::pair<int, double>> curve;
   o.solver.progress = [&](int it, double e) {
     curve.emplace_back(it, e);
     if (quiet) return;
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\r[restore] iteration %d/%d  objective %.6g  %.1f s   ", it, o.solver.iterations, e, el);
-    if (it == o.solver.iterations) std::fprintf(stderr, "\n");
+    char line[160];
+    std::snprintf(line, sizeof line, "[restore] iteration %d/%d  objective %.6g  %.1f s", it, o.solver.iterations, e, el);
+    progress.show(line, it == o.solver.iterations);
   };
   // Run the pipeline; with --compare also both single-modality restorations (quietly).
   RestoreResult r = restore_pair(phase, dic, o);

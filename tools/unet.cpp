@@ -1,10 +1,5 @@
-// unet: the command line.
-//   unet train     --images DIR|STACK --labels DIR|STACK [options]   train, checkpoint, loss curve
-//   unet predict   --model CKPT --input IMG -o OUT_PREFIX [options]  overlap-tile segmentation
-//   unet weightmap --labels IMG -o OUT.png [--w0 10 --sigma 5]       the paper's Eq. 2, as an image
-//   unet augment   --image IMG --labels IMG -o DIR [--count 4]       augmented samples as PNGs
-//   unet restore   --phase P.tif --dic D.tif -o F.tif [options]      phase contrast + DIC co-restoration
-//   unet device                                                      what GPU this build sees
+// unet: the command line. Its subcommands and their options are listed once, in tools/commands.h
+// (restore's in tools/restore_cmd.cpp); `unet <command> --help` prints them.
 #include <algorithm>
 #include <chrono>
 #include <csignal>
@@ -19,6 +14,7 @@
 #include "engine/atomic_file.h"
 #include "engine/backend.h"
 #include "tools/cli.h"
+#include "tools/commands.h"
 #include "unet/augment.h"
 #include "unet/checkpoint.h"
 #include "unet/io.h"
@@ -30,23 +26,26 @@
 namespace fs = std::filesystem;
 using namespace unet;
 using unet::cli::Args;
+using unet::cli::Command;
 using unet::cli::pick_device;
 
 int cmd_restore(int argc, char** argv);  // tools/restore_cmd.cpp
+extern const unet::cli::Command kRestore;
 
 namespace {
+
+// Prints the subcommand's help when asked (unet <command> --help); true when it did.
+bool printed_help(const Args& a, const Command& c) {
+  if (!a.help_wanted()) return false;
+  std::fputs(cli::help_text(c).c_str(), stdout);
+  return true;
+}
 
 ClassBalance parse_balance(const std::string& s) {
   if (s == "none") return ClassBalance::kNone;
   if (s == "max-one") return ClassBalance::kMaxOne;
   if (s == "inverse") return ClassBalance::kInverseFrequency;
   UNET_FAIL("--balance must be none, max-one or inverse, got \"", s, "\"");
-}
-
-void progress_line(const char* what, int done, int total, std::chrono::steady_clock::time_point t0) {
-  double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "\r[%s] %d/%d tiles  %.1f s", what, done, total, el);
-  if (done == total) std::fprintf(stderr, "\n");
 }
 
 // The first SIGINT or SIGTERM asks training to stop cleanly (finish the iteration, write the
@@ -84,12 +83,8 @@ void take_recorded_options(Args& a, const std::string& checkpoint) {
 }
 
 int cmd_train(int argc, char** argv) {
-  Args a(argc, argv, 2,
-         {"images", "labels", "val-images", "val-labels", "val-split", "out", "device", "tile", "iterations", "lr",
-          "momentum", "weight-decay", "lr-step", "lr-gamma", "val-every", "checkpoint-every", "seed", "resume",
-          "extend-to", "stop-at", "init", "in-channels", "classes", "depth", "base", "dropout", "w0", "sigma", "balance", "elastic-sigma",
-          "val-tile"},
-         {"quiet", "no-augment", "allow-changes"});
+  Args a(argc, argv, 2, cli::kTrain);
+  if (printed_help(a, cli::kTrain)) return 0;
   if (a.has("resume")) take_recorded_options(a, a.str("resume"));
   TrainOptions o;
   constexpr long long kMaxIterations = 1'000'000'000'000LL;
@@ -165,8 +160,9 @@ int cmd_train(int argc, char** argv) {
 }
 
 int cmd_predict(int argc, char** argv) {
-  Args a(argc, argv, 2, {"model", "input", "out", "device", "tile", "batch", "labels"}, {"tta", "npy"});
-  const std::string model = a.need("model"), input = a.need("input"), out = a.need("out");
+  Args a(argc, argv, 2, cli::kPredict);
+  if (printed_help(a, cli::kPredict)) return 0;
+  const std::string model = a.need("model"), input = a.need("images"), out = a.need("out");
   Device dev = pick_device(a.str("device", "auto"));
   UNetConfig cfg = read_checkpoint_config(model);
   UNet net(cfg, dev);  // no He initialisation: the checkpoint's weights overwrite it
@@ -188,11 +184,11 @@ int cmd_predict(int argc, char** argv) {
     std::string slice;  // " slice 0 (1/30)": the index of the file names, then the count
     if (slices.size() > 1)
       slice = " slice " + std::to_string(s) + " (" + std::to_string(s + 1) + "/" + std::to_string(slices.size()) + ")";
-    auto t0 = std::chrono::steady_clock::now();
+    cli::Progress progress;
     po.progress = [&](int d, int t) {
-      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(stderr, "\r[predict]%s %d/%d tiles  %.1f s", slice.c_str(), d, t, el);
-      if (d == t) std::fprintf(stderr, "\n");
+      char line[160];
+      std::snprintf(line, sizeof line, "[predict]%s %d/%d tiles  %.1f s", slice.c_str(), d, t, progress.elapsed());
+      progress.show(line, d == t);
     };
     const TileGrid g = tile_grid(cfg, po, img.height, img.width);
     std::fprintf(stderr, "[predict] %s%s: %dx%d, tile %d, %d bands of %d rows, %s%s\n", input.c_str(), slice.c_str(),
@@ -242,7 +238,8 @@ std::vector<std::pair<std::string, Image>> read_slices(const std::string& path, 
 // unet eval: the ISBI 2012 metrics of a model's predictions (or of probability maps given as
 // files) against labels; a table per slice and the mean over slices.
 int cmd_eval(int argc, char** argv) {
-  Args a(argc, argv, 2, {"model", "images", "probs", "labels", "format", "out", "device", "tile", "batch"}, {"tta"});
+  Args a(argc, argv, 2, cli::kEval);
+  if (printed_help(a, cli::kEval)) return 0;
   UNET_CHECK(a.has("model") != a.has("probs"), "give either --model CKPT --images ... or --probs ... (probability maps)");
   const std::string format = a.str("format", "table");
   UNET_CHECK(format == "table" || format == "csv" || format == "json", "--format must be table, csv or json");
@@ -262,9 +259,13 @@ int cmd_eval(int argc, char** argv) {
     UNET_CHECK(images.size() == labels.size(), a.need("images"), " has ", images.size(), " slices but ", a.need("labels"),
                " has ", labels.size());
     for (size_t i = 0; i < images.size(); ++i) {
-      auto t0 = std::chrono::steady_clock::now();
       std::fprintf(stderr, "[eval] slice %zu/%zu: %s\n", i + 1, images.size(), images[i].first.c_str());
-      po.progress = [&](int d, int t) { progress_line("predict", d, t, t0); };
+      cli::Progress progress;
+      po.progress = [&](int d, int t) {
+        char line[96];
+        std::snprintf(line, sizeof line, "[predict] %d/%d tiles  %.1f s", d, t, progress.elapsed());
+        progress.show(line, d == t);
+      };
       Image p = predict_probabilities(net, images[i].second, po);
       Image cell(1, p.height, p.width);
       std::copy(p.plane(1), p.plane(1) + p.pixels(), cell.data.begin());
@@ -340,7 +341,8 @@ int cmd_eval(int argc, char** argv) {
 }
 
 int cmd_weightmap(int argc, char** argv) {
-  Args a(argc, argv, 2, {"labels", "out", "w0", "sigma", "classes"}, {});
+  Args a(argc, argv, 2, cli::kWeightmap);
+  if (printed_help(a, cli::kWeightmap)) return 0;
   WeightMapParams wm;
   wm.w0 = static_cast<float>(a.num("w0", wm.w0, 0.0, 1e6));
   wm.sigma = static_cast<float>(a.num("sigma", wm.sigma, 1e-3, 1e6));
@@ -360,8 +362,9 @@ int cmd_weightmap(int argc, char** argv) {
 }
 
 int cmd_augment(int argc, char** argv) {
-  Args a(argc, argv, 2, {"image", "labels", "out", "count", "seed", "elastic-sigma"}, {});
-  Sample s{read_image_normalised(a.need("image")), read_label(a.need("labels"), 2), Image()};
+  Args a(argc, argv, 2, cli::kAugment);
+  if (printed_help(a, cli::kAugment)) return 0;
+  Sample s{read_image_normalised(a.need("images")), read_label(a.need("labels"), 2), Image()};
   s.weights = weight_map(s.labels, WeightMapParams{});
   AugmentParams p;
   p.elastic_sigma = static_cast<float>(a.num("elastic-sigma", p.elastic_sigma, 0.0, 1e4));
@@ -376,7 +379,9 @@ int cmd_augment(int argc, char** argv) {
   return 0;
 }
 
-int cmd_device() {
+int cmd_device(int argc, char** argv) {
+  Args a(argc, argv, 2, cli::kDeviceCommand);
+  if (printed_help(a, cli::kDeviceCommand)) return 0;
   if (!cuda_available()) {
     std::printf("no CUDA device available: running on the CPU\n");
     return 0;
@@ -387,52 +392,47 @@ int cmd_device() {
   return 0;
 }
 
-void usage() {
-  std::fprintf(stderr,
-               "usage: unet <command> [options]\n"
-               "  train      --images DIR|STACK --labels DIR|STACK [--val-split N | --val-images .. --val-labels ..]\n"
-               "             [--out DIR] [--device cpu|cuda|auto] [--tile 572] [--iterations N] [--lr 0.002]\n"
-               "             [--momentum 0.99] [--weight-decay 0] [--lr-step N --lr-gamma 0.1] [--val-every N]\n"
-               "             [--checkpoint-every N] [--seed S] [--resume CKPT [--extend-to N]] [--stop-at N] [--init CKPT]\n"
-               "             [--in-channels 1] [--classes 2] [--depth 4] [--base 64] [--dropout 0.5]\n"
-               "             [--w0 10] [--sigma 5] [--balance none|max-one|inverse] [--elastic-sigma 10]\n"
-               "             [--no-augment] [--quiet]\n"
-               "  predict    --model CKPT --input IMG|STACK -o PREFIX [--tile T] [--batch B] [--tta] [--npy]\n"
-               "             [--labels LABEL] [--device ..]\n"
-               "  eval       (--model CKPT --images DIR|STACK|IMG | --probs DIR|STACK|IMG) --labels DIR|STACK|IMG\n"
-               "             [--format table|csv|json] [-o FILE] [--tta] [--tile T]\n"
-               "  weightmap  --labels IMG -o OUT.png [--w0 10] [--sigma 5]\n"
-               "  augment    --image IMG --labels IMG -o DIR [--count 4] [--seed S]\n"
-               "  restore    --phase P.tif --dic D.tif -o F.tif [--mode joint|phase|dic] [--iterations 300]\n"
-               "             [--lambda 1] [--ws 1] [--wr 0.5] [--gamma 3] [--dic-gain 0=auto] [--su-kernels K]\n"
-               "             [--R 4000 --W 800 --radius 5 --pixel-um 1 --focal-mm 40] [--dic-sigma 1 --dic-theta 0.785]\n"
-               "             [--pair-out PAIR.tif] [--figure FIG.png [--compare] [--truth T.tif]] [--device ..]\n"
-               "  restore    --synthetic DIR [--count N] [--seed S] [--size 96] [--noise 0.05] [--mitotic M]\n"
-               "  device\n");
+// Every subcommand, with its handler.
+struct Entry {
+  const Command* command;
+  int (*run)(int argc, char** argv);
+};
+const Entry kCommands[] = {{&cli::kTrain, cmd_train},         {&cli::kPredict, cmd_predict},
+                           {&cli::kEval, cmd_eval},           {&cli::kWeightmap, cmd_weightmap},
+                           {&cli::kAugment, cmd_augment},     {&kRestore, cmd_restore},
+                           {&cli::kDeviceCommand, cmd_device}};
+
+void usage(std::FILE* to) {
+  std::fprintf(to, "usage: unet <command> [options]      (unet <command> --help lists its options)\n\ncommands:\n");
+  for (const Entry& e : kCommands) {
+    const std::string& s = e.command->summary;
+    std::fprintf(to, "  %-10s %s\n", e.command->name.c_str(), s.substr(0, s.find('\n')).c_str());
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    usage();
+    usage(stderr);
     return 2;
   }
   std::string cmd = argv[1];
   try {
-    if (cmd == "train") return cmd_train(argc, argv);
-    if (cmd == "predict") return cmd_predict(argc, argv);
-    if (cmd == "weightmap") return cmd_weightmap(argc, argv);
-    if (cmd == "eval") return cmd_eval(argc, argv);
-    if (cmd == "augment") return cmd_augment(argc, argv);
-    if (cmd == "device") return cmd_device();
-    if (cmd == "restore") return cmd_restore(argc, argv);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-      usage();
+      if (argc > 2)  // unet help <command>
+        for (const Entry& e : kCommands)
+          if (e.command->name == argv[2]) {
+            std::fputs(cli::help_text(*e.command).c_str(), stdout);
+            return 0;
+          }
+      usage(stdout);
       return 0;
     }
+    for (const Entry& e : kCommands)
+      if (e.command->name == cmd) return e.run(argc, argv);
     std::fprintf(stderr, "unet: unknown command \"%s\"\n", cmd.c_str());
-    usage();
+    usage(stderr);
     return 2;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "\nunet %s: error: out of memory (a smaller --tile or --batch needs less)\n", cmd.c_str());

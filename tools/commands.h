@@ -1,0 +1,111 @@
+// The subcommands of `unet` and their options: what `unet <command> --help` prints and what
+// tools/unet.cpp and tools/restore_cmd.cpp accept. One list, so the help cannot drift from the parser.
+// Names are shared across subcommands: --images (an image, a TIFF stack or a folder), --labels,
+// --out / -o, --model, --device, --tile, --batch, --seed.
+#pragma once
+#include "tools/cli.h"
+
+namespace unet::cli {
+
+inline const Option kDevice{"device", "cpu|cuda|auto", "where to run (default auto: the GPU when there is one)"};
+
+inline const Command kTrain{
+    "train",
+    "--images DIR|STACK --labels DIR|STACK [options]",
+    "Trains a U-Net as the paper does.\n"
+    "SGD with momentum 0.99 on one large tile per iteration, the Eq. 2 weight map, elastic deformations;\n"
+    "writes checkpoints, the loss curve and validation scores. Ctrl-C stops cleanly, --resume continues.",
+    {{"images", "DIR|STACK", "training images: a folder (matched to --labels by sorted name) or a TIFF stack"},
+     {"labels", "DIR|STACK", "labels: 0/255 masks (255 = cell) or class indices"},
+     {"val-images", "DIR|STACK", "a separate validation set (with --val-labels)"},
+     {"val-labels", "DIR|STACK", "labels of --val-images"},
+     {"val-split", "N", "validate on the last N training images instead"},
+     {"out", "DIR", "output folder (default out/train): checkpoint, best, loss.csv/png, val.csv"},
+     kDevice,
+     {"tile", "PX", "input tile side (default 572; must be valid for the depth)"},
+     {"iterations", "N", "iterations of the run (default 1000)"},
+     {"lr", "X", "learning rate (default 0.002)"},
+     {"momentum", "X", "SGD momentum (default 0.99)"},
+     {"weight-decay", "X", "L2 weight decay (default 0)"},
+     {"lr-step", "N", "multiply the rate by --lr-gamma every N iterations (default 0: constant)"},
+     {"lr-gamma", "X", "the step factor (default 0.1)"},
+     {"val-every", "N", "validate every N iterations (default 100; 0: at the end)"},
+     {"checkpoint-every", "N", "checkpoint every N iterations (default 100; 0: at the end)"},
+     {"seed", "S", "random seed of initialisation, augmentation and dropout (default 1)"},
+     {"resume", "CKPT", "continue the run of this checkpoint (left-out options: the checkpoint's)"},
+     {"extend-to", "N", "with --resume: train a finished run on to N iterations"},
+     {"allow-changes", "", "with --resume: accept options that differ from the checkpoint's"},
+     {"stop-at", "N", "stop after iteration N, checkpointed (as an interruption would)"},
+     {"init", "CKPT", "start from this checkpoint's weights (a new run)"},
+     {"in-channels", "N", "image channels (default 1)"},
+     {"classes", "N", "classes (default 2)"},
+     {"depth", "N", "pooling levels (default 4)"},
+     {"base", "N", "channels of the first level (default 64)"},
+     {"dropout", "P", "dropout at the end of the contracting path (default 0.5)"},
+     {"w0", "X", "Eq. 2 border weight (default 10; 0: class balancing only)"},
+     {"sigma", "PX", "Eq. 2 border width (default 5)"},
+     {"balance", "none|max-one|inverse", "class balancing of the weight map (default max-one)"},
+     {"elastic-sigma", "PX", "elastic deformation strength (default 10)"},
+     {"no-augment", "", "no augmentation at all"},
+     {"val-tile", "PX", "tile for validation (default 0: chosen for speed)"},
+     {"quiet", "", "no progress output"}}};
+
+inline const Command kPredict{
+    "predict",
+    "--model CKPT --images IMG|STACK -o PREFIX [options]",
+    "Segments an image, or every slice of a TIFF stack.\n"
+    "Overlap tiles with mirrored borders; writes PREFIX_probs.tif (one float page per class),\n"
+    "PREFIX_mask.png and PREFIX_overlay.png, band by band.",
+    {{"model", "CKPT", "a checkpoint written by unet train"},
+     {"images", "IMG|STACK", "the image or TIFF stack to segment", {"input"}},
+     {"out", "PREFIX", "output prefix (-o)"},
+     kDevice,
+     {"tile", "PX", "input tile side (default 0: chosen for speed, docs/predict.md)"},
+     {"batch", "N", "tiles per forward pass (default 1 on the CPU, 4 on a GPU)"},
+     {"tta", "", "average the 8 rotations and flips"},
+     {"npy", "", "also write PREFIX_probs.npy"},
+     {"labels", "LABEL", "score the segmentation against these labels"}}};
+
+inline const Command kEval{
+    "eval",
+    "(--model CKPT --images DIR|STACK|IMG | --probs DIR|STACK|IMG) --labels DIR|STACK|IMG [options]",
+    "Scores segmentations with the ISBI 2012 metrics.\n"
+    "Pixel, Rand and warping error and IoU of a model's segmentations, or of probability maps given as\n"
+    "files, against labels: per slice at the best threshold, and their mean.",
+    {{"model", "CKPT", "segment --images with this checkpoint"},
+     {"images", "DIR|STACK|IMG", "the images to segment", {"input"}},
+     {"probs", "DIR|STACK|IMG", "probability maps instead (unet predict's _probs.tif, or P(cell))"},
+     {"labels", "DIR|STACK|IMG", "the reference labels"},
+     {"format", "table|csv|json", "report format (default table)"},
+     {"out", "FILE", "write the report there (-o) instead of standard output"},
+     kDevice,
+     {"tile", "PX", "input tile side (default 0: chosen for speed)"},
+     {"batch", "N", "tiles per forward pass"},
+     {"tta", "", "average the 8 rotations and flips"}}};
+
+inline const Command kWeightmap{
+    "weightmap",
+    "--labels IMG -o OUT.png [options]",
+    "Writes the paper's Eq. 2 weight map of a label image.\n"
+    "As a PNG scaled to its maximum and as a float TIFF.",
+    {{"labels", "IMG", "the label image"},
+     {"out", "OUT.png", "the output PNG (-o); the floats go to OUT.tif"},
+     {"w0", "X", "border weight (default 10)"},
+     {"sigma", "PX", "border width (default 5)"},
+     {"classes", "N", "classes (default 2)"}}};
+
+inline const Command kAugment{
+    "augment",
+    "--images IMG --labels IMG -o DIR [options]",
+    "Writes augmented training samples as training draws them.\n"
+    "Image, labels and weight map of each sample as PNGs.",
+    {{"images", "IMG", "the image", {"image"}},
+     {"labels", "IMG", "its labels"},
+     {"out", "DIR", "output folder (-o)"},
+     {"count", "N", "samples (default 4)"},
+     {"seed", "S", "random seed (default 1)"},
+     {"elastic-sigma", "PX", "elastic deformation strength (default 10)"}}};
+
+inline const Command kDeviceCommand{"device", "", "Says which GPU this build sees, if any.", {}};
+
+}  // namespace unet::cli
