@@ -5,15 +5,13 @@
 # with momentum). Skipped (exit 77) when the Python given (UNET_TORCH_PYTHON, else python3) lacks torch,
 # numpy or safetensors. Usage: bench_torch_test.sh BENCH_UNET
 set -euo pipefail
+source "$(dirname "$0")/script_lib.sh"
 B="$1"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${UNET_TORCH_PYTHON:-python3}"
 if ! "$PY" -c "import torch, numpy, safetensors" 2>/dev/null; then
   echo "SKIPPED: $PY cannot import torch, numpy and safetensors (set UNET_TORCH_PYTHON to a Python that can)"
   exit 77
 fi
-T="$(mktemp -d)"
-trap 'rm -rf "$T"' EXIT
 # A depth-4, base-8 network (all 23 convolutions, 0.5 M parameters) on a 252 tile (68x68 output).
 "$B" init --out "$T/m.safetensors" --base 8 --depth 4 --seed 5
 "$B" sample --image "$ROOT/tests/data/isbi/image/02.png" --labels "$ROOT/tests/data/isbi/label/02.png" --tile 252 \

@@ -3,12 +3,8 @@
 # losses (reproducible; unchanged without an update and dropout; changed by an update, and by dropout masks),
 # the step's shape checks, the prediction figures, and the split of a stack into slices. Usage: bench_unet_test.sh BENCH_UNET
 set -euo pipefail
+source "$(dirname "$0")/script_lib.sh"
 B="$1"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-DATA="$ROOT/tests/data/isbi"
-T="$(mktemp -d)"
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAILED: $*" >&2; exit 1; }
 losses() { python3 -c 'import json,sys; print(" ".join("%.9g" % v for v in json.load(open(sys.argv[1]))["losses"]))' "$1"; }
 
 "$B" init --out "$T/m.safetensors" --base 4 --depth 2 --seed 3

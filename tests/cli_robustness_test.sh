@@ -4,19 +4,10 @@
 # or file and the value; an interrupted run must resume to exactly the state of an uninterrupted
 # one, loss.csv without a hole. Usage: cli_robustness_test.sh UNET_BINARY
 set -euo pipefail
+source "$(dirname "$0")/script_lib.sh"
 UNET="$1"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-DATA="$ROOT/tests/data/isbi"
-T="$(mktemp -d)"
-trap 'rm -rf "$T"' EXIT
 # The networks here are tiny: one thread runs them fastest, and never spin-waits for a busy core.
 export OMP_NUM_THREADS=1
-fail() { echo "FAILED: $*" >&2; exit 1; }
-expect_error() {  # expect_error "message part" command...
-  local want="$1"; shift
-  if out=$("$@" 2>&1); then fail "expected an error from: $*"; fi
-  grep -qF -- "$want" <<<"$out" || fail "error of '$*' lacks '$want': $out"
-}
 TRAIN=("$UNET" train --images "$DATA/image" --labels "$DATA/label" --device cpu --depth 2 --base 4 --tile 108
        --val-split 1 --val-every 4 --quiet)
 

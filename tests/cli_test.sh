@@ -3,17 +3,8 @@
 # rules, predict, eval (from the model and from the written maps), weightmap, augment, and the
 # errors a user meets first. Usage: cli_test.sh UNET_BINARY
 set -euo pipefail
+source "$(dirname "$0")/script_lib.sh"
 UNET="$1"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-DATA="$ROOT/tests/data/isbi"
-T="$(mktemp -d)"
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAILED: $*" >&2; exit 1; }
-expect_error() {  # expect_error "message part" command...
-  local want="$1"; shift
-  if out=$("$@" 2>&1); then fail "expected an error from: $*"; fi
-  grep -qF -- "$want" <<<"$out" || fail "error of '$*' lacks '$want': $out"
-}
 
 # Tiny training run: 2 iterations of a depth-2, base-4 network on 108 px tiles, slice 05 held out.
 "$UNET" train --images "$DATA/image" --labels "$DATA/label" --val-split 1 --out "$T/run" --device cpu \

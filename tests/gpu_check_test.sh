@@ -10,10 +10,7 @@
 #             work with the reason, running its CPU side), exit 0, and what comes back fits the rule for the
 #             GPU machine's returned files (at most 8 files in $OUT, the report and the results bundle among them).
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-T="$(mktemp -d)"
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAILED: $*" >&2; exit 1; }
+source "$(dirname "$0")/script_lib.sh"
 
 case "$1" in
 summary)
