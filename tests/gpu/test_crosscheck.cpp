@@ -1,8 +1,8 @@
-// The GPU against the CPU reference: every row of the op table (small, odd and the paper's large
-// shapes) and the GPU-only rows of gpu_rows.h (batch 4, split-K across images, multi-pass loss, null
-// bias) runs on both backends from the same seed; every output must agree within the row's normalised-
-// error tolerance, and a second GPU run must reproduce the bits of every op without atomics. One report
-// line per output (gpu_rows.h: check_row).
+// The GPU against the CPU reference: every op-table row but the bench-only ones (tiny, small and large:
+// odd shapes, the paper's, batch 4, split-K across images, multi-pass loss, null biases) runs on both
+// backends from the same seed; every output must agree within the tolerance of the row's precision with
+// its guard intact, and a second GPU run must reproduce the bits of every op without atomics. One report
+// line per output (tests/row_check.h).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -13,23 +13,20 @@
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/rng.h"
-#include "tests/gpu/gpu_rows.h"
 #include "tests/op_table.h"
+#include "tests/row_check.h"
 
 using namespace unet;
 
 TEST_CASE("every op-table row on the GPU matches the CPU", "[gpu][crosscheck]") {
-  const std::vector<test::OpCase> rows = test::op_cases(true);
+  const std::vector<test::OpCase> rows = test::op_cases({test::Size::tiny, test::Size::small, test::Size::large});
+  const test::Backend cpu = test::cpu_backend(), gpu = test::cuda_backend();
   for (size_t r = 0; r < rows.size(); ++r) {
-    DYNAMIC_SECTION(rows[r].op << " " << rows[r].shape) { gpu_test::check_row(rows[r], 1000 + r); }
-  }
-}
-
-TEST_CASE("batch 4, split-K across images, multi-pass loss and null-bias rows match the CPU", "[gpu][crosscheck]") {
-  std::vector<test::OpCase> rows = gpu_test::extra_cases_small();
-  for (test::OpCase& r : gpu_test::extra_cases_large()) rows.push_back(std::move(r));
-  for (size_t r = 0; r < rows.size(); ++r) {
-    DYNAMIC_SECTION(rows[r].op << " " << rows[r].shape) { gpu_test::check_row(rows[r], 5000 + r); }
+    DYNAMIC_SECTION(rows[r].op << " " << rows[r].title()) {
+      const test::RowCheck check = test::check_row(rows[r], cpu, gpu, 1000 + r, true);
+      INFO(check.failure);
+      REQUIRE(check.ok);
+    }
   }
 }
 
