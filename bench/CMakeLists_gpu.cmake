@@ -15,7 +15,7 @@ find_library(CUDNN_LIB NAMES cudnn libcudnn.so.9
   PATH_SUFFIXES lib lib64 lib/x64)
 
 add_executable(bench_gpu ${CMAKE_CURRENT_LIST_DIR}/bench_gpu.cpp)
-target_link_libraries(bench_gpu PRIVATE unet_engine benchmark::benchmark CUDA::cudart CUDA::cublas)
+target_link_libraries(bench_gpu PRIVATE unet_engine unet_op_table benchmark::benchmark CUDA::cudart CUDA::cublas)
 target_compile_options(bench_gpu PRIVATE ${UNET_CXX_FLAGS})
 if(CUDNN_INCLUDE_DIR AND CUDNN_LIB)
   message(STATUS "bench_gpu: cuDNN baselines from ${CUDNN_LIB}")

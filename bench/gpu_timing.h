@@ -16,12 +16,10 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.cuh"
-#include "kernels/kernels.h"
 
 namespace bench_gpu {
 
-inline cudaStream_t g_stream = nullptr;
-inline const unet::kernels::KernelTable* g_k = nullptr;
+inline cudaStream_t g_stream = nullptr;  // the engine's CUDA stream: the op table's rows run on it
 inline int g_iters = 20;  // timed calls per row (each timed alone; the row reports their median)
 
 // float -> bfloat16, round to nearest even (NaN kept a NaN).
