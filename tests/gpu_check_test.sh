@@ -22,8 +22,9 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 p = r["phases"]
 assert set(p) == {"build", "tests", "sanitize", "bench", "torch", "predict", "train"}, p.keys()
-assert len(p["tests"]["data"]["rows"]) == 8 and p["tests"]["data"]["bitwise"]["conv3x3_backward_weight"]["not_bitwise"] == 1
+assert len(p["tests"]["data"]["rows"]) == 9 and p["tests"]["data"]["rows"][-1]["status"] == "FAIL guard cuda" and p["tests"]["data"]["bitwise"]["conv3x3_backward_weight"]["not_bitwise"] == 1
 assert p["bench"]["data"]["convs"][0]["ours"]["ms"] == 0.2 and len(p["bench"]["data"]["errors"]) == 1
+assert len(p["bench"]["data"]["memory"]) == 3 and p["bench"]["data"]["other"][0]["shape"] == "4x64x570x570x64"
 assert p["train"]["data"]["evals"]["900"]["rand_error"] == 0.2  # JSON keys are strings
 assert r["machine"]["gpu"].startswith("EXAMPLE")
 PY

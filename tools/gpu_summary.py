@@ -122,7 +122,7 @@ def parse_tests(d):
             continue
         if r[0] == "row":
             rows.append({"op": r[1], "shape": r[2], "out": int(r[3]), "rel_error": num(r[4]), "tol": num(r[5]),
-                         "ok": r[6] == "ok"})
+                         "ok": r[6] == "ok", "status": r[6]})
         elif r[0] == "bitwise":
             b = bitwise.setdefault(r[1], {"bitwise": 0, "not_bitwise": 0})
             b["bitwise" if r[6] == "bitwise" else "not_bitwise"] += 1
@@ -145,11 +145,11 @@ def parse_sanitize(d):
 
 
 CONV_RE = re.compile(r"^(ours|cudnn_fma|cudnn_tf32|cudnn_bf16)/((?:conv3x3|conv1x1|upconv2x2)_"
-                     r"(forward|backward_data|backward_weight))/([^/]+)/([^/]+)")
+                     r"(forward|backward_data|backward_weight))/([^/]+)/(\d+to\d+@\d+x\d+)")
 
 
 def parse_bench(d):
-    convs, layers, memory, errors = {}, [], [], []
+    convs, layers, memory, other, errors = {}, [], [], [], []
     for line in read_text(os.path.join(d, "bench.jsonl")).splitlines():
         try:
             r = json.loads(line)
@@ -168,9 +168,12 @@ def parse_bench(d):
             if "error" not in r:
                 convs[key][impl] = r
         elif name.startswith("ours/"):
-            parts = name.split("/")
-            memory.append({"op": parts[1], "shape": parts[2], **{k: v for k, v in r.items() if k != "name"}})
-    return {"convs": [convs[k] for k in layers], "memory": memory, "errors": errors}
+            # ours/<op>/<sizes>[/<variant>]/iterations:N/...: the op table's other timed rows; memory-bound ones
+            # carry ratio_memcpy.
+            parts = name.split("/iterations")[0].split("/")
+            row = {"op": parts[1], "shape": " ".join(parts[2:]), **{k: v for k, v in r.items() if k != "name"}}
+            (memory if "ratio_memcpy" in r or "error" in r and "GFLOP/s" not in r else other).append(row)
+    return {"convs": [convs[k] for k in layers], "memory": memory, "other": other, "errors": errors}
 
 
 def parse_torch(d):
@@ -258,15 +261,16 @@ def section_tests(data):
     bad = [r for r in rows if not r["ok"]]
     worst = max(rows, key=lambda r: (r["rel_error"] if r["rel_error"] is not None else math.inf) / max(r["tol"] or 1e-30, 1e-30))
     out = [f"{len(rows)} outputs of {len({(r['op'], r['shape']) for r in rows})} rows compared with the CPU: "
-           + ("all within tolerance" if not bad else f"**{len(bad)} out of tolerance**")
+           + ("all within tolerance, guards intact" if not bad
+              else f"**{len(bad)} failed** (out of tolerance, or a guard past the output overwritten)")
            + f"; closest to its tolerance: {worst['op']} {worst['shape']} output {worst['out']}, "
              f"rel. error {plain(worst['rel_error'], '{:.2e}')} (tol {plain(worst['tol'], '{:.0e}')})."]
     if data.get("catch_summary"):
         out.append(f"Catch2: {data['catch_summary']}.")
     if bad:
-        out.append("\n" + table(["op", "shape", "out", "rel. error", "tol"],
-                                [(r["op"], r["shape"], r["out"], plain(r["rel_error"], "{:.2e}"), plain(r["tol"], "{:.0e}"))
-                                 for r in bad]))
+        out.append("\n" + table(["op", "shape", "out", "rel. error", "tol", "status"],
+                                [(r["op"], r["shape"], r["out"], plain(r["rel_error"], "{:.2e}"), plain(r["tol"], "{:.0e}"),
+                                  r["status"]) for r in bad]))
     if data["bitwise"]:
         out.append("\nTwo GPU runs from the same inputs, bit for bit (convolutions may differ in the last bits where "
                    "split-K adds partial sums with atomics; every other op must match):\n")
@@ -332,6 +336,11 @@ def section_bench(data):
                          [(r["op"], r["shape"], ms(r.get("ms")), plain(r.get("GB/s"), "{:,.0f}"),
                            ratio(r.get("ratio_memcpy")), ratio(r.get("ratio_cudnn")) if "ratio_cudnn" in r else "")
                           for r in data["memory"]]))
+    if data.get("other"):
+        out.append("\nThe other rows of the op table the benchmark times (batch 4, null bias, stencils, earlier shapes):\n")
+        out.append(table(["op", "shape", "time", "GFLOP/s", "GB/s"],
+                         [(r["op"], r["shape"], ms(r.get("ms")), plain(r.get("GFLOP/s"), "{:,.0f}"),
+                           plain(r.get("GB/s"), "{:,.0f}")) for r in data["other"]]))
     if data["errors"]:
         out.append("\nRows that failed:\n")
         out.append(table(["row", "error"], [(e["name"], e["error"][:160]) for e in data["errors"]]))
