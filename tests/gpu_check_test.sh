@@ -2,7 +2,8 @@
 # tools/gpu_check.sh without a GPU. Usage: gpu_check_test.sh summary | dry-run BUILD_DIR
 #   summary   the report writer (tools/gpu_summary.py) on the recorded example of tests/data/gpu_check/example
 #             (invented figures in every phase's file formats, with a failed phase, one stopped at its time limit,
-#             one cut off, a failed cuDNN row, a missing PyTorch mode) must write expected_summary.md exactly and a
+#             one cut off, a failed cuDNN row, an overwritten guard, a timed row that is no paper layer, a missing
+#             PyTorch mode) must write expected_summary.md exactly and a
 #             results.json with every phase; on an empty run folder it must still write a report.
 #             After a deliberate change of the report: python3 tools/gpu_summary.py tests/data/gpu_check/example
 #             --out /tmp/x && cp /tmp/x/summary.md tests/data/gpu_check/expected_summary.md
