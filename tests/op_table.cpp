@@ -187,6 +187,9 @@ std::string joined(const std::vector<int64_t>& dims) {
   for (int64_t d : dims) s += (s.empty() ? "" : "x") + std::to_string(d);
   return s;
 }
+std::string layer_label(const std::string& name, int64_t C, int64_t K, int64_t H, int64_t W) {
+  return name + "/" + std::to_string(C) + "to" + std::to_string(K) + "@" + std::to_string(H) + "x" + std::to_string(W);
+}
 }  // namespace
 
 std::string OpCase::shape() const { return dim_names + "=" + joined(dims) + (variant.empty() ? "" : " " + variant); }
@@ -195,9 +198,8 @@ std::string OpCase::title() const { return shape() + (why.empty() ? "" : " (" + 
 
 std::string OpCase::bench_name() const {
   std::string name = op + "/";
-  if (!layer.empty() && dims.size() == 5)  // N,C,H,W,K: the paper layer's own label, as bench_gpu names it
-    name += PaperLayer{layer, Conv::k3x3, static_cast<int>(dims[1]), static_cast<int>(dims[4]), static_cast<int>(dims[2]),
-                       static_cast<int>(dims[3])}.label();
+  if (!layer.empty() && dims.size() == 5)  // N,C,H,W,K: the layer's label, as the cuDNN rows beside it are named
+    name += layer_label(layer, dims[1], dims[4], dims[2], dims[3]);
   else
     name += joined(dims);
   if (!variant.empty()) {
@@ -221,9 +223,7 @@ bool timed(const OpCase& row) { return row.size == Size::large || row.size == Si
 
 const char* conv_name(Conv kind) { return kind == Conv::k3x3 ? "conv3x3" : kind == Conv::k1x1 ? "conv1x1" : "upconv2x2"; }
 
-std::string PaperLayer::label() const {
-  return name + "/" + std::to_string(C) + "to" + std::to_string(K) + "@" + std::to_string(H) + "x" + std::to_string(W);
-}
+std::string PaperLayer::label() const { return layer_label(name, C, K, H, W); }
 
 std::vector<PaperLayer> paper_layers() {
   const int tile = 572, base = 64, depth = 4, in_channels = 1, classes = 2;
