@@ -2,7 +2,8 @@
 // passes at the 572x572 tile, the real-size rows of every other kernel, a few earlier benchmark shapes), one
 // Google Benchmark each, named as the row: op/layer/CtoK@HxW for the paper's layers (as bench_gpu names them),
 // op/sizes[/variant] otherwise. Counters from the row's counts: GFLOP/s (2 per multiply-add) and GB/s (each
-// input read once, each output written once). The whole network's forward pass and training step are in
+// input read once, each output written once); a row whose kernel wrote past an output (its guard) is reported
+// as an error. The whole network's forward pass and training step are in
 // bench_cpu_network.cpp. Run: build/bench/bench_cpu [--benchmark_filter=REGEX]
 #include <benchmark/benchmark.h>
 
@@ -47,6 +48,8 @@ void time_row(benchmark::State& st, size_t index) {
     benchmark::ClobberMemory();
   }
   const OpCase& row = rows()[index];
+  for (const unet::test::Readback& out : p.read())
+    if (out.guard_overwritten) st.SkipWithError("the kernel wrote past an output (its guard is overwritten)");
   if (row.flops > 0)
     st.counters["GFLOP/s"] = benchmark::Counter(row.flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["GB/s"] = benchmark::Counter(row.bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);

@@ -179,11 +179,14 @@ std::function<double()> cudnn_baseline(const OpCase& row) {
 
 // --- our rows ------------------------------------------------------------------------------------------------
 
-// Times the row's launch on buffers prepared once (inputs from Philox, outputs poisoned and guarded).
+// Times the row's launch on buffers prepared once (inputs from Philox, outputs poisoned and guarded), then
+// checks the guards (a row whose kernel wrote past an output becomes an error row).
 // `layer`: the paper's layer it is, for the cuDNN and SGEMM ratios.
 void our_row(benchmark::State& st, const OpCase& row, const PaperLayer* layer, int pass) {
   unet::test::Prepared p = unet::test::prepare(row, unet::test::cuda_backend(), 1);
   const double ms = measure(st, [&] { p.launch(); }, row.flops, row.bytes);
+  for (const unet::test::Readback& out : p.read())
+    if (out.guard_overwritten) throw std::runtime_error("the kernel wrote past an output (its guard is overwritten)");
   if (layer) {
 #if UNET_BENCH_HAVE_CUDNN
     // The baselines: from the cuDNN rows just before (memo), or measured now when those were filtered out
