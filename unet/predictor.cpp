@@ -127,7 +127,12 @@ int64_t Predictor::working_bytes(int h, int w) const {
   // (the softmax, the sum over views), one band per tile row the batch touches plus one being filled.
   const int64_t tiles = 4 * nb * (2 * C * T * T + 2 * K * O * O);
   const int64_t bands = 4 * ((nb + g.cols - 1) / g.cols + 1) * K * static_cast<int64_t>(g.out) * w;
-  return forward_activation_bytes(cfg, nb, g.tile, g.tile) + tiles + bands;
+  // The network's live feature maps peak at about 24 x base bytes per input pixel of the batch (the
+  // rule choose_tile sizes tiles by), and the kernels' scratch (the up-convolutions' taps, packed
+  // panels) adds about 8 x base per pixel of one tile. With the buffers above, 2-15% over the peaks
+  // measured on the CPU (docs/embedding.md).
+  const int64_t maps = (24 * nb + 8) * cfg.base * T * T;
+  return maps + tiles + bands;
 }
 
 void Predictor::bands(const ImageView& image, const BandSink& sink, const Progress& progress) const {

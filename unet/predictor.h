@@ -82,8 +82,9 @@ class Predictor {
   const UNetConfig& config() const { return net_->config(); }
   const UNet& network() const { return *net_; }
   const PredictorOptions& options() const { return opt_; }  // batch resolved
-  // The tiling of an h x w image and the bytes a prediction of it needs besides the input and
-  // the output: the network's feature maps for one batch, the batch's tiles, the live bands.
+  // The tiling of an h x w image, and an estimate of the bytes a prediction of it needs besides
+  // the weights, the input and the output: the network's feature maps for one batch, the kernels'
+  // scratch, the batch's tiles, the live bands.
   TileGrid grid(int h, int w) const;
   int64_t working_bytes(int h, int w) const;
 

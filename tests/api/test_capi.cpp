@@ -16,6 +16,14 @@
 #include "tests/api/capi_helpers.h"
 #include "unet/predictor.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNET_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNET_TEST_ASAN 1
+#endif
+#endif
+
 using namespace unet;
 using namespace unet::test;
 using Catch::Matchers::Contains;
@@ -448,7 +456,7 @@ TEST_CASE("capi: a prediction that does not fit in memory is refused, not crashe
   CHECK(unet_predict_labels(p.get(), &img, labels.data(), labels.size()) == UNET_ERR_OUT_OF_MEMORY);
   CHECK_THAT(unet_last_error(), Contains("GiB") && Contains("largest tile that fits"));
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(UNET_TEST_ASAN)
   WARN("the allocation-failure half needs an address-space limit, which AddressSanitizer's shadow cannot live under");
 #else
   // Allocations that fail for real (an address-space limit, as a container's memory limit would):
