@@ -6,12 +6,8 @@
 # the API through Python's ctypes; and the inference-only configuration's dependencies.
 # Usage: install_test.sh BUILD_DIR UNET_BINARY SAME_PIXELS_BINARY
 set -euo pipefail
+source "$(dirname "$0")/script_lib.sh"
 BUILD="$1" UNET="$2" SAME="$3"
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-DATA="$ROOT/tests/data/isbi"
-T="$(mktemp -d)"
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAILED: $*" >&2; exit 1; }
 start=$(date +%s)
 
 # The package.
@@ -41,7 +37,7 @@ echo "libunet.so: soname $soname, $(stat -c %s "$SO") bytes, needs: $needed"
   --depth 2 --base 4 --tile 108 --iterations 2 --val-every 0 --quiet > /dev/null
 MODEL="$T/run/checkpoint.safetensors"
 IMG="$DATA/image/05.png"
-"$UNET" predict --model "$MODEL" --input "$IMG" -o "$T/cli/s05" --npy --device cpu > /dev/null 2>&1
+"$UNET" predict --model "$MODEL" --images "$IMG" -o "$T/cli/s05" --npy --device cpu > /dev/null 2>&1
 bytes=$((2 * 512 * 512 * 4))
 tail -c "$bytes" "$T/cli/s05_probs.npy" > "$T/cli.f32"
 
@@ -66,10 +62,9 @@ cc -std=c99 -Wall -Wextra -pedantic -Werror "$ROOT/examples/c/segment.c" $(pkg-c
 "$T/segment_pc" "$MODEL" "$IMG" "$T/pc.pgm" --device cpu 2> /dev/null || fail "the pkg-config build failed"
 "$SAME" "$T/pc.pgm" "$T/cli/s05_mask.png" || fail "the pkg-config build's mask differs from unet predict's"
 # Errors reach the user as a status and a message.
-if out="$("$T/segment_pc" "$T/none.safetensors" "$IMG" "$T/x.pgm" 2>&1)"; then fail "a missing model was accepted"; fi
-grep -q "UNET_ERR_IO.*none.safetensors" <<<"$out" || fail "missing model: $out"
-if out="$("$T/segment_pc" "$MODEL" "$IMG" "$T/x.pgm" --tile 570 2>&1)"; then fail "an invalid tile was accepted"; fi
-grep -q "UNET_ERR_INVALID_ARGUMENT.*nearest valid sizes" <<<"$out" || fail "invalid tile: $out"
+expect_error "UNET_ERR_IO: cannot open safetensors file '$T/none.safetensors'" \
+  "$T/segment_pc" "$T/none.safetensors" "$IMG" "$T/x.pgm"
+expect_error "UNET_ERR_INVALID_ARGUMENT: tile size of 570 px is not valid" "$T/segment_pc" "$MODEL" "$IMG" "$T/x.pgm" --tile 570
 
 # Python's ctypes: the library as any C caller sees it.
 python3 - "$SO" "$MODEL" "$IMG" "$T/pc.pgm" <<'PY' || fail "ctypes"
