@@ -170,7 +170,7 @@ const char* unet_version(void) { return UNET_VERSION_STRING; }
 int unet_version_number(void) { return UNET_VERSION; }
 const char* unet_last_error(void) { return t_error; }
 
-const char* unet_status_name(unet_status s) {
+const char* unet_status_name(int s) {
   switch (s) {
     case UNET_OK: return "UNET_OK";
     case UNET_ERR_INVALID_ARGUMENT: return "UNET_ERR_INVALID_ARGUMENT";

@@ -67,8 +67,8 @@ UNET_API int unet_version_number(void);
 /* The message of the last call of this thread that failed ("" when none has); valid until the
  * thread's next call into libunet. */
 UNET_API const char* unet_last_error(void);
-/* A fixed name for a status: "UNET_ERR_BAD_MODEL". */
-UNET_API const char* unet_status_name(unet_status status);
+/* A fixed name for a status: "UNET_ERR_BAD_MODEL" (an int: any value a caller holds is answered). */
+UNET_API const char* unet_status_name(int status);
 
 /* ---- models ----------------------------------------------------------------------------------- */
 

@@ -59,7 +59,7 @@ TEST_CASE("capi: version, status names, options defaults", "[capi]") {
   CHECK(std::string(unet_version()) == UNET_VERSION_STRING);
   CHECK(unet_version_number() == UNET_VERSION);
   CHECK(std::string(unet_status_name(UNET_ERR_BAD_MODEL)) == "UNET_ERR_BAD_MODEL");
-  CHECK(std::string(unet_status_name(static_cast<unet_status>(77))) == "UNET_ERR_UNKNOWN_STATUS");
+  CHECK(std::string(unet_status_name(77)) == "UNET_ERR_UNKNOWN_STATUS");
   unet_predictor_options o;
   std::memset(&o, 0xab, sizeof o);
   unet_predictor_options_init(&o);
