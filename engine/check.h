@@ -9,18 +9,28 @@ namespace unet {
 struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// The kinds of failure a caller may act on differently (libunet turns each into its own status):
+struct IoError : Error {      // a file could not be opened, read or written
+  using Error::Error;
+};
+struct OutOfMemory : Error {  // an allocation was refused, or a job would not fit the memory there is
+  using Error::Error;
+};
+struct Cancelled : Error {    // the caller asked a running job to stop
+  using Error::Error;
+};
 
 namespace detail {
 // The message is for the user (it names their file, tile or tensor), so it carries no C++ source
 // location; define UNET_ERROR_LOCATIONS to append one when debugging the engine itself.
-template <typename... Args>
+template <typename E = Error, typename... Args>
 [[noreturn]] void fail([[maybe_unused]] const char* file, [[maybe_unused]] int line, Args&&... args) {
   std::ostringstream os;
   (os << ... << args);
 #if defined(UNET_ERROR_LOCATIONS)
   os << " [" << file << ":" << line << "]";
 #endif
-  throw Error(os.str());
+  throw E(os.str());
 }
 }  // namespace detail
 
@@ -32,3 +42,5 @@ template <typename... Args>
     if (!(cond)) ::unet::detail::fail(__FILE__, __LINE__, __VA_ARGS__);        \
   } while (0)
 #define UNET_FAIL(...) ::unet::detail::fail(__FILE__, __LINE__, __VA_ARGS__)
+// UNET_FAIL_AS(IoError, message parts...): throw that kind of Error.
+#define UNET_FAIL_AS(E, ...) ::unet::detail::fail<::unet::E>(__FILE__, __LINE__, __VA_ARGS__)

@@ -16,6 +16,8 @@
 // integer types I8/U8/I16/U16/I32/U32/I64/U64 and BOOL (converted to float; integers beyond 2^24
 // lose precision). Anything malformed throws unet::Error naming the file and the problem.
 #pragma once
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -47,7 +49,12 @@ struct SafetensorsFile {
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
-// Read and validate a safetensors file.
+// Read and validate a safetensors file. A file that cannot be opened or read throws IoError; a
+// damaged one, Error.
 SafetensorsFile load_safetensors(const std::string& path);
+
+// The same from `size` bytes in memory (the whole file's content), with the same checks and
+// messages; `name` stands for the file in them.
+SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::string& name);
 
 }  // namespace unet

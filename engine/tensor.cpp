@@ -70,7 +70,7 @@ class CpuAllocator final : public Allocator {
   void* allocate(size_t bytes) override {
     size_t rounded = (bytes + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-    UNET_CHECK(p != nullptr, "out of host memory allocating ", bytes, " bytes");
+    if (p == nullptr) UNET_FAIL_AS(OutOfMemory, "out of host memory allocating ", bytes, " bytes");
     return p;
   }
   void deallocate(void* p, size_t) override { std::free(p); }

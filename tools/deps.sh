@@ -3,7 +3,8 @@
 # tools/demo.sh and .ci/run. nvcc and the CUDA libraries come with the CUDA toolkit, not from here.
 set -euo pipefail
 # clang, its sanitizer/libFuzzer runtimes and its OpenMP: the sanitizer and fuzzing stage of tools/test.sh.
-pkgs=(cmake g++ make catch2 libbenchmark-dev libstb-dev nlohmann-json3-dev libtiff-dev python3
+# pkg-config: the test that builds examples/ against the installed libunet.
+pkgs=(cmake g++ make catch2 libbenchmark-dev libstb-dev nlohmann-json3-dev libtiff-dev python3 pkg-config
       clang libclang-rt-14-dev libomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do

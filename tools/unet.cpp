@@ -20,6 +20,7 @@
 #include "unet/io.h"
 #include "unet/metrics.h"
 #include "unet/predict.h"
+#include "unet/predictor.h"
 #include "unet/train.h"
 #include "unet/weightmap.h"
 
@@ -164,13 +165,14 @@ int cmd_predict(int argc, char** argv) {
   if (printed_help(a, cli::kPredict)) return 0;
   const std::string model = a.need("model"), input = a.need("images"), out = a.need("out");
   Device dev = pick_device(a.str("device", "auto"));
-  UNetConfig cfg = read_checkpoint_config(model);
-  UNet net(cfg, dev);  // no He initialisation: the checkpoint's weights overwrite it
-  load_checkpoint(model, net, nullptr);
-  PredictOptions po;
+  // libunet's inference path (unet/predictor.h): the checkpoint checked and loaded, the options checked.
+  PredictorOptions po;
+  po.device = dev == Device::CUDA ? DeviceChoice::kCuda : DeviceChoice::kCpu;
   po.tile = a.count("tile", 0, 0, TileSizes::kMaxTile);
   po.batch = a.count("batch", dev == Device::CUDA ? 4 : 1, 1, PredictOptions::kMaxBatch);
   po.tta = a.flag("tta");
+  const Predictor predictor(Model::load(model), po);
+  const UNetConfig& cfg = predictor.config();
   // The input stays in its compact form (1 byte per sample for 8-bit files); the map is made and
   // written band by band (unet/predict.h, docs/predict.md), so memory does not grow with the image.
   ImageInfo info;
@@ -184,20 +186,22 @@ int cmd_predict(int argc, char** argv) {
     std::string slice;  // " slice 0 (1/30)": the index of the file names, then the count
     if (slices.size() > 1)
       slice = " slice " + std::to_string(s) + " (" + std::to_string(s + 1) + "/" + std::to_string(slices.size()) + ")";
-    cli::Progress progress;
-    po.progress = [&](int d, int t) {
+    cli::Progress shown;
+    const Progress progress = [&](int64_t d, int64_t t) {
       char line[160];
-      std::snprintf(line, sizeof line, "[predict]%s %d/%d tiles  %.1f s", slice.c_str(), d, t, progress.elapsed());
-      progress.show(line, d == t);
+      std::snprintf(line, sizeof line, "[predict]%s %lld/%lld tiles  %.1f s", slice.c_str(), static_cast<long long>(d),
+                    static_cast<long long>(t), shown.elapsed());
+      shown.show(line, d == t);
+      return true;
     };
-    const TileGrid g = tile_grid(cfg, po, img.height, img.width);
+    const TileGrid g = predictor.grid(img.height, img.width);
     std::fprintf(stderr, "[predict] %s%s: %dx%d, tile %d, %d bands of %d rows, %s%s\n", input.c_str(), slice.c_str(),
                  img.width, img.height, g.tile, g.rows, g.step, device_name(dev), po.tta ? ", 8-fold TTA" : "");
     PredictFiles files;
     files.prefix = prefix;
     files.npy = a.flag("npy");
     files.labels = a.has("labels") ? &lab : nullptr;
-    PredictEvaluation r = predict_to_files(net, img, po, files);
+    PredictEvaluation r = predict_to_files(predictor, img, files, progress);
     slices[s] = RawImage();  // done with this slice
     std::printf("wrote %s_probs.tif, %s_mask.png, %s_overlay.png%s\n", prefix.c_str(), prefix.c_str(), prefix.c_str(),
                 files.npy ? (", " + prefix + "_probs.npy").c_str() : "");
@@ -247,26 +251,29 @@ int cmd_eval(int argc, char** argv) {
   std::vector<Image> probs;
   if (a.has("model")) {
     Device dev = pick_device(a.str("device", "auto"));
-    UNetConfig cfg = read_checkpoint_config(a.need("model"));
-    UNET_CHECK(cfg.classes == 2, "unet eval scores 2-class (membrane/cell) models; this one has ", cfg.classes, " classes");
-    UNet net(cfg, dev);  // no He initialisation: the checkpoint's weights overwrite it
-    load_checkpoint(a.need("model"), net, nullptr);
-    PredictOptions po;
+    PredictorOptions po;  // libunet's inference path, as unet predict
+    po.device = dev == Device::CUDA ? DeviceChoice::kCuda : DeviceChoice::kCpu;
     po.tile = a.count("tile", 0, 0, TileSizes::kMaxTile);
     po.batch = a.count("batch", dev == Device::CUDA ? 4 : 1, 1, PredictOptions::kMaxBatch);
     po.tta = a.flag("tta");
+    const std::shared_ptr<const Model> model = Model::load(a.need("model"));
+    const UNetConfig& cfg = model->config();
+    UNET_CHECK(cfg.classes == 2, "unet eval scores 2-class (membrane/cell) models; this one has ", cfg.classes, " classes");
+    const Predictor predictor(model, po);
     auto images = read_slices(a.need("images"), false, 2);
     UNET_CHECK(images.size() == labels.size(), a.need("images"), " has ", images.size(), " slices but ", a.need("labels"),
                " has ", labels.size());
     for (size_t i = 0; i < images.size(); ++i) {
       std::fprintf(stderr, "[eval] slice %zu/%zu: %s\n", i + 1, images.size(), images[i].first.c_str());
-      cli::Progress progress;
-      po.progress = [&](int d, int t) {
+      cli::Progress shown;
+      Image p(cfg.classes, images[i].second.height, images[i].second.width);
+      predictor.probabilities(ImageView::of(images[i].second), p.data.data(), [&](int64_t d, int64_t t) {
         char line[96];
-        std::snprintf(line, sizeof line, "[predict] %d/%d tiles  %.1f s", d, t, progress.elapsed());
-        progress.show(line, d == t);
-      };
-      Image p = predict_probabilities(net, images[i].second, po);
+        std::snprintf(line, sizeof line, "[predict] %lld/%lld tiles  %.1f s", static_cast<long long>(d),
+                      static_cast<long long>(t), shown.elapsed());
+        shown.show(line, d == t);
+        return true;
+      });
       Image cell(1, p.height, p.width);
       std::copy(p.plane(1), p.plane(1) + p.pixels(), cell.data.begin());
       probs.push_back(cell);

@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "kernels/philox.h"
+#include "unet/mirror.h"
 
 namespace unet {
 
@@ -22,16 +23,6 @@ inline void cubic_weights(float f, float wt[4]) {
   wt[1] = near(f);
   wt[2] = near(1.0f - f);
   wt[3] = far(2.0f - f);
-}
-
-// mirror_index with the common in-range case inlined (n >= 1 is checked by the callers).
-inline int mirror(int i, int n) {
-  if (static_cast<unsigned>(i) < static_cast<unsigned>(n)) return i;
-  if (n == 1) return 0;
-  const int64_t period = 2 * static_cast<int64_t>(n - 1);
-  int64_t m = static_cast<int64_t>(i) % period;
-  if (m < 0) m += period;
-  return static_cast<int>(m < n ? m : period - m);
 }
 
 // Integer part of a sample coordinate, kept finite for absurd inputs (mirroring is periodic anyway).

@@ -134,8 +134,13 @@ void save_checkpoint(const std::string& path, const UNet& net, const SGD* opt, c
 
 UNetConfig read_checkpoint_config(const std::string& path) { return config_of(load_safetensors(path), path); }
 
+UNetConfig checkpoint_config(const SafetensorsFile& file, const std::string& name) { return config_of(file, name); }
+
 TrainState load_checkpoint(const std::string& path, UNet& net, SGD* opt) {
-  SafetensorsFile f = load_safetensors(path);
+  return load_checkpoint(load_safetensors(path), path, net, opt);
+}
+
+TrainState load_checkpoint(const SafetensorsFile& f, const std::string& path, UNet& net, SGD* opt) {
   UNetConfig c = config_of(f, path), m = net.config();
   if (c.in_channels != m.in_channels || c.classes != m.classes || c.depth != m.depth || c.base != m.base)
     UNET_FAIL("checkpoint ", path, " holds a U-Net with ", c.str(), "; the model has ", m.str());

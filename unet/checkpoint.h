@@ -9,6 +9,7 @@
 
 #include "engine/optim.h"
 #include "engine/rng.h"
+#include "engine/safetensors.h"
 #include "unet/model.h"
 
 namespace unet {
@@ -34,5 +35,9 @@ TrainState read_checkpoint_state(const std::string& path);
 // shape; the first mismatch is an error naming the checkpoint, the tensor and both shapes.
 // Returns the training state stored with it.
 TrainState load_checkpoint(const std::string& path, UNet& net, SGD* opt);
+
+// The same two from a checkpoint already parsed (e.g. from memory); `name` stands for it in messages.
+UNetConfig checkpoint_config(const SafetensorsFile& file, const std::string& name);
+TrainState load_checkpoint(const SafetensorsFile& file, const std::string& name, UNet& net, SGD* opt);
 
 }  // namespace unet

@@ -18,156 +18,15 @@
 #include "engine/atomic_file.h"
 #include "engine/check.h"
 #include "unet/io_detail.h"
-#include "unet/stb_codec.h"
+#include "unet/io_raw.h"
 
 namespace unet {
 namespace {
 
 using namespace io_detail;
+using namespace io_raw;
 
-// ---- small helpers ------------------------------------------------------------------------------
-
-std::vector<uint8_t> read_file_bytes(const std::string& path, const char* what) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) UNET_FAIL("cannot read ", what, " '", path, "': it is a directory");
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) UNET_FAIL("cannot open ", what, " '", path, "': ", std::strerror(errno));
-  std::vector<uint8_t> bytes;
-  uint8_t chunk[1 << 16];
-  size_t got;
-  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
-  const bool bad = std::ferror(f);
-  std::fclose(f);
-  if (bad) UNET_FAIL("cannot read ", what, " '", path, "': read error");
-  if (bytes.empty()) UNET_FAIL(what, " '", path, "' is empty (0 bytes)");
-  return bytes;
-}
-
-bool starts_with(const std::vector<uint8_t>& b, const char* magic, size_t n) {
-  return b.size() >= n && std::memcmp(b.data(), magic, n) == 0;
-}
-
-bool is_tiff(const std::vector<uint8_t>& b) {
-  return starts_with(b, "II*\0", 4) || starts_with(b, "MM\0*", 4) ||  // classic TIFF
-         starts_with(b, "II+\0", 4) || starts_with(b, "MM\0+", 4);    // BigTIFF
-}
-bool is_npy(const std::vector<uint8_t>& b) { return starts_with(b, "\x93NUMPY", 6); }
-
-const char* format_name(const std::vector<uint8_t>& b) {
-  if (starts_with(b, "\x89PNG", 4)) return "PNG";
-  if (starts_with(b, "\xff\xd8", 2)) return "JPEG";
-  if (starts_with(b, "BM", 2)) return "BMP";
-  if (starts_with(b, "GIF8", 4)) return "GIF";
-  if (starts_with(b, "8BPS", 4)) return "PSD";
-  if (starts_with(b, "#?", 2)) return "HDR";
-  if (b.size() >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7') return "PNM";
-  return "image";
-}
-
-// The most samples (width x height x channels) an image file may declare: 2^32, a 65536 x 65536
-// image of 1 channel (4 GiB at 8 bits, 16 GiB as floats). Larger declarations are refused before
-// anything is allocated.
-constexpr uint64_t kMaxSamples = uint64_t{1} << 32;
-
-// `where` names the file (and page): "image file 'x.png'".
-void check_size(const std::string& where, int64_t c, int64_t h, int64_t w) {
-  if (w <= 0 || h <= 0 || c <= 0) UNET_FAIL(where, " has zero size (", w, "x", h, ", ", c, " channels)");
-  if (static_cast<uint64_t>(w) * static_cast<uint64_t>(h) * static_cast<uint64_t>(c) > kMaxSamples)
-    UNET_FAIL(where, " declares ", w, " x ", h, " pixels with ", c, " channel(s), ",
-              static_cast<uint64_t>(w) * h * c, " samples: more than the limit of ", kMaxSamples, " (2^32) samples");
-}
-
-// A file's data cannot decode to more than `ratio` times its length (the codec's best compression):
-// a declaration beyond that is a damaged or crafted header, refused before anything is allocated.
-void check_declared_bytes(const std::string& where, uint64_t declared, uint64_t stored, uint64_t ratio,
-                          const char* codec) {
-  if (declared <= stored * ratio + 4096) return;
-  UNET_FAIL(where, " declares ", declared, " bytes of image data but holds ", stored, " bytes of ", codec,
-            " data, which decode to at most ", stored * ratio + 4096, ": the file is truncated or its header is corrupt");
-}
-
-uint32_t be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-
-// Width, height and channels a PNG or JPEG header declares, read without decoding (stb_image refuses
-// to report sizes it will not decode; the user should still hear what the file claims).
-bool declared_size(const std::vector<uint8_t>& b, int64_t& w, int64_t& h, int64_t& c) {
-  if (b.size() >= 26 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(b.data() + 12, "IHDR", 4) == 0) {
-    w = be32(b.data() + 16);
-    h = be32(b.data() + 20);
-    static const int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};  // by colour type
-    c = b[25] <= 6 && kChannels[b[25]] ? kChannels[b[25]] : 1;
-    return true;
-  }
-  if (b.size() >= 4 && b[0] == 0xff && b[1] == 0xd8) {
-    for (size_t p = 2; p + 9 < b.size();) {  // walk the marker segments to the frame header
-      if (b[p] != 0xff) return false;
-      const uint8_t m = b[p + 1];
-      if (m == 0xff) { ++p; continue; }
-      const size_t len = (size_t{b[p + 2]} << 8) | b[p + 3];
-      if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
-        h = (int64_t{b[p + 5]} << 8) | b[p + 6];
-        w = (int64_t{b[p + 7]} << 8) | b[p + 8];
-        c = b[p + 9];
-        return true;
-      }
-      p += 2 + len;
-    }
-  }
-  return false;
-}
-
-// Decoded bytes per stored byte, at most, for the formats stb_image reads: deflate 1032:1 (PNG),
-// a DC-only JPEG about 1024:1, GIF's LZW 4096:1, run-length codings (BMP, TGA, PSD, HDR) 128:1.
-uint64_t stb_max_ratio(const std::vector<uint8_t>& b) {
-  const std::string f = format_name(b);
-  if (f == "PNG") return 1100;
-  if (f == "JPEG") return 2048;
-  if (f == "GIF") return 4200;
-  return 130;
-}
-
-// Every input sample must be a number: one NaN or inf would turn the whole map (and a training run's
-// weights) into NaN. Names the first offender.
-void check_finite_samples(const RawImage& img, const std::string& where) {
-  if (!img.info.is_float) return;
-  const size_t hw = static_cast<size_t>(img.height) * img.width;
-  for (size_t i = 0; i < img.f32.size(); ++i)
-    if (!std::isfinite(img.f32[i]))
-      UNET_FAIL(where, " holds ", std::isnan(img.f32[i]) ? "NaN" : "an infinite value", " at x=", i % hw % img.width,
-                ", y=", i % hw / img.width, img.channels > 1 ? ", channel " + std::to_string(i / hw) : std::string(),
-                ": inputs must be finite numbers");
-}
-
-// ---- compact storage -----------------------------------------------------------------------------
-
-// Allocates the one storage vector `info` selects.
-void allocate_raw(RawImage& img, int c, int h, int w, const ImageInfo& info) {
-  img.channels = c;
-  img.height = h;
-  img.width = w;
-  img.info = info;
-  const size_t n = static_cast<size_t>(c) * h * w;
-  if (info.is_float) img.f32.assign(n, 0.0f);
-  else if (info.bits == 16) img.u16.assign(n, 0);
-  else if (info.bits == 8) img.u8.assign(n, 0);
-  else UNET_FAIL("raw image: unsupported sample type: ", info.bits, "-bit integer (8- or 16-bit integers, or float)");
-}
-
-// The bytes of the storage (the samples in the file's type, native byte order).
-uint8_t* raw_bytes(RawImage& img) {
-  if (img.info.is_float) return reinterpret_cast<uint8_t*>(img.f32.data());
-  if (img.info.bits == 16) return reinterpret_cast<uint8_t*>(img.u16.data());
-  return img.u8.data();
-}
-
-template <typename T>
-void planar_from_interleaved(const T* src, T* dst, int c, int h, int w) {
-  const size_t hw = static_cast<size_t>(h) * w;
-  for (size_t i = 0; i < hw; ++i)
-    for (int k = 0; k < c; ++k) dst[k * hw + i] = src[i * c + k];
-}
+// ---- helpers -------------------------------------------------------------------------------------
 
 // expand_raw for a page that is no longer needed: it is freed on return, and float samples are
 // moved rather than copied.
@@ -179,53 +38,6 @@ Image image_from_raw(RawImage raw) {
   out.width = raw.width;
   out.data = std::move(raw.f32);
   return out;
-}
-
-// ---- stb_image -----------------------------------------------------------------------------------
-
-RawImage read_stb(const std::string& path, const std::vector<uint8_t>& bytes, ImageInfo& info) {
-  const auto* buf = bytes.data();
-  const int len = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
-  int w = 0, h = 0, c = 0;
-  const char* fmt = format_name(bytes);
-  if (!stb_codec::info(buf, len, &w, &h, &c)) {
-    int64_t dw = 0, dh = 0, dc = 0;
-    if (declared_size(bytes, dw, dh, dc)) {  // a header stb_image will not take: say what it claims
-      check_size("image file '" + path + "'", dc, dh, dw);
-      check_declared_bytes("image file '" + path + "'", static_cast<uint64_t>(dw * dh * dc), bytes.size(),
-                           stb_max_ratio(bytes), fmt);
-    }
-    UNET_FAIL("cannot read image file '", path, "': ", std::string(fmt) == "image" ? "unsupported or unrecognised format" : "cannot decode its header",
-              " (", stb_codec::failure_reason() ? stb_codec::failure_reason() : "unknown", "); supported: PNG, JPEG, BMP, ",
-              "PGM/PPM, TGA, GIF, PSD, HDR, TIFF, NPY");
-  }
-  check_size("image file '" + path + "'", c, h, w);
-  check_declared_bytes("image file '" + path + "'", static_cast<uint64_t>(w) * h * c, bytes.size(), stb_max_ratio(bytes),
-                       fmt);
-  info = ImageInfo{};
-  void* pixels = nullptr;
-  if (stb_codec::is_hdr(buf, len)) {
-    pixels = stb_codec::load_f32(buf, len, &w, &h, &c);
-    info.bits = 32;
-    info.is_float = true;
-  } else if (stb_codec::is_16_bit(buf, len)) {
-    pixels = stb_codec::load_u16(buf, len, &w, &h, &c);
-    info.bits = 16;
-  } else {
-    pixels = stb_codec::load_u8(buf, len, &w, &h, &c);
-    info.bits = 8;
-  }
-  if (!pixels)
-    UNET_FAIL("cannot decode ", fmt, " file '", path, "': ",
-              stb_codec::failure_reason() ? stb_codec::failure_reason() : "unknown error", " (corrupt or truncated?)");
-  std::unique_ptr<void, void (*)(void*)> guard(pixels, stb_codec::free_pixels);
-  check_size("image file '" + path + "'", c, h, w);
-  RawImage img;
-  allocate_raw(img, c, h, w, info);
-  if (info.is_float) planar_from_interleaved(static_cast<const float*>(pixels), img.f32.data(), c, h, w);
-  else if (info.bits == 16) planar_from_interleaved(static_cast<const uint16_t*>(pixels), img.u16.data(), c, h, w);
-  else planar_from_interleaved(static_cast<const uint8_t*>(pixels), img.u8.data(), c, h, w);
-  return img;
 }
 
 const char* sample_format_name(uint16_t f) {
@@ -518,6 +330,8 @@ Image decode_npy(const std::string& path, const std::vector<uint8_t>& b) {
 
 // ---- public: reading -----------------------------------------------------------------------------
 
+const char* const kSupportedFormats = "PNG, JPEG, BMP, PGM/PPM, TGA, GIF, PSD, HDR, TIFF, NPY";
+
 // The first bytes of `path` (to tell a TIFF, which libtiff reads itself, from the rest).
 static std::vector<uint8_t> peek_magic(const std::string& path) {
   std::error_code ec;
@@ -547,7 +361,7 @@ RawImage read_image_raw(const std::string& path, ImageInfo* info) {
       img.width = f.width;
       img.f32 = std::move(f.data);
     } else {
-      img = read_stb(path, bytes, local);
+      img = decode_stb(path, bytes, local, kSupportedFormats);
     }
   }
   img.info = local;

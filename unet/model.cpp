@@ -155,7 +155,7 @@ void check_tile_fits(const UNetConfig& cfg, Device device, int64_t batch, int ti
      << " at batch " << batch << " x " << tile << " x " << tile << " needs about " << need(tile) / 1073741824.0
      << " GiB for its feature maps, but " << avail / 1073741824.0 << " GiB are available on " << device_name(device);
   if (fits) os << "; the largest tile that fits is " << fits;
-  UNET_FAIL(os.str());
+  UNET_FAIL_AS(OutOfMemory, os.str());
 }
 
 double forward_flops(const UNetConfig& cfg, int h, int w) {

@@ -6,8 +6,7 @@
 #include <memory>
 
 #include "engine/ops.h"
-#include "unet/augment.h"
-#include "unet/io_stream.h"
+#include "unet/mirror.h"
 
 namespace unet {
 
@@ -106,19 +105,46 @@ TileGrid tile_grid(const UNetConfig& cfg, const PredictOptions& opt, int h, int 
   return g;
 }
 
+ImageView ImageView::planar(const void* data, Type type, int channels, int height, int width) {
+  ImageView v;
+  v.data = data;
+  v.type = type;
+  v.channels = channels;
+  v.height = height;
+  v.width = width;
+  v.channel_stride = static_cast<int64_t>(height) * width;
+  v.row_stride = width;
+  v.pixel_stride = 1;
+  return v;
+}
+
+ImageView ImageView::of(const RawImage& img) {
+  UNET_CHECK(img.u8.size() + img.u16.size() + img.f32.size() == static_cast<size_t>(img.channels) * img.height * img.width,
+             "predict: raw image holds the wrong number of samples");
+  if (img.info.is_float) return planar(img.f32.data(), Type::kF32, img.channels, img.height, img.width);
+  if (img.info.bits == 16) return planar(img.u16.data(), Type::kU16, img.channels, img.height, img.width);
+  return planar(img.u8.data(), Type::kU8, img.channels, img.height, img.width);
+}
+
+ImageView ImageView::of(const Image& img) {
+  UNET_CHECK(img.data.size() == static_cast<size_t>(img.channels) * img.height * img.width,
+             "predict: image data holds ", img.data.size(), " values, not channels*height*width");
+  return planar(img.data.data(), Type::kF32, img.channels, img.height, img.width);
+}
+
 namespace {
 
 // Cuts the n x n input tile whose top-left corner is (y0, x0) (mirrored past the border, as
-// extract_tile_mirrored does) out of planar samples, as floats; `scale` != 0 multiplies each
-// sample by it (normalise_intensity's rule), 0 copies the values.
+// extract_tile_mirrored does) out of the view, as floats; `scale` != 0 multiplies each sample by it
+// (normalise_intensity's rule), 0 copies the values.
 template <typename T>
-void cut_tile(const T* data, int channels, int h, int w, float scale, int y0, int x0, int n, float* dst,
-              std::vector<int>& xs) {
+void cut_tile(const ImageView& v, float scale, int y0, int x0, int n, float* dst, std::vector<int64_t>& xs) {
+  const T* data = static_cast<const T*>(v.data);
   xs.resize(n);
-  for (int x = 0; x < n; ++x) xs[x] = mirror_index(x0 + x, w);
-  for (int c = 0; c < channels; ++c)
+  for (int x = 0; x < n; ++x) xs[x] = mirror(x0 + x, v.width) * v.pixel_stride;
+  for (int c = 0; c < v.channels; ++c)
     for (int y = 0; y < n; ++y) {
-      const T* src = data + (static_cast<size_t>(c) * h + mirror_index(y0 + y, h)) * w;
+      const T* src = data + c * v.channel_stride + mirror(y0 + y, v.height) * v.row_stride;
       float* d = dst + (static_cast<size_t>(c) * n + y) * n;
       if (scale != 0.0f)
         for (int x = 0; x < n; ++x) d[x] = static_cast<float>(src[xs[x]]) * scale;
@@ -206,43 +232,28 @@ void predict_core(const UNet& net, int channels, int h, int w, const TileCutter&
   }
 }
 
-uint8_t to_byte(float v) {  // rounded and clamped like write_png; NaN -> 0
-  if (!(v > 0.0f)) return 0;
-  if (v >= 255.0f) return 255;
-  return static_cast<uint8_t>(std::lround(v));
-}
-
 }  // namespace
 
+void predict_bands(const UNet& net, const ImageView& img, const PredictOptions& opt, const BandSink& sink) {
+  UNET_CHECK(img.data != nullptr || img.channels * static_cast<int64_t>(img.height) * img.width == 0,
+             "predict: the image has no data");
+  std::vector<int64_t> xs;
+  TileCutter cut;
+  if (img.type == ImageView::Type::kF32)
+    cut = [&](int y0, int x0, int n, float* dst) { cut_tile<float>(img, 0.0f, y0, x0, n, dst, xs); };
+  else if (img.type == ImageView::Type::kU16)
+    cut = [&](int y0, int x0, int n, float* dst) { cut_tile<uint16_t>(img, 1.0f / 65535.0f, y0, x0, n, dst, xs); };
+  else
+    cut = [&](int y0, int x0, int n, float* dst) { cut_tile<uint8_t>(img, 1.0f / 255.0f, y0, x0, n, dst, xs); };
+  predict_core(net, img.channels, img.height, img.width, cut, opt, sink);
+}
+
 void predict_bands(const UNet& net, const Image& img, const PredictOptions& opt, const BandSink& sink) {
-  UNET_CHECK(img.data.size() == static_cast<size_t>(img.channels) * img.height * img.width,
-             "predict: image data holds ", img.data.size(), " values, not channels*height*width");
-  std::vector<int> xs;
-  predict_core(net, img.channels, img.height, img.width,
-               [&](int y0, int x0, int n, float* dst) {
-                 cut_tile(img.data.data(), img.channels, img.height, img.width, 0.0f, y0, x0, n, dst, xs);
-               },
-               opt, sink);
+  predict_bands(net, ImageView::of(img), opt, sink);
 }
 
 void predict_bands(const UNet& net, const RawImage& img, const PredictOptions& opt, const BandSink& sink) {
-  UNET_CHECK(img.u8.size() + img.u16.size() + img.f32.size() == static_cast<size_t>(img.channels) * img.height * img.width,
-             "predict: raw image holds the wrong number of samples");
-  std::vector<int> xs;
-  TileCutter cut;
-  if (img.info.is_float)
-    cut = [&](int y0, int x0, int n, float* dst) {
-      cut_tile(img.f32.data(), img.channels, img.height, img.width, 0.0f, y0, x0, n, dst, xs);
-    };
-  else if (img.info.bits == 16)
-    cut = [&](int y0, int x0, int n, float* dst) {
-      cut_tile(img.u16.data(), img.channels, img.height, img.width, 1.0f / 65535.0f, y0, x0, n, dst, xs);
-    };
-  else
-    cut = [&](int y0, int x0, int n, float* dst) {
-      cut_tile(img.u8.data(), img.channels, img.height, img.width, 1.0f / 255.0f, y0, x0, n, dst, xs);
-    };
-  predict_core(net, img.channels, img.height, img.width, cut, opt, sink);
+  predict_bands(net, ImageView::of(img), opt, sink);
 }
 
 Image predict_probabilities(const UNet& net, const Image& img, const PredictOptions& opt) {
@@ -255,105 +266,10 @@ Image predict_probabilities(const UNet& net, const Image& img, const PredictOpti
   return probs;
 }
 
-PredictEvaluation predict_to_files(const UNet& net, const RawImage& image, const PredictOptions& opt,
-                                   const PredictFiles& files) {
-  const UNetConfig& cfg = net.config();
-  const int K = cfg.classes, H = image.height, W = image.width;
-  UNET_CHECK(image.channels == cfg.in_channels, "predict: the image has ", image.channels,
-             " channel(s), the model takes ", cfg.in_channels);
-  const Image* lab = files.labels;
-  if (lab)
-    UNET_CHECK(lab->channels == 1 && lab->height == H && lab->width == W, "predict: the labels are ", lab->width,
-               "x", lab->height, " with ", lab->channels, " channel(s), the image is ", W, "x", H,
-               " (labels need 1 channel of class indices)");
-  const TileGrid g = tile_grid(cfg, opt, H, W);
-  TiffFloatPagesWriter probs(files.prefix + "_probs.tif", K, H, W, g.step);
-  std::unique_ptr<NpyStreamWriter> npy;
-  if (files.npy) npy = std::make_unique<NpyStreamWriter>(files.prefix + "_probs.npy", K, H, W);
-  PngStreamWriter mask(files.prefix + "_mask.png", W, H, 1);
-  PngStreamWriter overlay(files.prefix + "_overlay.png", W, H, 3);
-
-  const OverlayOptions& ov = files.overlay;
-  const float alpha = std::clamp(ov.alpha, 0.0f, 1.0f);
-  const float colour[3] = {static_cast<float>(ov.r), static_cast<float>(ov.g), static_cast<float>(ov.b)};
-  UNET_CHECK(!ov.boundary_only, "predict_to_files: the streamed overlay draws regions only (boundary_only is not supported)");
-  const int gray_channels = image.channels == 3 ? 3 : 1;  // RGB stays RGB; otherwise the first channel
-  std::vector<uint8_t> mask_rows, over_rows;
-  double loss = 0.0, wrong = 0.0, n = 0.0;
-  std::vector<int64_t> below0(256, 0), below1(256, 0);  // per m: pixels of label 0 / 1 with "v > t" for t = 1..m
-  int64_t other = 0;
-
-  predict_bands(net, image, opt, [&](int y0, const Image& band) {
-    probs.write_rows(y0, band);
-    if (npy) npy->write_rows(y0, band);
-    const int rows = band.height;
-    mask_rows.resize(static_cast<size_t>(rows) * W);
-    over_rows.resize(static_cast<size_t>(rows) * W * 3);
-    for (int y = 0; y < rows; ++y)
-      for (int x = 0; x < W; ++x) {
-        int best = 0;
-        for (int k = 1; k < K; ++k)
-          if (band.at(k, y, x) > band.at(best, y, x)) best = k;
-        const size_t i = static_cast<size_t>(y) * W + x;
-        mask_rows[i] = K == 2 ? static_cast<uint8_t>(best * 255) : static_cast<uint8_t>(std::min(best, 255));
-        for (int c = 0; c < 3; ++c) {
-          float v = std::clamp(image.normalised(gray_channels == 3 ? c : 0, y0 + y, x), 0.0f, 1.0f) * 255.0f;
-          if (best == ov.tint_class) v = (1.0f - alpha) * v + alpha * colour[c];
-          over_rows[i * 3 + c] = to_byte(v);
-        }
-        if (lab) {
-          // evaluate_probabilities, term by term in the same order.
-          const float lf = lab->at(0, y0 + y, x);
-          const int l = static_cast<int>(lf);
-          UNET_CHECK(l >= 0 && l < K && lf == static_cast<float>(l), "predict: label value ", lf, " at x=", x,
-                     ", y=", y0 + y, " is not a class index 0..", K - 1);
-          loss -= std::log(std::max(band.at(l, y, x), 1e-12f));
-          wrong += best != l;
-          n += 1.0;
-          // The threshold baseline: "v > t" holds exactly for t = 1..m.
-          const float v = image.normalised(0, y0 + y, x) * 255.0f;
-          const int m = !(v > 1.0f) ? 0 : v > 254.0f ? 254 : static_cast<int>(std::ceil(v)) - 1;
-          if (lf == 0.0f) ++below0[m];
-          else if (lf == 1.0f) ++below1[m];
-          else ++other;
-        }
-      }
-    mask.write_rows(y0, mask_rows.data(), rows);
-    overlay.write_rows(y0, over_rows.data(), rows);
-  });
-  probs.finish();
-  if (npy) npy->finish();
-  mask.finish();
-  overlay.finish();
-
-  PredictEvaluation r;
-  if (lab) {
-    r.done = true;
-    r.loss = loss / n;
-    r.pixel_error = wrong / n;
-    // wrong(t) = other + #{label 0 with v > t (m >= t)} + #{label 1 with v <= t (m < t)}.
-    int64_t zeros_above = 0, ones_below = 0;
-    for (int m = 0; m < 256; ++m) zeros_above += below0[m];
-    const double pixels = static_cast<double>(image.pixels());
-    for (int t = 1; t < 255; ++t) {
-      zeros_above -= below0[t - 1];
-      ones_below += below1[t - 1];
-      const double wrong_t = static_cast<double>(other + zeros_above + ones_below);
-      r.threshold_error = std::min(r.threshold_error, wrong_t / pixels);
-    }
-  }
-  return r;
-}
-
 Image argmax_classes(const Image& probs) {
   Image out(1, probs.height, probs.width, 0.0f);
   for (int y = 0; y < probs.height; ++y)
-    for (int x = 0; x < probs.width; ++x) {
-      int best = 0;
-      for (int k = 1; k < probs.channels; ++k)
-        if (probs.at(k, y, x) > probs.at(best, y, x)) best = k;
-      out.at(0, y, x) = static_cast<float>(best);
-    }
+    for (int x = 0; x < probs.width; ++x) out.at(0, y, x) = static_cast<float>(argmax_class(probs, y, x));
   return out;
 }
 

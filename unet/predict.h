@@ -10,6 +10,9 @@
 // (classes x step x width floats), never by the image height; the input can stay in its compact
 // file form (RawImage: 1 byte per sample for 8-bit images) and is normalised one tile at a time.
 // predict_to_files() writes unet predict's outputs that way. See docs/predict.md.
+//
+// These are the engine-level functions; unet/predictor.h wraps them into the Predictor that the
+// command line and libunet's C API both use.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -63,15 +66,45 @@ Image predict_probabilities(const UNet& net, const Image& image01, const Predict
 // are exactly those of predict_probabilities (the same batches go through the network). Live
 // memory: the batch's tiles and ceil(batch / cols) + 1 bands.
 using BandSink = std::function<void(int y0, const Image& band)>;
+// Progress with a way out (unet/predictor.h): called after each batch with (tiles done, tiles
+// total); returning false stops the prediction, which then throws Cancelled.
+using Progress = std::function<bool(int64_t done, int64_t total)>;
 void predict_bands(const UNet& net, const Image& image01, const PredictOptions& opt, const BandSink& sink);
 // The same from the raw samples, each tile normalised as it is cut (normalise_intensity's rule,
 // bit for bit): an 8-bit image costs 1 byte per sample instead of 4.
 void predict_bands(const UNet& net, const RawImage& image, const PredictOptions& opt, const BandSink& sink);
 
+// The samples of an image wherever they lie (a RawImage, an Image, a caller's buffer, planar or
+// interleaved): sample (c, y, x) is data[c * channel_stride + y * row_stride + x * pixel_stride],
+// strides counted in samples. Each tile is normalised as it is cut, by normalise_intensity's rule:
+// 8-bit * (1/255), 16-bit * (1/65535), float taken as it is; so every way in gives the network
+// bit-identical inputs for the same samples.
+struct ImageView {
+  enum class Type { kU8, kU16, kF32 };
+  const void* data = nullptr;
+  Type type = Type::kF32;
+  int channels = 0, height = 0, width = 0;
+  int64_t channel_stride = 0, row_stride = 0, pixel_stride = 0;
+
+  static ImageView planar(const void* data, Type type, int channels, int height, int width);
+  static ImageView of(const RawImage& raw);   // planar, in the file's sample type
+  static ImageView of(const Image& image01);  // planar float, taken as it is
+};
+void predict_bands(const UNet& net, const ImageView& image, const PredictOptions& opt, const BandSink& sink);
+
+// The class with the highest probability at (y, x) of a [classes, H, W] map; ties go to the lower
+// class. The one argmax rule of masks, label maps and scores.
+inline int argmax_class(const Image& probs, int y, int x) {
+  int best = 0;
+  for (int k = 1; k < probs.channels; ++k)
+    if (probs.at(k, y, x) > probs.at(best, y, x)) best = k;
+  return best;
+}
+
 // Per-pixel argmax of a probability map: a one-channel image of class indices.
 Image argmax_classes(const Image& probs);
 
-// ---- unet predict's files, streamed -----------------------------------------------------------
+// ---- unet predict's files, streamed (unet/predict_files.cpp, part of the trainer's library) ----
 struct PredictFiles {
   // Written: <prefix>_probs.tif (float32, one page per class, the layout of write_tiff_float),
   // <prefix>_mask.png (8-bit argmax; 0/255 for two classes, the class index otherwise, clamped
@@ -95,6 +128,10 @@ struct PredictEvaluation {
 // Predicts `image` band by band into the files of `files` (each file atomic; none is written
 // when anything fails). With labels, also returns the scores that evaluate_probabilities and the
 // threshold baseline give, counted as the bands pass.
+class Predictor;
+PredictEvaluation predict_to_files(const Predictor& predictor, const RawImage& image, const PredictFiles& files,
+                                   const Progress& progress = {});
+// The same through a Predictor over `net` with opt's tile, batch, TTA and progress.
 PredictEvaluation predict_to_files(const UNet& net, const RawImage& image, const PredictOptions& opt,
                                    const PredictFiles& files);
 

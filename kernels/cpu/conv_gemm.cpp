@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <new>
 #include <vector>
 
 #include "kernels/cpu/microkernels.h"
@@ -23,7 +24,10 @@ float* scratch(int slot, int64_t floats) {
     std::free(s.p[slot]);
     const int64_t n = (floats + 15) / 16 * 16;
     s.p[slot] = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(n) * sizeof(float)));
-    if (!s.p[slot]) std::abort();
+    if (!s.p[slot]) {  // the pool hands the exception to the thread that started the loop
+      s.n[slot] = 0;
+      throw std::bad_alloc();
+    }
     s.n[slot] = n;
   }
   return s.p[slot];

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -61,6 +62,18 @@ int default_threads() {
 }
 
 thread_local bool t_in_body = false;
+thread_local int t_limit = 0;  // ThreadLimit of this thread's loops (0: none)
+
+// Marks the thread as inside a body for a scope, whatever way the scope is left.
+struct InBody {
+  InBody() { t_in_body = true; }
+  ~InBody() { t_in_body = false; }
+};
+
+void run_inline(int64_t chunks, void (*fn)(void*, int64_t), void* ctx) {
+  InBody in;
+  for (int64_t c = 0; c < chunks; ++c) fn(ctx, c);
+}
 
 class Pool {
  public:
@@ -82,18 +95,17 @@ class Pool {
   }
 
   void run(int64_t chunks, void (*fn)(void*, int64_t), void* ctx) {
-    if (t_in_body || chunks <= 1) {
+    if (t_in_body) {  // nested: the outer loop's threads are busy already
       for (int64_t c = 0; c < chunks; ++c) fn(ctx, c);
       return;
     }
+    if (chunks <= 1 || t_limit == 1) return run_inline(chunks, fn, ctx);
     std::lock_guard<std::mutex> lk(run_m_);
     ensure_started();
-    if (workers_.empty() || chunks >= (int64_t{1} << 31)) {
-      t_in_body = true;
-      for (int64_t c = 0; c < chunks; ++c) fn(ctx, c);
-      t_in_body = false;
-      return;
-    }
+    if (workers_.empty() || chunks >= (int64_t{1} << 31)) return run_inline(chunks, fn, ctx);
+    const uint64_t helpers = t_limit > 1 && t_limit - 1 < static_cast<int>(workers_.size())
+                                 ? static_cast<uint64_t>(t_limit - 1)
+                                 : workers_.size();
     // Close the previous generation (odd: no job), so that a thread still looking at it can no
     // longer claim, then publish the job under the next even generation.
     const uint64_t closed = (state_.load(std::memory_order_relaxed) >> 32) + 1, gen = closed + 1;
@@ -102,6 +114,9 @@ class Pool {
     ctx_.store(ctx, std::memory_order_release);
     chunks_.store(chunks, std::memory_order_release);
     done_.store(0, std::memory_order_relaxed);
+    failed_.store(false, std::memory_order_relaxed);
+    error_ = nullptr;
+    slots_.store(gen << 32 | helpers, std::memory_order_seq_cst);
     state_.store(gen << 32, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> g(m_);
@@ -114,6 +129,14 @@ class Pool {
       caller_waiting_.store(true, std::memory_order_seq_cst);
       done_cv_.wait(g, finished);
       caller_waiting_.store(false, std::memory_order_relaxed);
+    }
+    if (failed_.load(std::memory_order_acquire)) {
+      std::exception_ptr e;
+      {
+        std::lock_guard<std::mutex> g(m_);
+        std::swap(e, error_);
+      }
+      std::rethrow_exception(e);
     }
   }
 
@@ -140,7 +163,17 @@ class Pool {
     count_.store(0);
   }
 
-  // Claims and runs chunks of job `gen` until none is left or the job has changed.
+  // A worker's place in job `gen`: false when the job has changed or its ThreadLimit is reached.
+  bool take_slot(uint64_t gen) {
+    uint64_t s = slots_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((s >> 32) != gen || (s & 0xffffffffu) == 0) return false;
+      if (slots_.compare_exchange_weak(s, s - 1, std::memory_order_acq_rel, std::memory_order_acquire)) return true;
+    }
+  }
+
+  // Claims and runs chunks of job `gen` until none is left or the job has changed. After a chunk
+  // has thrown, the remaining ones are claimed and counted but not run.
   void work(uint64_t gen) {
     auto* fn = fn_.load(std::memory_order_acquire);
     void* ctx = ctx_.load(std::memory_order_acquire);
@@ -151,9 +184,16 @@ class Pool {
       const int64_t c = static_cast<int64_t>(s & 0xffffffffu);
       if (c >= chunks) return;
       if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-      t_in_body = true;
-      fn(ctx, c);
-      t_in_body = false;
+      if (!failed_.load(std::memory_order_relaxed)) {
+        try {
+          InBody in;
+          fn(ctx, c);
+        } catch (...) {
+          std::lock_guard<std::mutex> g(m_);
+          if (!error_) error_ = std::current_exception();
+          failed_.store(true, std::memory_order_release);
+        }
+      }
       if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == chunks &&
           caller_waiting_.load(std::memory_order_seq_cst)) {
         std::lock_guard<std::mutex> g(m_);
@@ -179,7 +219,7 @@ class Pool {
       const uint64_t g = state_.load(std::memory_order_acquire) >> 32;
       if (g % 2 != 0) continue;  // between jobs
       seen = g;
-      work(g);
+      if (take_slot(g)) work(g);
     }
   }
 
@@ -190,6 +230,7 @@ class Pool {
   std::atomic<int> count_{0};
 
   std::atomic<uint64_t> state_{0};  // generation << 32 | next chunk
+  std::atomic<uint64_t> slots_{0};  // generation << 32 | workers that may still join the job
   std::atomic<void (*)(void*, int64_t)> fn_{nullptr};
   std::atomic<void*> ctx_{nullptr};
   std::atomic<int64_t> chunks_{0}, done_{0};
@@ -198,6 +239,8 @@ class Pool {
   std::condition_variable wake_cv_, done_cv_;
   std::atomic<int> sleepers_{0};
   std::atomic<bool> caller_waiting_{false}, stop_{false};
+  std::atomic<bool> failed_{false};  // a chunk of the job threw: error_ holds the first exception
+  std::exception_ptr error_;         // guarded by m_
 };
 
 Pool& pool() {
@@ -209,6 +252,9 @@ Pool& pool() {
 
 int num_threads() { return pool().threads(); }
 void set_num_threads(int n) { pool().resize(n); }
+
+ThreadLimit::ThreadLimit(int n) : prev_(t_limit) { t_limit = n > 0 ? n : 0; }
+ThreadLimit::~ThreadLimit() { t_limit = prev_; }
 
 namespace detail {
 void run_chunks(int64_t chunks, void (*fn)(void*, int64_t), void* ctx) { pool().run(chunks, fn, ctx); }

@@ -12,6 +12,12 @@
 // Determinism: the chunks depend only on the loop's size and grain, never on the thread count, and
 // each chunk is one call of the body, so a kernel whose chunks write disjoint outputs (or partial
 // sums combined in chunk order) gives bit-identical results for any number of threads.
+//
+// Several calling threads: the pool runs one loop at a time; a thread that starts a loop while
+// another thread's loop runs waits for it (its loop then gets the whole pool). A thread under a
+// ThreadLimit of 1 never enters the pool and so never waits. An exception thrown by a body (e.g.
+// std::bad_alloc for a scratch buffer) stops the loop's remaining chunks and is rethrown to the
+// thread that started the loop, whichever thread ran the chunk.
 #pragma once
 #include <cstdint>
 #include <type_traits>
@@ -21,8 +27,22 @@ namespace unet::kernels::cpu {
 // Threads the pool uses, the caller included (>= 1). Default: UNET_NUM_THREADS, else the first
 // value of OMP_NUM_THREADS, else the CPUs this process may run on.
 int num_threads();
-// Sets the thread count (n <= 0: the default). Not while a parallel_for is running.
+// Sets the thread count (n <= 0: the default). Waits for a running loop to finish first.
 void set_num_threads(int n);
+
+// While it lives, at most `n` threads (the calling thread included) work on the loops this thread
+// starts; n = 1 runs them on the calling thread alone, outside the pool; n <= 0 lifts the limit.
+// Results do not change (see Determinism above). Scoped to the calling thread; nests.
+class ThreadLimit {
+ public:
+  explicit ThreadLimit(int n);
+  ~ThreadLimit();
+  ThreadLimit(const ThreadLimit&) = delete;
+  ThreadLimit& operator=(const ThreadLimit&) = delete;
+
+ private:
+  int prev_;
+};
 
 namespace detail {
 // Runs fn(ctx, c) for c in [0, chunks), spread over the pool; returns when all have finished.
