@@ -45,7 +45,7 @@ void conv3x3_forward(benchmark::State& st) {
   Tensor x = random_tensor({1, C, H, W}, 1), w = random_tensor({K, C, 3, 3}, 2), b = random_tensor({K}, 3);
   Tensor y = Tensor::empty({1, K, H - 2, W - 2});
   for (auto _ : st) {
-    T().conv3x3_forward(nullptr, x.f32(), w.f32(), b.f32(), y.f32(), 1, C, H, W, K);
+    T().conv3x3_forward(nullptr, unet::kernels::Precision::FP32, x.f32(), w.f32(), b.f32(), y.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
   set_flops(st, 2.0 * K * C * 9 * (H - 2.0) * (W - 2.0));
@@ -56,7 +56,7 @@ void conv3x3_backward_data(benchmark::State& st) {
   int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
   Tensor dy = random_tensor({1, K, H - 2, W - 2}, 1), w = random_tensor({K, C, 3, 3}, 2), dx = Tensor::empty({1, C, H, W});
   for (auto _ : st) {
-    T().conv3x3_backward_data(nullptr, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
+    T().conv3x3_backward_data(nullptr, unet::kernels::Precision::FP32, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
   set_flops(st, 2.0 * K * C * 9 * (H - 2.0) * (W - 2.0));
@@ -68,7 +68,7 @@ void conv3x3_backward_weight(benchmark::State& st) {
   Tensor x = random_tensor({1, C, H, W}, 1), dy = random_tensor({1, K, H - 2, W - 2}, 2);
   Tensor dw = Tensor::empty({K, C, 3, 3}), db = Tensor::empty({K});
   for (auto _ : st) {
-    T().conv3x3_backward_weight(nullptr, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
+    T().conv3x3_backward_weight(nullptr, unet::kernels::Precision::FP32, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
   set_flops(st, 2.0 * K * C * 9 * (H - 2.0) * (W - 2.0));
@@ -86,7 +86,7 @@ void upconv2x2_forward(benchmark::State& st) {
   Tensor x = random_tensor({1, C, H, W}, 1), w = random_tensor({C, K, 2, 2}, 2), b = random_tensor({K}, 3);
   Tensor y = Tensor::empty({1, K, 2 * H, 2 * W});
   for (auto _ : st) {
-    T().upconv2x2_forward(nullptr, x.f32(), w.f32(), b.f32(), y.f32(), 1, C, H, W, K);
+    T().upconv2x2_forward(nullptr, unet::kernels::Precision::FP32, x.f32(), w.f32(), b.f32(), y.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
   set_flops(st, 2.0 * C * K * 4.0 * H * W);
@@ -97,7 +97,7 @@ void upconv2x2_backward_data(benchmark::State& st) {
   int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
   Tensor dy = random_tensor({1, K, 2 * H, 2 * W}, 1), w = random_tensor({C, K, 2, 2}, 2), dx = Tensor::empty({1, C, H, W});
   for (auto _ : st) {
-    T().upconv2x2_backward_data(nullptr, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
+    T().upconv2x2_backward_data(nullptr, unet::kernels::Precision::FP32, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
   set_flops(st, 2.0 * C * K * 4.0 * H * W);
@@ -109,7 +109,7 @@ void upconv2x2_backward_weight(benchmark::State& st) {
   Tensor x = random_tensor({1, C, H, W}, 1), dy = random_tensor({1, K, 2 * H, 2 * W}, 2);
   Tensor dw = Tensor::empty({C, K, 2, 2}), db = Tensor::empty({K});
   for (auto _ : st) {
-    T().upconv2x2_backward_weight(nullptr, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
+    T().upconv2x2_backward_weight(nullptr, unet::kernels::Precision::FP32, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
   set_flops(st, 2.0 * C * K * 4.0 * H * W);
@@ -122,7 +122,7 @@ void conv1x1_forward(benchmark::State& st) {
   Tensor x = random_tensor({1, C, H, W}, 1), w = random_tensor({K, C, 1, 1}, 2), b = random_tensor({K}, 3);
   Tensor y = Tensor::empty({1, K, H, W});
   for (auto _ : st) {
-    T().conv1x1_forward(nullptr, x.f32(), w.f32(), b.f32(), y.f32(), 1, C, H, W, K);
+    T().conv1x1_forward(nullptr, unet::kernels::Precision::FP32, x.f32(), w.f32(), b.f32(), y.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
   set_flops(st, 2.0 * C * K * H * W);
@@ -133,7 +133,7 @@ void conv1x1_backward_data(benchmark::State& st) {
   int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
   Tensor dy = random_tensor({1, K, H, W}, 1), w = random_tensor({K, C, 1, 1}, 2), dx = Tensor::empty({1, C, H, W});
   for (auto _ : st) {
-    T().conv1x1_backward_data(nullptr, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
+    T().conv1x1_backward_data(nullptr, unet::kernels::Precision::FP32, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
   set_flops(st, 2.0 * C * K * H * W);
@@ -145,7 +145,7 @@ void conv1x1_backward_weight(benchmark::State& st) {
   Tensor x = random_tensor({1, C, H, W}, 1), dy = random_tensor({1, K, H, W}, 2);
   Tensor dw = Tensor::empty({K, C, 1, 1}), db = Tensor::empty({K});
   for (auto _ : st) {
-    T().conv1x1_backward_weight(nullptr, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
+    T().conv1x1_backward_weight(nullptr, unet::kernels::Precision::FP32, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
   set_flops(st, 2.0 * C * K * H * W);

@@ -155,17 +155,17 @@ void our_conv(benchmark::State& st, const Layer& s, int pass) {
   const auto& k = *g_k;
   std::function<void()> f;
   if (s.kind == ConvKind::k3x3) {
-    if (pass == 0) f = [&] { k.conv3x3_forward(g_stream, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
-    if (pass == 1) f = [&] { k.conv3x3_backward_data(g_stream, y.f(), w.f(), x.f(), N, C, H, W, K); };
-    if (pass == 2) f = [&] { k.conv3x3_backward_weight(g_stream, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
+    if (pass == 0) f = [&] { k.conv3x3_forward(g_stream, Precision::FP32, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
+    if (pass == 1) f = [&] { k.conv3x3_backward_data(g_stream, Precision::FP32, y.f(), w.f(), x.f(), N, C, H, W, K); };
+    if (pass == 2) f = [&] { k.conv3x3_backward_weight(g_stream, Precision::FP32, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
   } else if (s.kind == ConvKind::k1x1) {
-    if (pass == 0) f = [&] { k.conv1x1_forward(g_stream, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
-    if (pass == 1) f = [&] { k.conv1x1_backward_data(g_stream, y.f(), w.f(), x.f(), N, C, H, W, K); };
-    if (pass == 2) f = [&] { k.conv1x1_backward_weight(g_stream, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
+    if (pass == 0) f = [&] { k.conv1x1_forward(g_stream, Precision::FP32, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
+    if (pass == 1) f = [&] { k.conv1x1_backward_data(g_stream, Precision::FP32, y.f(), w.f(), x.f(), N, C, H, W, K); };
+    if (pass == 2) f = [&] { k.conv1x1_backward_weight(g_stream, Precision::FP32, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
   } else {
-    if (pass == 0) f = [&] { k.upconv2x2_forward(g_stream, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
-    if (pass == 1) f = [&] { k.upconv2x2_backward_data(g_stream, y.f(), w.f(), x.f(), N, C, H, W, K); };
-    if (pass == 2) f = [&] { k.upconv2x2_backward_weight(g_stream, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
+    if (pass == 0) f = [&] { k.upconv2x2_forward(g_stream, Precision::FP32, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
+    if (pass == 1) f = [&] { k.upconv2x2_backward_data(g_stream, Precision::FP32, y.f(), w.f(), x.f(), N, C, H, W, K); };
+    if (pass == 2) f = [&] { k.upconv2x2_backward_weight(g_stream, Precision::FP32, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
   }
   const double ms = measure(st, f, conv_flops(s), 0.0);
 #if UNET_BENCH_HAVE_CUDNN

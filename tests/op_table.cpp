@@ -7,6 +7,7 @@
 
 #include "engine/backend.h"
 #include "kernels/philox.h"
+#include "kernels/precision.h"
 #include "restore/kernels/kernels.h"
 #include "restore/ops.h"
 
@@ -16,6 +17,10 @@ std::vector<float> random_values(int64_t n, uint64_t seed, float lo, float hi) {
   std::vector<float> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * philox::uniform(seed, 0x5EED, static_cast<uint64_t>(i));
   return v;
+}
+
+double conv_tolerance(kernels::Precision p) {
+  return p == kernels::Precision::TF32 ? 1e-3 : p == kernels::Precision::BF16 ? 1e-2 : 1e-5;
 }
 
 double rel_error(const std::vector<float>& a, const std::vector<float>& ref) {
@@ -74,31 +79,34 @@ constexpr double kExactTol = 1e-6; // elementwise ops: identical math
 // conv3x3 / conv1x1 / upconv2x2 share the forward, backward-data, backward-weight trio.
 enum class Conv { k3x3, k1x1, up2x2 };
 
-void add_conv_rows(std::vector<OpCase>& rows, Conv kind, int N, int C, int H, int W, int K) {
+void add_conv_rows(std::vector<OpCase>& rows, Conv kind, int N, int C, int H, int W, int K,
+                   kernels::Precision prec = kernels::Precision::FP32) {
   const char* name = kind == Conv::k3x3 ? "conv3x3" : kind == Conv::k1x1 ? "conv1x1" : "upconv2x2";
   Shape xs{N, C, H, W};
   Shape ws = kind == Conv::up2x2 ? Shape{C, K, 2, 2} : kind == Conv::k3x3 ? Shape{K, C, 3, 3} : Shape{K, C, 1, 1};
   Shape ys = kind == Conv::k3x3 ? Shape{N, K, H - 2, W - 2} : kind == Conv::k1x1 ? Shape{N, K, H, W} : Shape{N, K, 2 * H, 2 * W};
   std::string shape = "N,C,H,W,K=" + dims({N, C, H, W, K});
+  if (prec != kernels::Precision::FP32) shape += std::string(" ") + kernels::precision_name(prec);
+  const double tol = conv_tolerance(prec);
   auto fwd = kind == Conv::k3x3 ? &kernels::KernelTable::conv3x3_forward
            : kind == Conv::k1x1 ? &kernels::KernelTable::conv1x1_forward : &kernels::KernelTable::upconv2x2_forward;
   auto bwd = kind == Conv::k3x3 ? &kernels::KernelTable::conv3x3_backward_data
            : kind == Conv::k1x1 ? &kernels::KernelTable::conv1x1_backward_data : &kernels::KernelTable::upconv2x2_backward_data;
   auto bww = kind == Conv::k3x3 ? &kernels::KernelTable::conv3x3_backward_weight
            : kind == Conv::k1x1 ? &kernels::KernelTable::conv1x1_backward_weight : &kernels::KernelTable::upconv2x2_backward_weight;
-  rows.push_back({std::string(name) + "_forward", shape, kConvTol, [=](Device d, uint64_t seed) {
+  rows.push_back({std::string(name) + "_forward", shape, tol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, xs, seed), w = input(d, ws, seed + 1), b = input(d, {K}, seed + 2), y = poisoned(d, ys);
-    (table(d).*fwd)(stream(d), x.f32(), w.f32(), b.f32(), y.f32(), N, C, H, W, K);
+    (table(d).*fwd)(stream(d), prec, x.f32(), w.f32(), b.f32(), y.f32(), N, C, H, W, K);
     return host(d, {y});
   }});
-  rows.push_back({std::string(name) + "_backward_data", shape, kConvTol, [=](Device d, uint64_t seed) {
+  rows.push_back({std::string(name) + "_backward_data", shape, tol, [=](Device d, uint64_t seed) {
     Tensor dy = input(d, ys, seed), w = input(d, ws, seed + 1), dx = poisoned(d, xs);
-    (table(d).*bwd)(stream(d), dy.f32(), w.f32(), dx.f32(), N, C, H, W, K);
+    (table(d).*bwd)(stream(d), prec, dy.f32(), w.f32(), dx.f32(), N, C, H, W, K);
     return host(d, {dx});
   }});
-  rows.push_back({std::string(name) + "_backward_weight", shape, kConvTol, [=](Device d, uint64_t seed) {
+  rows.push_back({std::string(name) + "_backward_weight", shape, tol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, xs, seed), dy = input(d, ys, seed + 1), dw = poisoned(d, ws), db = poisoned(d, {K});
-    (table(d).*bww)(stream(d), x.f32(), dy.f32(), dw.f32(), db.f32(), N, C, H, W, K);
+    (table(d).*bww)(stream(d), prec, x.f32(), dy.f32(), dw.f32(), db.f32(), N, C, H, W, K);
     return host(d, {dw, db});
   }});
 }
@@ -282,6 +290,16 @@ std::vector<OpCase> op_cases(bool large) {
   add_conv_rows(rows, Conv::up2x2, 2, 6, 5, 7, 3);
   add_conv_rows(rows, Conv::up2x2, 1, 64, 16, 16, 32);
   add_conv_rows(rows, Conv::up2x2, 1, 96, 7, 7, 40);
+  // TF32 and BF16 (tensor cores on the GPU; the CPU rounds the operands the same way): odd and batched,
+  // a deep layer, the head, the up-convolution.
+  for (kernels::Precision p : {kernels::Precision::TF32, kernels::Precision::BF16}) {
+    add_conv_rows(rows, Conv::k3x3, 2, 5, 13, 11, 7, p);
+    add_conv_rows(rows, Conv::k3x3, 1, 96, 30, 30, 72, p);
+    add_conv_rows(rows, Conv::k1x1, 1, 40, 7, 9, 70, p);
+    add_conv_rows(rows, Conv::k1x1, 2, 64, 20, 20, 2, p);
+    add_conv_rows(rows, Conv::up2x2, 2, 6, 5, 7, 3, p);
+    add_conv_rows(rows, Conv::up2x2, 1, 64, 16, 16, 32, p);
+  }
   add_relu_rows(rows, {1001});
   add_relu_rows(rows, {1, 64, 34, 34});
   add_maxpool_rows(rows, 2, 3, 6, 10);
@@ -308,6 +326,12 @@ std::vector<OpCase> op_cases(bool large) {
     add_conv_rows(rows, Conv::k3x3, 1, 64, 570, 570, 64);
     add_conv_rows(rows, Conv::k3x3, 1, 1024, 30, 30, 1024);
     add_conv_rows(rows, Conv::up2x2, 1, 1024, 28, 28, 512);
+    for (kernels::Precision p : {kernels::Precision::TF32, kernels::Precision::BF16}) {
+      add_conv_rows(rows, Conv::k3x3, 1, 64, 570, 570, 64, p);
+      add_conv_rows(rows, Conv::k3x3, 1, 1024, 30, 30, 1024, p);
+      add_conv_rows(rows, Conv::up2x2, 1, 1024, 28, 28, 512, p);
+      add_conv_rows(rows, Conv::k1x1, 1, 64, 388, 388, 2, p);
+    }
     add_relu_rows(rows, {1, 64, 570, 570});
     add_maxpool_rows(rows, 1, 64, 568, 568);
     add_crop_concat_rows(rows, 1, 64, 568, 568, 64, 392, 392);

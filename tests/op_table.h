@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "kernels/kernels.h"
 
 namespace unet::test {
 
@@ -25,6 +26,11 @@ struct OpCase {
 // small, odd and real U-Net shapes; `large` adds the biggest real layers (572x572 input,
 // 64 channels at 570x570, 1024 channels at 30x30), too slow for the CPU in CI.
 std::vector<OpCase> op_cases(bool large);
+
+// The accepted normalised error of a convolution row against the CPU reference at its precision (the
+// reference rounds the operands as the GPU does; what is left is the order and the hardware's rounding
+// of the sums): fp32 1e-5, tf32 1e-3, bf16 1e-2.
+double conv_tolerance(kernels::Precision p);
 
 // ||a - ref||_2 / max(||ref||_2, tiny); infinity if any element of a is not finite.
 double rel_error(const std::vector<float>& a, const std::vector<float>& ref);

@@ -248,7 +248,7 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS) tc_gemm_kernel(typename 
 template <class P, Precision PREC>
 int prepared_blocks_per_sm() {
   static const int blocks = [] {
-    const auto kernel = tc_gemm_kernel<P, PREC>;
+    const void* kernel = reinterpret_cast<const void*>(&tc_gemm_kernel<P, PREC>);
     UNET_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes<P>()));
     int n = 0;
     UNET_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, P::NT, smem_bytes<P>()));

@@ -36,18 +36,18 @@ void conv(Kind kind, int N, int C, int H, int W, int K, int sms) {
   auto y1 = nanv(ys), y2 = nanv(ys), dx1 = nanv(xs), dx2 = nanv(xs), dw1 = nanv(ws), dw2 = nanv(ws), db1 = nanv(K), db2 = nanv(K);
   auto F = kind==K3 ? cpu.conv3x3_forward : kind==K1 ? cpu.conv1x1_forward : cpu.upconv2x2_forward;
   auto G = kind==K3 ? cuda::conv3x3_forward : kind==K1 ? cuda::conv1x1_forward : cuda::upconv2x2_forward;
-  F(nullptr, x.data(), w.data(), b.data(), y1.data(), N, C, H, W, K); G(nullptr, x.data(), w.data(), b.data(), y2.data(), N, C, H, W, K);
+  F(nullptr, Precision::FP32, x.data(), w.data(), b.data(), y1.data(), N, C, H, W, K); G(nullptr, Precision::FP32, x.data(), w.data(), b.data(), y2.data(), N, C, H, W, K);
   report(tag + " fwd", rel(y2, y1), 1e-5);
   y1 = nanv(ys); y2 = nanv(ys);  // no bias (b == nullptr)
-  F(nullptr, x.data(), w.data(), nullptr, y1.data(), N, C, H, W, K); G(nullptr, x.data(), w.data(), nullptr, y2.data(), N, C, H, W, K);
+  F(nullptr, Precision::FP32, x.data(), w.data(), nullptr, y1.data(), N, C, H, W, K); G(nullptr, Precision::FP32, x.data(), w.data(), nullptr, y2.data(), N, C, H, W, K);
   report(tag + " fwd null bias", rel(y2, y1), 1e-5);
   auto FD = kind==K3 ? cpu.conv3x3_backward_data : kind==K1 ? cpu.conv1x1_backward_data : cpu.upconv2x2_backward_data;
   auto GD = kind==K3 ? cuda::conv3x3_backward_data : kind==K1 ? cuda::conv1x1_backward_data : cuda::upconv2x2_backward_data;
-  FD(nullptr, dy.data(), w.data(), dx1.data(), N, C, H, W, K); GD(nullptr, dy.data(), w.data(), dx2.data(), N, C, H, W, K);
+  FD(nullptr, Precision::FP32, dy.data(), w.data(), dx1.data(), N, C, H, W, K); GD(nullptr, Precision::FP32, dy.data(), w.data(), dx2.data(), N, C, H, W, K);
   report(tag + " bwd_data", rel(dx2, dx1), 1e-5);
   auto FW = kind==K3 ? cpu.conv3x3_backward_weight : kind==K1 ? cpu.conv1x1_backward_weight : cpu.upconv2x2_backward_weight;
   auto GW = kind==K3 ? cuda::conv3x3_backward_weight : kind==K1 ? cuda::conv1x1_backward_weight : cuda::upconv2x2_backward_weight;
-  FW(nullptr, x.data(), dy.data(), dw1.data(), db1.data(), N, C, H, W, K); GW(nullptr, x.data(), dy.data(), dw2.data(), db2.data(), N, C, H, W, K);
+  FW(nullptr, Precision::FP32, x.data(), dy.data(), dw1.data(), db1.data(), N, C, H, W, K); GW(nullptr, Precision::FP32, x.data(), dy.data(), dw2.data(), db2.data(), N, C, H, W, K);
   report(tag + " bwd_weight dw", rel(dw2, dw1), 1e-5);
   report(tag + " bwd_weight db", rel(db2, db1), 1e-5);
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tests/cuda_emu/run.sh [BUILD_DIR]: checks the logic of every CUDA kernel WITHOUT a GPU. The kernel sources of
-# kernels/cuda/ are compiled as host C++ (transform.py rewrites the <<<>>> launches; emu.h runs each block as
-# blockDim threads with a barrier, shared memory as statics) and compared with the CPU table on small and odd
-# shapes, with and without split-K. It cannot see GPU-only faults (alignment, real races, timing): the GPU
-# tests (tools/gpu_check.sh) remain the word on those. Needs BUILD_DIR/kernels/libunet_kernels_cpu.a.
+# kernels/cuda/ are compiled as host C++ (transform.py rewrites the <<<>>> launches; emu.h runs each block's
+# threads as fibers that meet at barriers, shared memory as statics; ptx.cuh here replaces kernels/cuda/ptx.cuh
+# with host versions of cp.async, cvt and mma) and compared with the CPU table on small and odd shapes, with and
+# without split-K: harness.cpp (every kernel, FP32) and tc_harness.cpp (the tensor-core convolutions, TF32 and
+# BF16). It cannot see GPU-only faults (real races, timing, the hardware's rounding of sums): the GPU tests
+# (tools/gpu_check.sh) remain the word on those. Needs BUILD_DIR/kernels/libunet_kernels_cpu.a.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -17,10 +19,12 @@ done
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/inc/kernels/cuda"
-for h in common.cuh implicit_gemm.cuh; do  # the headers that launch kernels
-  python3 "$HERE/transform.py" "$ROOT/kernels/cuda/$h" "$WORK/inc/kernels/cuda/$h"
+for h in "$ROOT"/kernels/cuda/*.cuh; do  # headers may launch kernels
+  [[ "$(basename "$h")" == ptx.cuh ]] && continue
+  python3 "$HERE/transform.py" "$h" "$WORK/inc/kernels/cuda/$(basename "$h")"
 done
-srcs=("$HERE/fake_rt.cpp" "$HERE/harness.cpp")
+cp "$HERE/ptx.cuh" "$WORK/inc/kernels/cuda/ptx.cuh"
+srcs=("$HERE/fake_rt.cpp")
 for cu in "$ROOT"/kernels/cuda/*.cu "$ROOT"/restore/kernels/cuda/*.cu; do
   name="$(basename "$cu" .cu)"
   [[ "$name" == table ]] && continue
@@ -29,10 +33,16 @@ for cu in "$ROOT"/kernels/cuda/*.cu "$ROOT"/restore/kernels/cuda/*.cu; do
 done
 flags=(-std=c++20 -O1 -w -pthread -I"$HERE" -I"$WORK/inc" -I"$ROOT" -I"$CUDA_INC")
 objs=()
-for s in "${srcs[@]}"; do
+pids=()
+for s in "${srcs[@]}" "$HERE/harness.cpp" "$HERE/tc_harness.cpp"; do  # EMU_JOBS compilers at a time
   o="$WORK/$(basename "$s" .cpp).o"
-  g++ "${flags[@]}" -c "$s" -o "$o"
-  objs+=("$o")
+  g++ "${flags[@]}" -c "$s" -o "$o" &
+  pids+=($!)
+  [[ "$s" == */harness.cpp || "$s" == */tc_harness.cpp ]] || objs+=("$o")
+  if (( ${#pids[@]} >= ${EMU_JOBS:-2} )); then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done
-g++ -pthread "${objs[@]}" "$RESTORE_CPU_LIB" "$CPU_LIB" -fopenmp -o "$WORK/cuda_emu"
+for p in "${pids[@]}"; do wait "$p"; done
+g++ -pthread "${objs[@]}" "$WORK/harness.o" "$RESTORE_CPU_LIB" "$CPU_LIB" -fopenmp -o "$WORK/cuda_emu"
+g++ -pthread "${objs[@]}" "$WORK/tc_harness.o" "$RESTORE_CPU_LIB" "$CPU_LIB" -fopenmp -o "$WORK/cuda_emu_tc"
 "$WORK/cuda_emu"
+"$WORK/cuda_emu_tc"

@@ -11,8 +11,8 @@
 //     (1024 blocks x 256 threads = 262,144 pixels: the rest goes round the grid-stride loop);
 //   * the convolution forwards with a null bias.
 // check_row() runs a row on the CPU and twice on the GPU from the same seed: every output must be within
-// the row's tolerance of the CPU's, and the two GPU runs are compared bit for bit. Ops without atomics
-// must be bitwise reproducible; the convolutions (split-K sums with atomicAdd) are reported only.
+// the row's tolerance of the CPU's, and the two GPU runs are compared bit for bit: every op must be
+// bitwise reproducible (no atomics anywhere).
 // Each comparison prints one line and, when UNET_GPU_REPORT names a file, appends it there as TSV:
 //   row      op shape out rel_error tol ok|FAIL
 //   bitwise  op shape out 1|0 - bitwise|not bitwise
@@ -55,11 +55,9 @@ inline std::string sci(double v) {
   return b;
 }
 
-// Ops whose GPU kernels use no atomics: two runs must give the same bits. The convolutions' split-K sums
-// use atomicAdd and are only reported (with one split they are reproducible too; see docs/gpu.md).
-inline bool must_be_bitwise(const std::string& op) {
-  return !(op.rfind("conv3x3", 0) == 0 || op.rfind("conv1x1", 0) == 0 || op.rfind("upconv2x2", 0) == 0);
-}
+// Every GPU kernel must give the same bits twice: none uses atomics (the convolutions' split-K partial
+// sums are reduced in a fixed order through a workspace; docs/gpu.md).
+inline bool must_be_bitwise(const std::string&) { return true; }
 
 // Runs `row` on the CPU and on the GPU (twice when `bitwise` is set), reports every output, then
 // requires every output within tolerance and the bitwise reproducibility must_be_bitwise() asks for.
@@ -149,7 +147,7 @@ inline void conv_rows(std::vector<test::OpCase>& rows, Conv kind, int N, int C, 
   const bool with_bias = passes != Passes::forward_no_bias;
   rows.push_back({std::string(name) + "_forward", shape, 1e-5, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {xs}, seed), w = input(d, {ws}, seed + 1), b = input(d, {K}, seed + 2), y = guarded(d, ys);
-    (T(d).*fwd)(S(d), x.f32(), w.f32(), with_bias ? b.f32() : nullptr, y.f32(), N, C, H, W, K);
+    (T(d).*fwd)(S(d), kernels::Precision::FP32, x.f32(), w.f32(), with_bias ? b.f32() : nullptr, y.f32(), N, C, H, W, K);
     Outputs o;
     take(d, y, ys, o);
     return o;
@@ -157,14 +155,14 @@ inline void conv_rows(std::vector<test::OpCase>& rows, Conv kind, int N, int C, 
   if (passes != Passes::all) return;
   rows.push_back({std::string(name) + "_backward_data", shape, 1e-5, [=](Device d, uint64_t seed) {
     Tensor dy = input(d, {ys}, seed), w = input(d, {ws}, seed + 1), dx = guarded(d, xs);
-    (T(d).*bwd)(S(d), dy.f32(), w.f32(), dx.f32(), N, C, H, W, K);
+    (T(d).*bwd)(S(d), kernels::Precision::FP32, dy.f32(), w.f32(), dx.f32(), N, C, H, W, K);
     Outputs o;
     take(d, dx, xs, o);
     return o;
   }});
   rows.push_back({std::string(name) + "_backward_weight", shape, 1e-5, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {xs}, seed), dy = input(d, {ys}, seed + 1), dw = guarded(d, ws), db = guarded(d, K);
-    (T(d).*bww)(S(d), x.f32(), dy.f32(), dw.f32(), db.f32(), N, C, H, W, K);
+    (T(d).*bww)(S(d), kernels::Precision::FP32, x.f32(), dy.f32(), dw.f32(), db.f32(), N, C, H, W, K);
     Outputs o;  // dw, dw guard, db, db guard
     take(d, dw, ws, o);
     take(d, db, K, o);
