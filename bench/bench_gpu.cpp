@@ -4,9 +4,13 @@
 //   * the 23 convolutions of the network (18 3x3, 4 up-convolutions, the 1x1 head) at their own shapes,
 //     forward, backward data and backward weight, each beside cuDNN's fastest algorithm from
 //     cudnnFind*Algorithm in three arithmetics (bench/cudnn_conv.h): fma (FP32 FMA only: our arithmetic),
-//     tf32 (TF32 tensor cores permitted) and bf16 (bfloat16 data, tensor cores). Our rows report
-//     ratio_fma / ratio_tf32 / ratio_bf16 = our time / cuDNN's (below 1: ours is faster); the 3x3
-//     forwards also ratio_sgemm against a cuBLAS SGEMM of the same implicit-GEMM dimensions;
+//     tf32 (TF32 tensor cores permitted) and bf16 (bfloat16 data, tensor cores). Our kernels in three
+//     precisions: ours/ (FP32 FMA) reports ratio_fma / ratio_tf32 / ratio_bf16 = our time / cuDNN's
+//     (below 1: ours is faster), and for the 3x3 forwards ratio_sgemm against a cuBLAS SGEMM of the same
+//     implicit-GEMM dimensions; ours_tf32/ and ours_bf16/ (tensor cores, FP32 tensors) report the ratio to
+//     cuDNN in their own arithmetic (cuDNN's bf16 moves BF16 tensors, half our bytes). The 3x3 forwards are
+//     also timed in cuDNN with NHWC tensors (cudnn_tf32_nhwc/, cudnn_bf16_nhwc/): what the layout is worth to
+//     the vendor library (docs/gpu.md, the choice of NCHW);
 //   * the memory-bound ops (relu, maxpool2x2, crop_concat, dropout, softmax_xent, softmax_forward,
 //     sgd_momentum, add, fill, check_finite) with ratio_memcpy = our time / a device-to-device copy
 //     moving the same bytes, and ratio_cudnn where cuDNN has the op (activation, pooling, softmax).
@@ -33,6 +37,7 @@
 #include "bench/cudnn_conv.h"
 #endif
 #include "engine/backend.h"
+#include "kernels/precision.h"
 
 #define CUBLAS_CHECK(call)                                                                              \
   do {                                                                                                  \
@@ -44,6 +49,7 @@
 namespace {
 
 using namespace bench_gpu;
+using unet::kernels::Precision;
 
 // --- cuBLAS ---------------------------------------------------------------------------------------------
 
@@ -145,7 +151,12 @@ void cudnn_conv(benchmark::State& st, const Layer& s, int pass, Math math) {
 }
 #endif
 
-void our_conv(benchmark::State& st, const Layer& s, int pass) {
+// "ours" (FP32 FMA), "ours_tf32", "ours_bf16": our kernels in each precision.
+std::string ours_name(Precision prec) {
+  return prec == Precision::FP32 ? "ours" : std::string("ours_") + unet::kernels::precision_name(prec);
+}
+
+void our_conv(benchmark::State& st, const Layer& s, int pass, Precision prec) {
   const int N = 1, C = s.C, K = s.K, H = s.H, W = s.W;
   const int64_t xs = int64_t(N) * C * H * W;
   const int64_t ws = s.kind == ConvKind::k3x3 ? int64_t(K) * C * 9 : s.kind == ConvKind::k1x1 ? int64_t(K) * C : int64_t(C) * K * 4;
@@ -155,23 +166,26 @@ void our_conv(benchmark::State& st, const Layer& s, int pass) {
   const auto& k = *g_k;
   std::function<void()> f;
   if (s.kind == ConvKind::k3x3) {
-    if (pass == 0) f = [&] { k.conv3x3_forward(g_stream, Precision::FP32, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
-    if (pass == 1) f = [&] { k.conv3x3_backward_data(g_stream, Precision::FP32, y.f(), w.f(), x.f(), N, C, H, W, K); };
-    if (pass == 2) f = [&] { k.conv3x3_backward_weight(g_stream, Precision::FP32, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
+    if (pass == 0) f = [&] { k.conv3x3_forward(g_stream, prec, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
+    if (pass == 1) f = [&] { k.conv3x3_backward_data(g_stream, prec, y.f(), w.f(), x.f(), N, C, H, W, K); };
+    if (pass == 2) f = [&] { k.conv3x3_backward_weight(g_stream, prec, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
   } else if (s.kind == ConvKind::k1x1) {
-    if (pass == 0) f = [&] { k.conv1x1_forward(g_stream, Precision::FP32, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
-    if (pass == 1) f = [&] { k.conv1x1_backward_data(g_stream, Precision::FP32, y.f(), w.f(), x.f(), N, C, H, W, K); };
-    if (pass == 2) f = [&] { k.conv1x1_backward_weight(g_stream, Precision::FP32, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
+    if (pass == 0) f = [&] { k.conv1x1_forward(g_stream, prec, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
+    if (pass == 1) f = [&] { k.conv1x1_backward_data(g_stream, prec, y.f(), w.f(), x.f(), N, C, H, W, K); };
+    if (pass == 2) f = [&] { k.conv1x1_backward_weight(g_stream, prec, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
   } else {
-    if (pass == 0) f = [&] { k.upconv2x2_forward(g_stream, Precision::FP32, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
-    if (pass == 1) f = [&] { k.upconv2x2_backward_data(g_stream, Precision::FP32, y.f(), w.f(), x.f(), N, C, H, W, K); };
-    if (pass == 2) f = [&] { k.upconv2x2_backward_weight(g_stream, Precision::FP32, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
+    if (pass == 0) f = [&] { k.upconv2x2_forward(g_stream, prec, x.f(), w.f(), b.f(), y.f(), N, C, H, W, K); };
+    if (pass == 1) f = [&] { k.upconv2x2_backward_data(g_stream, prec, y.f(), w.f(), x.f(), N, C, H, W, K); };
+    if (pass == 2) f = [&] { k.upconv2x2_backward_weight(g_stream, prec, x.f(), y.f(), dw.f(), db.f(), N, C, H, W, K); };
   }
   const double ms = measure(st, f, conv_flops(s), 0.0);
 #if UNET_BENCH_HAVE_CUDNN
   // The baselines: from the cuDNN rows just before (memo), or measured now when those were filtered out
-  // or failed (a failure leaves the ratio out rather than the row).
+  // or failed (a failure leaves the ratio out rather than the row). FP32 rows take all three; a TF32 or
+  // BF16 row the cuDNN arithmetic of its own precision.
   for (Math m : {Math::FMA, Math::TF32, Math::BF16}) {
+    if (prec == Precision::TF32 && m != Math::TF32) continue;
+    if (prec == Precision::BF16 && m != Math::BF16) continue;
     try {
       const double base = memoized(cudnn_key(s, pass, m), [&] {
         auto conv = cudnn_for(s, pass, m);
@@ -182,7 +196,8 @@ void our_conv(benchmark::State& st, const Layer& s, int pass) {
     }
   }
 #endif
-  if (s.kind == ConvKind::k3x3 && pass == 0) st.counters["ratio_sgemm"] = ms / sgemm_ms((H - 2) * (W - 2), K, 9 * C);
+  if (s.kind == ConvKind::k3x3 && pass == 0 && prec == Precision::FP32)
+    st.counters["ratio_sgemm"] = ms / sgemm_ms((H - 2) * (W - 2), K, 9 * C);
 }
 
 // A memory-bound row: time f, report GB/s of `traffic` bytes, the ratio to a copy of the same traffic, and
@@ -213,7 +228,18 @@ void register_all() {
             [s, pass, m](benchmark::State& st) { cudnn_conv(st, s, pass, m); });
       }
 #endif
-      reg("ours/" + tail, [s, pass](benchmark::State& st) { our_conv(st, s, pass); });
+#if UNET_BENCH_HAVE_CUDNN
+      if (s.kind == ConvKind::k3x3 && pass == 0)
+        for (Math m : {Math::TF32, Math::BF16})
+          reg(std::string("cudnn_") + math_name(m) + "_nhwc/" + tail, [s, m](benchmark::State& st) {
+            CudnnConv conv(Pass::Forward, m, 1, s.C, s.H, s.W, s.K, 3, 1, false, /*nhwc=*/true);
+            measure(st, [&] { conv(); }, conv_flops(s), 0.0);
+            st.counters["algo"] = conv.algo();
+            st.counters["math_type"] = conv.math_used();
+          });
+#endif
+      for (Precision prec : {Precision::FP32, Precision::TF32, Precision::BF16})
+        reg(ours_name(prec) + "/" + tail, [s, pass, prec](benchmark::State& st) { our_conv(st, s, pass, prec); });
     }
   }
 
