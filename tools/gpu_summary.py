@@ -270,8 +270,8 @@ def section_tests(data):
                                 [(r["op"], r["shape"], r["out"], plain(r["rel_error"], "{:.2e}"), plain(r["tol"], "{:.0e}"))
                                  for r in bad]))
     if data["bitwise"]:
-        out.append("\nTwo GPU runs from the same inputs, bit for bit (convolutions may differ in the last bits where "
-                   "split-K adds partial sums with atomics; every other op must match):\n")
+        out.append("\nTwo GPU runs from the same inputs, bit for bit (every op must match: no kernel uses atomics, "
+                   "split-K partial sums are reduced in a fixed order):\n")
         out.append(table(["op", "outputs bitwise", "not bitwise"],
                          [(op, b["bitwise"], b["not_bitwise"]) for op, b in sorted(data["bitwise"].items())]))
     out.append("\n<details><summary>every row</summary>\n")
