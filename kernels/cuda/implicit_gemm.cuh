@@ -75,7 +75,8 @@ struct Tile {
 //   using Out = ...;                           where out[m, n] lives (gemm_out.cuh), built by the launcher
 
 template <class P>
-__global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS) implicit_gemm_kernel(typename P::Args args, typename P::Out out, float* ws, int64_t tiles_per_split) {
+__global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
+    implicit_gemm_kernel(typename P::Args args, typename P::Out out, float* ws, int64_t tiles_per_split) {
   constexpr int BM = P::BM, BN = P::BN;
   __shared__ __align__(16) float As[2][BK][BM + PAD];
   __shared__ __align__(16) float Bs[2][BK][BN + PAD];
@@ -176,7 +177,8 @@ void launch(cudaStream_t stream, const typename Problem<Tile<128, 128>>::Args& a
     const Plan plan = plan_splits(dims, machine, 16);
     const int64_t row_tiles = ceil_div(args.M, P::BM), col_tiles = ceil_div(args.Ncols, P::BN);
     if (row_tiles > 65535) throw std::runtime_error("implicit_gemm: too many output rows for one launch");
-    const dim3 grid(static_cast<unsigned>(col_tiles), static_cast<unsigned>(row_tiles), static_cast<unsigned>(plan.splits));
+    const dim3 grid(static_cast<unsigned>(col_tiles), static_cast<unsigned>(row_tiles),
+                    static_cast<unsigned>(plan.splits));
     if (plan.splits == 1) {
       implicit_gemm_kernel<P><<<grid, P::NT, 0, stream>>>(args, out, nullptr, plan.steps_per_split);
       UNET_CUDA_CHECK_LAUNCH();

@@ -165,8 +165,8 @@ __device__ inline void mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t
 }
 
 template <class P, Precision PREC>
-__global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS) tc_gemm_kernel(typename P::Args args, typename P::Out out, float* ws,
-                                                        int64_t steps_per_split) {
+__global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
+    tc_gemm_kernel(typename P::Args args, typename P::Out out, float* ws, int64_t steps_per_split) {
   constexpr int A_FLOATS = P::template floats<P::A_KMAJOR, P::BM>();
   constexpr int KSTEP = PREC == Precision::TF32 ? 8 : 16;
   using FragA = Frag<P::A_KMAJOR, P::BM, PREC>;
@@ -203,7 +203,8 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS) tc_gemm_kernel(typename 
   for (int64_t i = 0; i < count; ++i) {
     ptx::cp_async_wait<STAGES - 2>();  // this thread's copies of stage i have landed ...
     __syncthreads();                   // ... and everyone's; stage i - 1 is no longer read
-    if (i + STAGES - 1 < count) prob.load((first + i + STAGES - 1) * BK, stage_a(i + STAGES - 1), stage_b(i + STAGES - 1));
+    const int64_t next = i + STAGES - 1;  // into the stage read at i - 1
+    if (next < count) prob.load((first + next) * BK, stage_a(next), stage_b(next));
     ptx::cp_async_commit();
     const float* As = stage_a(i);
     const float* Bs = stage_b(i);
@@ -267,7 +268,8 @@ void run(cudaStream_t stream, const typename P::Args& args, const typename P::Ou
   const gemm::Plan plan = gemm::plan_splits(dims, machine);
   const int64_t row_tiles = ceil_div(args.M, P::BM), col_tiles = ceil_div(args.Ncols, P::BN);
   if (row_tiles > 65535) throw std::runtime_error("tc_gemm: too many output rows for one launch");
-  const dim3 grid(static_cast<unsigned>(col_tiles), static_cast<unsigned>(row_tiles), static_cast<unsigned>(plan.splits));
+  const dim3 grid(static_cast<unsigned>(col_tiles), static_cast<unsigned>(row_tiles),
+                  static_cast<unsigned>(plan.splits));
   if (plan.splits == 1) {
     tc_gemm_kernel<P, PREC><<<grid, P::NT, smem_bytes<P>(), stream>>>(args, out, nullptr, plan.steps_per_split);
     UNET_CUDA_CHECK_LAUNCH();
