@@ -226,6 +226,14 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
   // Epilogue: accumulator e of tile (mi, ni) is out[wm0 + mi*16 + g + 8*(e/2), wn0 + ni*8 + 2t + e%2];
   // with its bias to the output (one split) or as this split's partial tile to ws[z][m][n].
   float* dst = ws ? ws + static_cast<int64_t>(blockIdx.z) * args.M * args.Ncols : out.ptr();
+  int64_t coff[P::NI][2];  // the columns' offsets, once (an image column costs a division); -1: past the end
+#pragma unroll
+  for (int ni = 0; ni < P::NI; ++ni)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int64_t n = n0 + wn0 + ni * 8 + 2 * t + j;
+      coff[ni][j] = n < args.Ncols ? (ws ? n : out.col(n)) : -1;
+    }
 #pragma unroll
   for (int mi = 0; mi < P::MI; ++mi)
 #pragma unroll
@@ -237,10 +245,8 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
 #pragma unroll
       for (int ni = 0; ni < P::NI; ++ni)
 #pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          const int64_t n = n0 + wn0 + ni * 8 + 2 * t + j;
-          if (n < args.Ncols) dst[roff + (ws ? n : out.col(n))] = acc[mi][ni][2 * h + j] + bias;
-        }
+        for (int j = 0; j < 2; ++j)
+          if (coff[ni][j] >= 0) dst[roff + coff[ni][j]] = acc[mi][ni][2 * h + j] + bias;
     }
 }
 
