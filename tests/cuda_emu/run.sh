@@ -44,5 +44,8 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 g++ -pthread "${objs[@]}" "$WORK/harness.o" "$RESTORE_CPU_LIB" "$CPU_LIB" -fopenmp -o "$WORK/cuda_emu"
 g++ -pthread "${objs[@]}" "$WORK/tc_harness.o" "$RESTORE_CPU_LIB" "$CPU_LIB" -fopenmp -o "$WORK/cuda_emu_tc"
-"$WORK/cuda_emu"
-"$WORK/cuda_emu_tc"
+for prog in cuda_emu cuda_emu_tc; do
+  start=$SECONDS
+  "$WORK/$prog"
+  echo "$prog: $((SECONDS - start)) s"
+done

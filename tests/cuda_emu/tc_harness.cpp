@@ -145,8 +145,16 @@ int main() {
       conv(UP, 1, 33, 5, 3, 17, prec, sms);
     }
   }
-  conv(K3, 1, 256, 10, 10, 128, Precision::TF32, 132);  // a deep layer: a long reduction, many splits
-  conv(K3, 1, 128, 10, 10, 256, Precision::BF16, 132);
+  // Real-ish: deep layers (long reductions, many splits), 64 and 128 channels over larger planes, a batch
+  // of two, an up-convolution, the head.
+  for (Precision prec : {Precision::TF32, Precision::BF16}) {
+    conv(K3, 1, 256, 10, 10, 128, prec, 132);
+    conv(K3, 1, 128, 10, 10, 256, prec, 132);
+    conv(K3, 1, 64, 36, 36, 64, prec, 132);
+    conv(K3, 2, 128, 16, 16, 128, prec, 132);
+    conv(UP, 1, 128, 12, 12, 64, prec, 132);
+    conv(K1, 1, 64, 60, 60, 2, prec, 132);
+  }
   std::printf("%d failures\n", fails);
   return fails != 0;
 }
