@@ -9,7 +9,9 @@
 //     several images: with 132 SMs the launcher splits them into ranges that do not align with images);
 //   * softmax_xent / softmax_forward over more pixels than one pass of the loss kernel covers
 //     (1024 blocks x 256 threads = 262,144 pixels: the rest goes round the grid-stride loop);
-//   * the convolution forwards with a null bias.
+//   * the convolution forwards with a null bias;
+//   * the tensor-core convolutions (TF32, BF16) on the split-K and null-bias rows, and prediction's batch-4
+//     forwards in TF32 (its default on such a GPU); these small rows are in the compute-sanitizer subset.
 // check_row() runs a row on the CPU and twice on the GPU from the same seed: every output must be within
 // the row's tolerance of the CPU's, and the two GPU runs are compared bit for bit: every op must be
 // bitwise reproducible (no atomics anywhere).
@@ -29,6 +31,7 @@
 
 #include "engine/backend.h"
 #include "kernels/philox.h"
+#include "kernels/precision.h"
 #include "tests/op_table.h"
 
 namespace unet::gpu_test {
@@ -131,13 +134,16 @@ enum class Conv { k3x3, k1x1, up2x2 };
 // The three passes of a convolution, or only the forward (with or without its bias), with guarded outputs.
 enum class Passes { all, forward, forward_no_bias };
 inline void conv_rows(std::vector<test::OpCase>& rows, Conv kind, int N, int C, int H, int W, int K,
-                      const std::string& why, Passes passes = Passes::all) {
+                      const std::string& why, Passes passes = Passes::all,
+                      kernels::Precision prec = kernels::Precision::FP32) {
   const char* name = kind == Conv::k3x3 ? "conv3x3" : kind == Conv::k1x1 ? "conv1x1" : "upconv2x2";
   const int64_t xs = int64_t(N) * C * H * W;
   const int64_t ws = kind == Conv::up2x2 ? int64_t(C) * K * 4 : kind == Conv::k3x3 ? int64_t(K) * C * 9 : int64_t(K) * C;
   const int64_t ys = kind == Conv::k3x3 ? int64_t(N) * K * (H - 2) * (W - 2)
                      : kind == Conv::k1x1 ? int64_t(N) * K * H * W : int64_t(N) * K * 4 * H * W;
-  const std::string shape = "N,C,H,W,K=" + dims({N, C, H, W, K}) + " " + why;
+  const std::string shape = "N,C,H,W,K=" + dims({N, C, H, W, K}) + " " + why +
+                            (prec == kernels::Precision::FP32 ? "" : std::string(" ") + kernels::precision_name(prec));
+  const double tol = test::conv_tolerance(prec);
   using KT = kernels::KernelTable;
   auto fwd = kind == Conv::k3x3 ? &KT::conv3x3_forward : kind == Conv::k1x1 ? &KT::conv1x1_forward : &KT::upconv2x2_forward;
   auto bwd = kind == Conv::k3x3 ? &KT::conv3x3_backward_data
@@ -145,24 +151,24 @@ inline void conv_rows(std::vector<test::OpCase>& rows, Conv kind, int N, int C, 
   auto bww = kind == Conv::k3x3 ? &KT::conv3x3_backward_weight
              : kind == Conv::k1x1 ? &KT::conv1x1_backward_weight : &KT::upconv2x2_backward_weight;
   const bool with_bias = passes != Passes::forward_no_bias;
-  rows.push_back({std::string(name) + "_forward", shape, 1e-5, [=](Device d, uint64_t seed) {
+  rows.push_back({std::string(name) + "_forward", shape, tol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {xs}, seed), w = input(d, {ws}, seed + 1), b = input(d, {K}, seed + 2), y = guarded(d, ys);
-    (T(d).*fwd)(S(d), kernels::Precision::FP32, x.f32(), w.f32(), with_bias ? b.f32() : nullptr, y.f32(), N, C, H, W, K);
+    (T(d).*fwd)(S(d), prec, x.f32(), w.f32(), with_bias ? b.f32() : nullptr, y.f32(), N, C, H, W, K);
     Outputs o;
     take(d, y, ys, o);
     return o;
   }});
   if (passes != Passes::all) return;
-  rows.push_back({std::string(name) + "_backward_data", shape, 1e-5, [=](Device d, uint64_t seed) {
+  rows.push_back({std::string(name) + "_backward_data", shape, tol, [=](Device d, uint64_t seed) {
     Tensor dy = input(d, {ys}, seed), w = input(d, {ws}, seed + 1), dx = guarded(d, xs);
-    (T(d).*bwd)(S(d), kernels::Precision::FP32, dy.f32(), w.f32(), dx.f32(), N, C, H, W, K);
+    (T(d).*bwd)(S(d), prec, dy.f32(), w.f32(), dx.f32(), N, C, H, W, K);
     Outputs o;
     take(d, dx, xs, o);
     return o;
   }});
-  rows.push_back({std::string(name) + "_backward_weight", shape, 1e-5, [=](Device d, uint64_t seed) {
+  rows.push_back({std::string(name) + "_backward_weight", shape, tol, [=](Device d, uint64_t seed) {
     Tensor x = input(d, {xs}, seed), dy = input(d, {ys}, seed + 1), dw = guarded(d, ws), db = guarded(d, K);
-    (T(d).*bww)(S(d), kernels::Precision::FP32, x.f32(), dy.f32(), dw.f32(), db.f32(), N, C, H, W, K);
+    (T(d).*bww)(S(d), prec, x.f32(), dy.f32(), dw.f32(), db.f32(), N, C, H, W, K);
     Outputs o;  // dw, dw guard, db, db guard
     take(d, dw, ws, o);
     take(d, db, K, o);
@@ -242,6 +248,12 @@ inline std::vector<test::OpCase> extra_cases_small() {
   conv_rows(rows, Conv::k1x1, 2, 7, 5, 9, 3, "no bias", Passes::forward_no_bias);
   conv_rows(rows, Conv::up2x2, 2, 6, 5, 7, 3, "no bias", Passes::forward_no_bias);
   softmax_rows(rows, 1, 3, 513, 517, false, "(> 262144 px: several passes)");
+  for (kernels::Precision p : {kernels::Precision::TF32, kernels::Precision::BF16}) {  // tensor cores
+    conv_rows(rows, Conv::k3x3, 3, 8, 40, 40, 16, "split-K across images", Passes::all, p);
+    conv_rows(rows, Conv::k1x1, 3, 16, 64, 64, 8, "split-K across images", Passes::all, p);
+    conv_rows(rows, Conv::up2x2, 3, 32, 24, 24, 16, "split-K across images", Passes::all, p);
+    conv_rows(rows, Conv::k3x3, 2, 5, 13, 11, 7, "no bias", Passes::forward_no_bias, p);
+  }
   return rows;
 }
 
@@ -260,6 +272,11 @@ inline std::vector<test::OpCase> extra_cases_large() {
   softmax_rows(rows, 1, 2, 600, 600, true, "(> 262144 px)");
   conv_rows(rows, Conv::k3x3, 1, 64, 66, 66, 64, "no bias", Passes::forward_no_bias);
   conv_rows(rows, Conv::up2x2, 1, 128, 52, 52, 64, "no bias", Passes::forward_no_bias);
+  // Prediction's default on a GPU with tensor cores: TF32.
+  conv_rows(rows, Conv::k3x3, 4, 64, 570, 570, 64, "batch 4", Passes::forward, kernels::Precision::TF32);
+  conv_rows(rows, Conv::k3x3, 4, 1024, 30, 30, 1024, "batch 4", Passes::forward, kernels::Precision::TF32);
+  conv_rows(rows, Conv::up2x2, 4, 1024, 28, 28, 512, "batch 4", Passes::forward, kernels::Precision::TF32);
+  conv_rows(rows, Conv::k1x1, 4, 64, 388, 388, 2, "batch 4", Passes::forward, kernels::Precision::TF32);
   return rows;
 }
 
