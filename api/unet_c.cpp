@@ -81,6 +81,9 @@ unet_status guarded(unet_status otherwise, F&& body) noexcept {
   } catch (const unet::NoDevice& e) {
     set_error(e.what());
     return UNET_ERR_NO_DEVICE;
+  } catch (const unet::Unsupported& e) {
+    set_error(e.what());
+    return UNET_ERR_UNSUPPORTED;
   } catch (const unet::IoError& e) {
     set_error(e.what());
     return UNET_ERR_IO;
@@ -249,7 +252,7 @@ void unet_predictor_options_init(unet_predictor_options* o) {
   *o = unet_predictor_options{};
   o->struct_size = sizeof(unet_predictor_options);
   o->device = UNET_DEVICE_AUTO;
-  o->precision = UNET_PRECISION_FP32;
+  o->precision = UNET_PRECISION_AUTO;
 }
 
 unet_status unet_predictor_create(const unet_model* model, const unet_predictor_options* options,
@@ -276,15 +279,14 @@ unet_status unet_predictor_create(const unet_model* model, const unet_predictor_
                " is not UNET_DEVICE_AUTO (0), UNET_DEVICE_CPU (1) or UNET_DEVICE_CUDA (2)");
     }
     switch (o.precision) {
-      case UNET_PRECISION_FP32: po.precision = unet::Precision::kFP32; break;
-      case UNET_PRECISION_TF32:
-      case UNET_PRECISION_BF16:
-        refuse(UNET_ERR_UNSUPPORTED, "options precision ",
-               unet::precision_name(o.precision == UNET_PRECISION_TF32 ? unet::Precision::kTF32 : unet::Precision::kBF16),
-               " is not available in this libunet: every device computes in fp32 (UNET_PRECISION_FP32)");
+      case UNET_PRECISION_AUTO: break;
+      case UNET_PRECISION_FP32: po.precision = unet::kernels::Precision::FP32; break;
+      case UNET_PRECISION_TF32: po.precision = unet::kernels::Precision::TF32; break;
+      case UNET_PRECISION_BF16: po.precision = unet::kernels::Precision::BF16; break;
       default:
         refuse(UNET_ERR_INVALID_ARGUMENT, "options precision = ", o.precision,
-               " is not UNET_PRECISION_FP32 (0), UNET_PRECISION_TF32 (1) or UNET_PRECISION_BF16 (2)");
+               " is not UNET_PRECISION_FP32 (0), UNET_PRECISION_TF32 (1), UNET_PRECISION_BF16 (2) or "
+               "UNET_PRECISION_AUTO (3)");
     }
     po.threads = o.threads;
     po.tile = o.tile;

@@ -11,8 +11,12 @@
 //     softmax_forward, sgd_momentum, add, fill, check_finite, the restoration's elementwise kernels) with
 //     ratio_memcpy = our time / a device-to-device copy moving the row's bytes, and ratio_cudnn where cuDNN
 //     has the op (activation, pooling, softmax);
+//   * our convolutions also in TF32 and BF16 (tensor cores, FP32 tensors; paper_conv_rows()): ours_tf32/ and
+//     ours_bf16/ report the ratio to cuDNN in their own arithmetic (cuDNN's bf16 moves BF16 tensors, half our
+//     bytes); the 3x3 forwards are also timed in cuDNN with NHWC tensors (cudnn_tf32_nhwc/, cudnn_bf16_nhwc/):
+//     what the layout is worth to the vendor library (docs/gpu.md, the choice of NCHW);
 //   * the other rows (batch 4, null bias, the stencils) with their GFLOP/s.
-// Rows are named ours/<the row's bench_name()> and cudnn_<math>/<op>/<layer>/<CtoK@HxW>. Counters: ms (median
+// Rows are named ours/<the row's bench_name()> (ours_tf32/, ours_bf16/ for the paper's layers) and cudnn_<math>/<op>/<layer>/<CtoK@HxW>. Counters: ms (median
 // GPU time per call), GFLOP/s and GB/s from the row's flop and byte counts, the ratios, and for cuDNN rows the
 // algorithm and math type chosen. Extra flags (before Google Benchmark's own): --iters N, --jsonl FILE (every
 // finished row appended as one JSON line, so a run cut short keeps what it measured). Without a CUDA device it
@@ -190,8 +194,11 @@ void our_row(benchmark::State& st, const OpCase& row, const PaperLayer* layer, i
   if (layer) {
 #if UNET_BENCH_HAVE_CUDNN
     // The baselines: from the cuDNN rows just before (memo), or measured now when those were filtered out
-    // or failed (a failure leaves the ratio out rather than the row).
+    // or failed (a failure leaves the ratio out rather than the row). An FP32 row takes all three; a TF32 or
+    // BF16 row cuDNN in its own arithmetic.
     for (Math m : {Math::FMA, Math::TF32, Math::BF16}) {
+      if (row.precision == unet::test::Precision::tf32 && m != Math::TF32) continue;
+      if (row.precision == unet::test::Precision::bf16 && m != Math::BF16) continue;
       try {
         const double base = memoized(cudnn_key(*layer, pass, m), [&] {
           auto conv = cudnn_for(*layer, pass, m);
@@ -202,7 +209,7 @@ void our_row(benchmark::State& st, const OpCase& row, const PaperLayer* layer, i
       }
     }
 #endif
-    if (layer->kind == Conv::k3x3 && pass == 0)
+    if (layer->kind == Conv::k3x3 && pass == 0 && row.precision == unet::test::Precision::fp32)
       st.counters["ratio_sgemm"] = ms / sgemm_ms((layer->H - 2) * (layer->W - 2), layer->K, 9 * layer->C);
     return;
   }
@@ -227,6 +234,17 @@ void register_all() {
   }();
   std::map<std::string, const OpCase*> by_name;
   for (const OpCase& r : rows) by_name[r.bench_name()] = &r;
+  // The paper's convolutions in TF32 and BF16, by their layer's name (without the precision's suffix).
+  static const std::vector<OpCase> tc_rows = [] {
+    std::vector<OpCase> v = unet::test::paper_conv_rows(unet::kernels::Precision::TF32);
+    for (OpCase& r : unet::test::paper_conv_rows(unet::kernels::Precision::BF16)) v.push_back(std::move(r));
+    return v;
+  }();
+  std::map<std::string, const OpCase*> tc_by_name;
+  for (const OpCase& r : tc_rows) {  // bench_name(): op/layer/label/<precision>
+    const std::string prec = precision_name(r.precision), name = r.bench_name();
+    tc_by_name["ours_" + prec + "/" + name.substr(0, name.size() - prec.size() - 1)] = &r;
+  }
 
   // Per layer and pass: cuDNN in its three arithmetics, then ours (whose ratios read their times).
   static const std::vector<PaperLayer> layers = unet::test::paper_layers();
@@ -245,6 +263,23 @@ void register_all() {
       const OpCase* row = it->second;
       reg("ours/" + tail, [row, &l, pass](benchmark::State& st) { our_row(st, *row, &l, pass); });
       by_name.erase(it);
+#if UNET_BENCH_HAVE_CUDNN
+      if (l.kind == Conv::k3x3 && pass == 0)
+        for (Math m : {Math::TF32, Math::BF16})
+          reg(std::string("cudnn_") + math_name(m) + "_nhwc/" + tail, [&l, m](benchmark::State& st) {
+            CudnnConv conv(Pass::Forward, m, 1, l.C, l.H, l.W, l.K, 3, 1, false, /*nhwc=*/true);
+            measure(st, [&] { conv(); }, conv_flops(l), 0.0);
+            st.counters["algo"] = conv.algo();
+            st.counters["math_type"] = conv.math_used();
+          });
+#endif
+      for (const char* prec : {"tf32", "bf16"}) {
+        const std::string name = std::string("ours_") + prec + "/" + tail;
+        const auto tc = tc_by_name.find(name);
+        if (tc == tc_by_name.end()) throw std::runtime_error("the op table has no row " + name);
+        const OpCase* tc_row = tc->second;
+        reg(name, [tc_row, &l, pass](benchmark::State& st) { our_row(st, *tc_row, &l, pass); });
+      }
     }
   }
   // Every other timed row, in the table's order.

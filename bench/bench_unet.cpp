@@ -7,7 +7,7 @@
 //       one training tile as the trainer builds it: DIR/x.npy (T x T, the normalised image, mirrored past
 //       the border), DIR/labels.npy and DIR/weights.npy (the output's O x O class indices and Eq. 2
 //       weights, w0 10, sigma 5), centred on the image; with --augment-seed, augmented as in training.
-//   bench_unet step    --model CKPT --tile-dir DIR [--device cpu|cuda] [--steps 3] [--lr 0.002]
+//   bench_unet step    --model CKPT --tile-dir DIR [--device cpu|cuda] [--precision fp32|tf32|bf16] [--steps 3] [--lr 0.002]
 //                      [--momentum 0.99] [--dropout P] [--time-steps N --warmup W] [--json FILE]
 //       the training step of unet train (forward with dropout, weighted softmax cross-entropy, backward,
 //       SGD with momentum) on that tile: prints the loss of each of --steps steps (before its update),
@@ -33,7 +33,9 @@
 #include "engine/backend.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/precision.h"
 #include "kernels/philox.h"
+#include "kernels/precision.h"
 #include "tools/cli.h"
 #include "unet/augment.h"
 #include "unet/checkpoint.h"
@@ -156,9 +158,13 @@ int cmd_sample(int argc, char** argv) {
 
 int cmd_step(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {"model", "tile-dir", "device", "steps", "lr", "momentum", "dropout", "time-steps", "warmup", "json", "seed"},
+         {"model", "tile-dir", "device", "precision", "steps", "lr", "momentum", "dropout", "time-steps", "warmup", "json",
+          "seed"},
          {});
   const Device dev = cli::pick_device(a.str("device", "auto"));
+  // fp32 unless asked: the cross-framework check compares with PyTorch's FP32 step.
+  const kernels::Precision prec = parse_precision_option(a.str("precision", "fp32"));
+  const ops::ConvPrecision conv_precision(choose_precision(dev, prec));
   UNetConfig cfg = read_checkpoint_config(a.need("model"));
   if (a.has("dropout")) cfg.dropout = static_cast<float>(a.num("dropout", 0.0, 0.0, 0.99));
   Rng rng(static_cast<uint64_t>(a.integer("seed", 1, 0, std::numeric_limits<long long>::max())));
@@ -193,6 +199,7 @@ int cmd_step(int argc, char** argv) {
   };
   Json j;
   j.str("what", "training step");
+  j.str("precision", kernels::precision_name(prec));
   j.str("config", cfg.str());
   j.num("tile", T);
   j.num("out", O);

@@ -35,9 +35,10 @@ inline cudnnHandle_t cudnn() {
 
 struct TensorDesc {
   cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc(int n, int c, int h, int w, cudnnDataType_t t = CUDNN_DATA_FLOAT) {
+  TensorDesc(int n, int c, int h, int w, cudnnDataType_t t = CUDNN_DATA_FLOAT,
+             cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW) {
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
-    CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, t, n, c, h, w));
+    CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, format, t, n, c, h, w));
   }
   ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
   TensorDesc(const TensorDesc&) = delete;
@@ -48,17 +49,19 @@ enum class Pass { Forward, BackwardData, BackwardFilter };
 enum class Math { FMA, TF32, BF16 };
 inline const char* math_name(Math m) { return m == Math::FMA ? "fma" : m == Math::TF32 ? "tf32" : "bf16"; }
 
-// input[N,Ci,Hi,Wi] * filter[Co,Ci,R,R] (stride s, no padding) -> output[N,Co,Ho,Wo], one pass.
+// input[N,Ci,Hi,Wi] * filter[Co,Ci,R,R] (stride s, no padding) -> output[N,Co,Ho,Wo], one pass; tensors
+// and filter NCHW, or NHWC (channels last) when `nhwc`.
 class CudnnConv {
  public:
-  CudnnConv(Pass pass, Math math, int N, int Ci, int Hi, int Wi, int Co, int R, int stride, bool bias_of_input = false)
+  CudnnConv(Pass pass, Math math, int N, int Ci, int Hi, int Wi, int Co, int R, int stride, bool bias_of_input = false,
+            bool nhwc = false)
       : pass_(pass),
         math_(math),
         dt_(math == Math::BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT),
         Ho_((Hi - R) / stride + 1),
         Wo_((Wi - R) / stride + 1),
-        in_(N, Ci, Hi, Wi, dt_),
-        out_(N, Co, Ho_, Wo_, dt_),
+        in_(N, Ci, Hi, Wi, dt_, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW),
+        out_(N, Co, Ho_, Wo_, dt_, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW),
         in32_(N, Ci, Hi, Wi),
         out32_(N, Co, Ho_, Wo_),
         bias_(1, bias_of_input ? Ci : Co, 1, 1),
@@ -68,7 +71,7 @@ class CudnnConv {
         y_(static_cast<int64_t>(N) * Co * Ho_ * Wo_, -1.0f, 1.0f, 3, math == Math::BF16),
         b_(bias_of_input ? Ci : Co) {
     CUDNN_CHECK(cudnnCreateFilterDescriptor(&wd_));
-    CUDNN_CHECK(cudnnSetFilter4dDescriptor(wd_, dt_, CUDNN_TENSOR_NCHW, Co, Ci, R, R));
+    CUDNN_CHECK(cudnnSetFilter4dDescriptor(wd_, dt_, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, Co, Ci, R, R));
     CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cd_));
     CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cd_, 0, 0, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION,
                                                 CUDNN_DATA_FLOAT));

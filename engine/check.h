@@ -19,6 +19,9 @@ struct OutOfMemory : Error {  // an allocation was refused, or a job would not f
 struct Cancelled : Error {    // the caller asked a running job to stop
   using Error::Error;
 };
+struct Unsupported : Error {  // a valid request this device or build cannot do (e.g. tf32 on the CPU)
+  using Error::Error;
+};
 
 namespace detail {
 // The message is for the user (it names their file, tile or tensor), so it carries no C++ source

@@ -5,6 +5,14 @@
 namespace unet::ops {
 
 namespace {
+thread_local kernels::Precision g_conv_precision = kernels::Precision::FP32;
+}  // namespace
+
+kernels::Precision conv_precision() { return g_conv_precision; }
+ConvPrecision::ConvPrecision(kernels::Precision p) : prev_(g_conv_precision) { g_conv_precision = p; }
+ConvPrecision::~ConvPrecision() { g_conv_precision = prev_; }
+
+namespace {
 
 const kernels::KernelTable& table(Device d) { return kernels_for(d); }
 kernels::Stream stream(Device d) { return stream_for(d); }
@@ -52,22 +60,23 @@ Var conv3x3(const Var& x, const Var& w, const Var& b) {
   int N = narrow(s[0]), C = narrow(s[1]), H = narrow(s[2]), W = narrow(s[3]), Ko = narrow(w.shape()[0]);
   UNET_CHECK(H >= 3 && W >= 3, "conv3x3: input ", shape_str(s), " is smaller than the 3x3 kernel");
   Device d = x.device();
+  const kernels::Precision prec = conv_precision();
   OpRange r("conv3x3");
   Tensor y = Tensor::empty({N, Ko, H - 2, W - 2}, DType::F32, d);
-  table(d).conv3x3_forward(stream(d), x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
+  table(d).conv3x3_forward(stream(d), prec, x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
   Var out = make_output(y, {&x, &w, &b});
   if (out.requires_grad()) {
-    Tape::current().record("conv3x3", [x, w, b, out, N, C, H, W, Ko, d] {
+    Tape::current().record("conv3x3", [x, w, b, out, N, C, H, W, Ko, d, prec] {
       if (!out.grad().defined()) return;
       const float* dy = out.grad().f32();
       if (x.requires_grad()) {
         Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-        table(d).conv3x3_backward_data(stream(d), dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
+        table(d).conv3x3_backward_data(stream(d), prec, dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
         x.accumulate_grad(dx);
       }
       if (w.requires_grad() || b.requires_grad()) {
         Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
-        table(d).conv3x3_backward_weight(stream(d), x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
+        table(d).conv3x3_backward_weight(stream(d), prec, x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
         if (w.requires_grad()) w.accumulate_grad(dw);
         if (b.requires_grad()) b.accumulate_grad(db);
       }
@@ -81,22 +90,23 @@ Var conv1x1(const Var& x, const Var& w, const Var& b) {
   const Shape& s = x.shape();
   int N = narrow(s[0]), C = narrow(s[1]), H = narrow(s[2]), W = narrow(s[3]), Ko = narrow(w.shape()[0]);
   Device d = x.device();
+  const kernels::Precision prec = conv_precision();
   OpRange r("conv1x1");
   Tensor y = Tensor::empty({N, Ko, H, W}, DType::F32, d);
-  table(d).conv1x1_forward(stream(d), x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
+  table(d).conv1x1_forward(stream(d), prec, x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
   Var out = make_output(y, {&x, &w, &b});
   if (out.requires_grad()) {
-    Tape::current().record("conv1x1", [x, w, b, out, N, C, H, W, Ko, d] {
+    Tape::current().record("conv1x1", [x, w, b, out, N, C, H, W, Ko, d, prec] {
       if (!out.grad().defined()) return;
       const float* dy = out.grad().f32();
       if (x.requires_grad()) {
         Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-        table(d).conv1x1_backward_data(stream(d), dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
+        table(d).conv1x1_backward_data(stream(d), prec, dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
         x.accumulate_grad(dx);
       }
       if (w.requires_grad() || b.requires_grad()) {
         Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
-        table(d).conv1x1_backward_weight(stream(d), x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
+        table(d).conv1x1_backward_weight(stream(d), prec, x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
         if (w.requires_grad()) w.accumulate_grad(dw);
         if (b.requires_grad()) b.accumulate_grad(db);
       }
@@ -158,22 +168,23 @@ Var upconv2x2(const Var& x, const Var& w, const Var& b) {
   UNET_CHECK(b.value().numel() == Ko, "upconv2x2: bias has ", b.value().numel(), " elements for ", Ko,
              " output channels");
   Device d = x.device();
+  const kernels::Precision prec = conv_precision();
   OpRange r("upconv2x2");
   Tensor y = Tensor::empty({N, Ko, 2 * H, 2 * W}, DType::F32, d);
-  table(d).upconv2x2_forward(stream(d), x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
+  table(d).upconv2x2_forward(stream(d), prec, x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
   Var out = make_output(y, {&x, &w, &b});
   if (out.requires_grad()) {
-    Tape::current().record("upconv2x2", [x, w, b, out, N, C, H, W, Ko, d] {
+    Tape::current().record("upconv2x2", [x, w, b, out, N, C, H, W, Ko, d, prec] {
       if (!out.grad().defined()) return;
       const float* dy = out.grad().f32();
       if (x.requires_grad()) {
         Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-        table(d).upconv2x2_backward_data(stream(d), dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
+        table(d).upconv2x2_backward_data(stream(d), prec, dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
         x.accumulate_grad(dx);
       }
       if (w.requires_grad() || b.requires_grad()) {
         Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
-        table(d).upconv2x2_backward_weight(stream(d), x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
+        table(d).upconv2x2_backward_weight(stream(d), prec, x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
         if (w.requires_grad()) w.accumulate_grad(dw);
         if (b.requires_grad()) b.accumulate_grad(db);
       }

@@ -4,8 +4,26 @@
 #pragma once
 #include "engine/autograd.h"
 #include "engine/rng.h"
+#include "kernels/kernels.h"
 
 namespace unet::ops {
+
+// The arithmetic of the convolutions' products (kernels/kernels.h): FP32 unless a ConvPrecision is in
+// force on this thread. A backward pass uses the precision its forward ran with.
+kernels::Precision conv_precision();
+// RAII: the convolutions on this thread run in `p` until it ends (the previous choice is restored).
+// TF32 and BF16 run on the GPU's tensor cores; on the CPU they are the reference (rounded operands,
+// FP32 products), slower than FP32 and meant for tests.
+class ConvPrecision {
+ public:
+  explicit ConvPrecision(kernels::Precision p);
+  ~ConvPrecision();
+  ConvPrecision(const ConvPrecision&) = delete;
+  ConvPrecision& operator=(const ConvPrecision&) = delete;
+
+ private:
+  kernels::Precision prev_;
+};
 
 Var conv3x3(const Var& x, const Var& w, const Var& b);     // unpadded: H,W shrink by 2
 Var conv1x1(const Var& x, const Var& w, const Var& b);

@@ -10,6 +10,16 @@ namespace unet::kernels {
 
 using Stream = void*;
 
+// The arithmetic of the convolutions' matrix products (every other op is FP32 throughout). Inputs,
+// outputs, weights and gradients are FP32 tensors in every case; only the products' operands change:
+//   FP32  fused multiply-adds of the FP32 values: the bit-faithful reference;
+//   TF32  operands rounded to TF32 (10-bit mantissa, to nearest with ties away from zero, as PTX's
+//         cvt.rna.tf32.f32), FP32 accumulation: tensor cores on compute capability >= 8.0;
+//   BF16  operands rounded to BF16 (7-bit mantissa, to nearest even), FP32 accumulation.
+// The CPU backend computes TF32 and BF16 as the reference does: the operands rounded the same way,
+// then its FP32 products (kernels/precision.h), so the two backends are compared like with like.
+enum class Precision : int32_t { FP32 = 0, TF32 = 1, BF16 = 2 };
+
 struct KernelTable {
   const char* backend;  // "cpu" or "cuda"
 #define UNET_OP(name, params) void(*name) params;

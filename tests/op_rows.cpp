@@ -36,9 +36,14 @@ struct ConvDims {
 };
 
 // The forward, backward-data and backward-weight rows of one convolution (or the forward alone).
+// `prec`: the kernels' precision argument (the row's name carries it when it is not fp32).
 void conv_rows(std::vector<OpCase>& rows, Conv kind, int N, int C, int H, int W, int K, Size size, const std::string& why = "",
-               Passes passes = Passes::all, const std::string& layer = "") {
+               Passes passes = Passes::all, const std::string& layer = "",
+               kernels::Precision prec = kernels::Precision::FP32) {
   const ConvDims d{kind, N, C, H, W, K};
+  const Precision rp = conv_precision(prec);
+  const std::string pname = prec == kernels::Precision::FP32 ? "" : precision_name(rp);
+  auto variant = [&](std::string v) { return v.empty() ? pname : pname.empty() ? v : v + " " + pname; };
   const std::string name = conv_name(kind);
   auto fwd = kind == Conv::k3x3 ? &KT::conv3x3_forward : kind == Conv::k1x1 ? &KT::conv1x1_forward : &KT::upconv2x2_forward;
   auto bwd = kind == Conv::k3x3 ? &KT::conv3x3_backward_data
@@ -47,25 +52,25 @@ void conv_rows(std::vector<OpCase>& rows, Conv kind, int N, int C, int H, int W,
              : kind == Conv::k1x1 ? &KT::conv1x1_backward_weight : &KT::upconv2x2_backward_weight;
   const bool bias = passes != Passes::forward_no_bias;
   const std::vector<int64_t> dims{N, C, H, W, K};
-  rows.push_back({name + "_forward", "N,C,H,W,K", dims, bias ? "" : "no bias", why, layer, size, Precision::fp32,
+  rows.push_back({name + "_forward", "N,C,H,W,K", dims, variant(bias ? "" : "no bias"), why, layer, size, rp,
                   2 * d.macs(), kF * (d.x() + d.w() + (bias ? K : 0) + d.y()), [=](Buffers& b) -> Launch {
     const float *x = b.input(d.x()), *w = b.input(d.w()), *bs = b.input(K);
     float* y = b.output(d.y());
     if (!bias) bs = nullptr;
-    return [=](const Backend& be) { (be.unet->*fwd)(be.stream, x, w, bs, y, N, C, H, W, K); };
+    return [=](const Backend& be) { (be.unet->*fwd)(be.stream, prec, x, w, bs, y, N, C, H, W, K); };
   }});
   if (passes != Passes::all) return;
-  rows.push_back({name + "_backward_data", "N,C,H,W,K", dims, "", why, layer, size, Precision::fp32, 2 * d.macs(),
+  rows.push_back({name + "_backward_data", "N,C,H,W,K", dims, variant(""), why, layer, size, rp, 2 * d.macs(),
                   kF * (d.y() + d.w() + d.x()), [=](Buffers& b) -> Launch {
     const float *dy = b.input(d.y()), *w = b.input(d.w());
     float* dx = b.output(d.x());
-    return [=](const Backend& be) { (be.unet->*bwd)(be.stream, dy, w, dx, N, C, H, W, K); };
+    return [=](const Backend& be) { (be.unet->*bwd)(be.stream, prec, dy, w, dx, N, C, H, W, K); };
   }});
-  rows.push_back({name + "_backward_weight", "N,C,H,W,K", dims, "", why, layer, size, Precision::fp32, 2 * d.macs(),
+  rows.push_back({name + "_backward_weight", "N,C,H,W,K", dims, variant(""), why, layer, size, rp, 2 * d.macs(),
                   kF * (d.x() + d.y() + d.w() + K), [=](Buffers& b) -> Launch {
     const float *x = b.input(d.x()), *dy = b.input(d.y());
     float *dw = b.output(d.w()), *db = b.output(K);
-    return [=](const Backend& be) { (be.unet->*bww)(be.stream, x, dy, dw, db, N, C, H, W, K); };
+    return [=](const Backend& be) { (be.unet->*bww)(be.stream, prec, x, dy, dw, db, N, C, H, W, K); };
   }});
 }
 
@@ -300,6 +305,14 @@ void axpby_unread_row(std::vector<OpCase>& rows, int64_t n, Size size) {
 
 }  // namespace
 
+std::vector<OpCase> paper_conv_rows(kernels::Precision precision) {
+  std::vector<OpCase> rows;
+  for (const PaperLayer& l : paper_layers())
+    conv_rows(rows, l.kind, 1, l.C, l.H, l.W, l.K, Size::bench, "the paper's layer " + l.name, Passes::all, l.name,
+              precision);
+  return rows;
+}
+
 std::vector<OpCase> op_cases() {
   std::vector<OpCase> rows;
   const Size tiny = Size::tiny, small = Size::small, large = Size::large, bench = Size::bench;
@@ -333,6 +346,29 @@ std::vector<OpCase> op_cases() {
   conv_rows(rows, Conv::up2x2, 3, 16, 13, 12, 8, tiny, split_k);
   conv_rows(rows, Conv::up2x2, 2, 6, 5, 7, 3, tiny, "", Passes::forward_no_bias);
   conv_rows(rows, Conv::up2x2, 3, 32, 24, 24, 16, small, split_k);
+  // TF32 and BF16 (tensor cores on the GPU; the CPU rounds the operands the same way): odd and batched, a
+  // deep layer, the head, the up-convolution, split-K across images, a null bias.
+  for (kernels::Precision p : {kernels::Precision::TF32, kernels::Precision::BF16}) {
+    conv_rows(rows, Conv::k3x3, 2, 5, 13, 11, 7, tiny, "", Passes::all, "", p);
+    conv_rows(rows, Conv::k3x3, 2, 5, 13, 11, 7, tiny, "", Passes::forward_no_bias, "", p);
+    conv_rows(rows, Conv::k3x3, 3, 8, 40, 40, 16, small, split_k, Passes::all, "", p);
+    conv_rows(rows, Conv::k3x3, 1, 96, 30, 30, 72, small, "", Passes::all, "", p);
+    conv_rows(rows, Conv::k1x1, 1, 40, 7, 9, 70, tiny, "", Passes::all, "", p);
+    conv_rows(rows, Conv::k1x1, 2, 64, 20, 20, 2, small, "", Passes::all, "", p);
+    conv_rows(rows, Conv::k1x1, 3, 16, 64, 64, 8, small, split_k, Passes::all, "", p);
+    conv_rows(rows, Conv::up2x2, 2, 6, 5, 7, 3, tiny, "", Passes::all, "", p);
+    conv_rows(rows, Conv::up2x2, 1, 64, 16, 16, 32, small, "", Passes::all, "", p);
+    conv_rows(rows, Conv::up2x2, 3, 32, 24, 24, 16, small, split_k, Passes::all, "", p);
+    conv_rows(rows, Conv::k3x3, 1, 64, 570, 570, 64, large, "", Passes::all, "", p);
+    conv_rows(rows, Conv::k3x3, 1, 1024, 30, 30, 1024, large, "", Passes::all, "", p);
+    conv_rows(rows, Conv::up2x2, 1, 1024, 28, 28, 512, large, "", Passes::all, "", p);
+    conv_rows(rows, Conv::k1x1, 1, 64, 388, 388, 2, large, "", Passes::all, "", p);
+  }
+  // Prediction's default on a GPU with tensor cores: its batch-4 forwards in TF32.
+  conv_rows(rows, Conv::k3x3, 4, 64, 570, 570, 64, large, batch4, Passes::forward, "", kernels::Precision::TF32);
+  conv_rows(rows, Conv::k3x3, 4, 1024, 30, 30, 1024, large, batch4, Passes::forward, "", kernels::Precision::TF32);
+  conv_rows(rows, Conv::up2x2, 4, 1024, 28, 28, 512, large, batch4, Passes::forward, "", kernels::Precision::TF32);
+  conv_rows(rows, Conv::k1x1, 4, 64, 388, 388, 2, large, batch4, Passes::forward, "", kernels::Precision::TF32);
   // The paper's network, and the forward passes at prediction's batch.
   paper_rows(rows);
   conv_rows(rows, Conv::k3x3, 4, 1, 572, 572, 64, large, batch4, Passes::forward);

@@ -40,6 +40,10 @@ std::vector<float> random_values(int64_t n, uint64_t seed, float lo, float hi) {
   return v;
 }
 
+Precision conv_precision(kernels::Precision p) {
+  return p == kernels::Precision::TF32 ? Precision::tf32 : p == kernels::Precision::BF16 ? Precision::bf16 : Precision::fp32;
+}
+
 double rel_error(const std::vector<float>& a, const std::vector<float>& ref) {
   if (a.size() != ref.size()) return std::numeric_limits<double>::infinity();
   double num = 0.0, den = 0.0;

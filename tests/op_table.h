@@ -50,6 +50,11 @@ constexpr double tolerance(Precision p) {
 }
 const char* precision_name(Precision p);
 
+// A convolution's row precision at the kernels' precision argument (the CPU reference rounds the operands
+// as the GPU does; what is left is the order and the hardware's rounding of the sums).
+Precision conv_precision(kernels::Precision p);
+inline double conv_tolerance(kernels::Precision p) { return tolerance(conv_precision(p)); }
+
 // ||a - ref||_2 / max(||ref||_2, tiny); infinity if any element of a is not finite or the sizes differ.
 double rel_error(const std::vector<float>& a, const std::vector<float>& ref);
 
@@ -182,6 +187,9 @@ struct PaperLayer {
   std::string label() const;  // "down.0.conv1/1to64@572x572"
 };
 std::vector<PaperLayer> paper_layers();
+// The 23 convolutions' rows (three passes each, size bench, named after their layer) at a tensor-core
+// precision: what bench_gpu times as ours_tf32/ and ours_bf16/ beside cuDNN in the same arithmetic.
+std::vector<OpCase> paper_conv_rows(kernels::Precision precision);
 const char* conv_name(Conv kind);  // "conv3x3", "conv1x1", "upconv2x2"
 
 }  // namespace unet::test

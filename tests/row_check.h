@@ -2,8 +2,8 @@
 // host emulation of the CUDA kernels (tests/cuda_emu/): the row runs on the reference backend (the CPU)
 // and on the other from the same seed; every output must be within the row's tolerance of the
 // reference's, and every guard intact on both. With `repeat`, the other backend runs the row again after
-// reset() and the two results are compared bit for bit: ops without atomics must reproduce their bits,
-// the convolutions (split-K sums with atomicAdd) are reported only.
+// reset() and the two results are compared bit for bit: every op must reproduce its bits (no kernel uses
+// atomics; the convolutions' split-K partial sums are reduced in a fixed order through a workspace).
 // One line per comparison on stdout and, when UNET_GPU_REPORT names a file, appended to it as TSV:
 //   row      op shape out rel_error tol ok|FAIL|FAIL guard <backend>
 //   bitwise  op shape out 1|0 - bitwise|not bitwise
@@ -22,8 +22,5 @@ struct RowCheck {
 };
 
 RowCheck check_row(const OpCase& row, const Backend& reference, const Backend& other, uint64_t seed, bool repeat);
-
-// Whether the other backend must give the same bits twice: every op but the convolutions.
-bool must_be_bitwise(const std::string& op);
 
 }  // namespace unet::test

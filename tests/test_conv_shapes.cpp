@@ -33,9 +33,9 @@ void check_conv3x3(Shape5 s) {
   std::vector<float> x = rand_f(int64_t{N} * C * H * W, 1), w = rand_f(int64_t{K} * C * 9, 2), b = rand_f(K, 3),
                      dy = rand_f(int64_t{N} * K * Ho * Wo, 4);
   std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(K);
-  cpu().conv3x3_forward(nullptr, x.data(), w.data(), b.data(), y.data(), N, C, H, W, K);
-  cpu().conv3x3_backward_data(nullptr, dy.data(), w.data(), dx.data(), N, C, H, W, K);
-  cpu().conv3x3_backward_weight(nullptr, x.data(), dy.data(), dw.data(), db.data(), N, C, H, W, K);
+  cpu().conv3x3_forward(nullptr, kernels::Precision::FP32, x.data(), w.data(), b.data(), y.data(), N, C, H, W, K);
+  cpu().conv3x3_backward_data(nullptr, kernels::Precision::FP32, dy.data(), w.data(), dx.data(), N, C, H, W, K);
+  cpu().conv3x3_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), N, C, H, W, K);
   CHECK(rel_error(y, vec(naive::conv3x3(dbl(x), dbl(w), dbl(b), N, C, H, W, K))) < kTol);
   naive::V rdx(x.size(), 0.0), rdw(w.size(), 0.0), rdb(K, 0.0);
   for (int n = 0; n < N; ++n)
@@ -63,9 +63,9 @@ void check_conv1x1(Shape5 s) {
   std::vector<float> x = rand_f(int64_t{N} * C * P, 5), w = rand_f(int64_t{K} * C, 6), b = rand_f(K, 7),
                      dy = rand_f(int64_t{N} * K * P, 8);
   std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(K);
-  cpu().conv1x1_forward(nullptr, x.data(), w.data(), b.data(), y.data(), N, C, s.H, s.W, K);
-  cpu().conv1x1_backward_data(nullptr, dy.data(), w.data(), dx.data(), N, C, s.H, s.W, K);
-  cpu().conv1x1_backward_weight(nullptr, x.data(), dy.data(), dw.data(), db.data(), N, C, s.H, s.W, K);
+  cpu().conv1x1_forward(nullptr, kernels::Precision::FP32, x.data(), w.data(), b.data(), y.data(), N, C, s.H, s.W, K);
+  cpu().conv1x1_backward_data(nullptr, kernels::Precision::FP32, dy.data(), w.data(), dx.data(), N, C, s.H, s.W, K);
+  cpu().conv1x1_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), N, C, s.H, s.W, K);
   CHECK(rel_error(y, vec(naive::conv1x1(dbl(x), dbl(w), dbl(b), N, C, s.H, s.W, K))) < kTol);
   naive::V rdx(x.size(), 0.0), rdw(w.size(), 0.0), rdb(K, 0.0);
   for (int n = 0; n < N; ++n)
@@ -89,9 +89,9 @@ void check_upconv2x2(Shape5 s) {
   std::vector<float> x = rand_f(int64_t{N} * C * H * W, 9), w = rand_f(int64_t{C} * K * 4, 10), b = rand_f(K, 11),
                      dy = rand_f(int64_t{N} * K * 4 * H * W, 12);
   std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(K);
-  cpu().upconv2x2_forward(nullptr, x.data(), w.data(), b.data(), y.data(), N, C, H, W, K);
-  cpu().upconv2x2_backward_data(nullptr, dy.data(), w.data(), dx.data(), N, C, H, W, K);
-  cpu().upconv2x2_backward_weight(nullptr, x.data(), dy.data(), dw.data(), db.data(), N, C, H, W, K);
+  cpu().upconv2x2_forward(nullptr, kernels::Precision::FP32, x.data(), w.data(), b.data(), y.data(), N, C, H, W, K);
+  cpu().upconv2x2_backward_data(nullptr, kernels::Precision::FP32, dy.data(), w.data(), dx.data(), N, C, H, W, K);
+  cpu().upconv2x2_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), N, C, H, W, K);
   CHECK(rel_error(y, vec(naive::upconv2x2(dbl(x), dbl(w), dbl(b), N, C, H, W, K))) < kTol);
   naive::V rdx(x.size(), 0.0), rdw(w.size(), 0.0), rdb(K, 0.0);
   for (int n = 0; n < N; ++n)

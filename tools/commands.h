@@ -8,6 +8,8 @@
 namespace unet::cli {
 
 inline const Option kDevice{"device", "cpu|cuda|auto", "where to run (default auto: the GPU when there is one)"};
+inline const Option kPrecision{"precision", "fp32|tf32|bf16",
+                               "the convolutions' arithmetic (default tf32 on a GPU with tensor cores, else fp32)"};
 
 inline const Command kTrain{
     "train",
@@ -22,6 +24,7 @@ inline const Command kTrain{
      {"val-split", "N", "validate on the last N training images instead"},
      {"out", "DIR", "output folder (default out/train): checkpoint, best, loss.csv/png, val.csv"},
      kDevice,
+     kPrecision,
      {"tile", "PX", "input tile side (default 572; must be valid for the depth)"},
      {"iterations", "N", "iterations of the run (default 1000)"},
      {"lr", "X", "learning rate (default 0.002)"},
@@ -60,6 +63,7 @@ inline const Command kPredict{
      {"images", "IMG|STACK", "the image or TIFF stack to segment", {"input"}},
      {"out", "PREFIX", "output prefix (-o)"},
      kDevice,
+     kPrecision,
      {"tile", "PX", "input tile side (default 0: chosen for speed, docs/predict.md)"},
      {"batch", "N", "tiles per forward pass (default 1 on the CPU, 4 on a GPU)"},
      {"tta", "", "average the 8 rotations and flips"},

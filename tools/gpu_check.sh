@@ -115,7 +115,7 @@ elapsed() { awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", b - a }';
 section() { printf '\n==== %s ====\n' "$*"; }
 
 NAMES=(- build tests sanitize bench torch predict train)
-declare -A CAP=([build]=150 [tests]=75 [sanitize]=100 [bench]=110 [torch]=130 [predict]=45 [train]=0)
+declare -A CAP=([build]=150 [tests]=75 [sanitize]=100 [bench]=140 [torch]=130 [predict]=45 [train]=0)
 want() {  # want N: is phase N in --phases?
   local p
   for p in ${PHASES//,/ }; do [[ "$p" == "$1" || "$p" == "${NAMES[$1]}" ]] && return 0; done

@@ -208,6 +208,10 @@ phase_torch() {
   if [[ $HAVE_GPU -eq 1 ]]; then
     "$BU" step --model "$DIR/model.safetensors" --tile-dir "$DIR/tile" --device cuda --steps 0 --time-steps 20 \
       --warmup 3 --json "$DIR/ours_time.json" || { rc=1; echo "timing our step failed" >> "$DIR/reason"; }
+    for prec in tf32 bf16; do  # the step on tensor cores (ours_time_<prec>.json)
+      "$BU" step --model "$DIR/model.safetensors" --tile-dir "$DIR/tile" --device cuda --precision $prec --steps 3 \
+        --time-steps 10 --warmup 2 --json "$DIR/ours_time_$prec.json" || { rc=1; echo "timing our $prec step failed" >> "$DIR/reason"; }
+    done
     if have_torch && [[ $(left) -lt 20 ]]; then
       notes+=("no time left for the PyTorch timings")
     elif have_torch; then  # torch.compile last: its compilation may not fit in what is left

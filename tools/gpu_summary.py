@@ -144,8 +144,9 @@ def parse_sanitize(d):
     return {"tools": out, "test_cases": cases}
 
 
-CONV_RE = re.compile(r"^(ours|cudnn_fma|cudnn_tf32|cudnn_bf16)/((?:conv3x3|conv1x1|upconv2x2)_"
-                     r"(forward|backward_data|backward_weight))/([^/]+)/(\d+to\d+@\d+x\d+)")
+CONV_RE = re.compile(r"^(ours|ours_tf32|ours_bf16|cudnn_fma|cudnn_tf32|cudnn_bf16|cudnn_tf32_nhwc|cudnn_bf16_nhwc)/"
+                     r"((?:conv3x3|conv1x1|upconv2x2)_"
+                     r"(forward|backward_data|backward_weight))/([^/]+)/([^/]+)")
 
 
 def parse_bench(d):
@@ -177,7 +178,8 @@ def parse_bench(d):
 
 
 def parse_torch(d):
-    return {k: load_json(os.path.join(d, f"{k}.json")) for k in ("ours_steps", "torch_steps", "ours_time", "torch_time")}
+    return {k: load_json(os.path.join(d, f"{k}.json"))
+            for k in ("ours_steps", "torch_steps", "ours_time", "ours_time_tf32", "ours_time_bf16", "torch_time")}
 
 
 def parse_predict(d):
@@ -272,8 +274,8 @@ def section_tests(data):
                                 [(r["op"], r["shape"], r["out"], plain(r["rel_error"], "{:.2e}"), plain(r["tol"], "{:.0e}"),
                                   r["status"]) for r in bad]))
     if data["bitwise"]:
-        out.append("\nTwo GPU runs from the same inputs, bit for bit (convolutions may differ in the last bits where "
-                   "split-K adds partial sums with atomics; every other op must match):\n")
+        out.append("\nTwo GPU runs from the same inputs, bit for bit (every op must match: no kernel uses atomics, "
+                   "split-K partial sums are reduced in a fixed order):\n")
         out.append(table(["op", "outputs bitwise", "not bitwise"],
                          [(op, b["bitwise"], b["not_bitwise"]) for op, b in sorted(data["bitwise"].items())]))
     out.append("\n<details><summary>every row</summary>\n")
@@ -329,6 +331,18 @@ def section_bench(data):
     out.append(f"\nAll {len(convs)} rows measured ({n_layers} of the 23 convolutions, up to three passes each; all 69 "
                "make one training step's convolution work):\n")
     out.append(table(["", "total", "ours / this", "geometric mean of per-row ratios"], summ))
+    tc = [c for c in convs if "ours_tf32" in c or "ours_bf16" in c]
+    if tc:
+        out.append("\nOurs on tensor cores (TF32 and BF16 products, FP32 tensors) beside cuDNN in the same arithmetic "
+                   "(NCHW, and NHWC for the 3x3 forwards); ratio = ours / cuDNN NCHW:\n")
+        out.append(table(["layer", "pass", "ours tf32", "cuDNN tf32", "ratio", "cuDNN tf32 NHWC", "ours bf16",
+                          "cuDNN bf16", "ratio", "cuDNN bf16 NHWC"],
+                         [(c["layer"], c["pass"],
+                           ms(c.get("ours_tf32", {}).get("ms")), ms(c.get("cudnn_tf32", {}).get("ms")),
+                           ratio(c.get("ours_tf32", {}).get("ratio_tf32")), ms(c.get("cudnn_tf32_nhwc", {}).get("ms")),
+                           ms(c.get("ours_bf16", {}).get("ms")), ms(c.get("cudnn_bf16", {}).get("ms")),
+                           ratio(c.get("ours_bf16", {}).get("ratio_bf16")), ms(c.get("cudnn_bf16_nhwc", {}).get("ms")))
+                          for c in tc]))
     if data["memory"]:
         out.append("\nMemory-bound ops (ratio to a device-to-device copy of the same bytes, and to cuDNN's op where "
                    "it has one):\n")
@@ -356,6 +370,11 @@ def section_torch(data):
               "bf16": ("PyTorch eager", "BF16 autocast, channels-last"),
               "compile": ("PyTorch torch.compile", "FP32, TF32 off")}
     rows = [("unet-cuda", "FP32 (FMA)", ms(ours_ms), "1.00" if ours_ms else NM, mib(ot.get("bytes_reserved")), "")]
+    for k, prec in (("ours_time_tf32", "TF32 tensor cores"), ("ours_time_bf16", "BF16 tensor cores")):
+        r = data.get(k) or {}
+        t = num(r.get("step_ms_median"))
+        if t:
+            rows.append(("unet-cuda", prec, ms(t), ratio(t / ours_ms) if ours_ms else NM, mib(r.get("bytes_reserved")), ""))
     for k, (impl, prec) in labels.items():
         r = modes.get(k, {})
         t = num(r.get("step_ms_median"))

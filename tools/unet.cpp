@@ -13,6 +13,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/backend.h"
+#include "engine/precision.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 #include "unet/augment.h"
@@ -95,6 +96,7 @@ int cmd_train(int argc, char** argv) {
   o.net.base = a.count("base", 64, 1, UNetConfig::kMaxChannels);
   o.net.dropout = static_cast<float>(a.num("dropout", 0.5, 0.0, 0.99));
   o.device = pick_device(a.str("device", "auto"));
+  if (a.has("precision")) o.precision = parse_precision_option(a.str("precision"));
   o.tile = a.count("tile", 572, 1, TileSizes::kMaxTile);
   o.iterations = a.integer("iterations", 1000, 1, kMaxIterations);
   o.lr = static_cast<float>(a.num("lr", 0.002, 0.0, 1e6));
@@ -171,6 +173,7 @@ int cmd_predict(int argc, char** argv) {
   po.tile = a.count("tile", 0, 0, TileSizes::kMaxTile);
   po.batch = a.count("batch", dev == Device::CUDA ? 4 : 1, 1, PredictOptions::kMaxBatch);
   po.tta = a.flag("tta");
+  if (a.has("precision")) po.precision = parse_precision_option(a.str("precision"));
   const Predictor predictor(Model::load(model), po);
   const UNetConfig& cfg = predictor.config();
   // The input stays in its compact form (1 byte per sample for 8-bit files); the map is made and

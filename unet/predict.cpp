@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "engine/ops.h"
+#include "engine/precision.h"
 #include "unet/mirror.h"
 
 namespace unet {
@@ -172,6 +173,7 @@ void predict_core(const UNet& net, int channels, int h, int w, const TileCutter&
 
   const std::vector<Dihedral> views = opt.tta ? std::vector<Dihedral>(kAll, kAll + 8) : std::vector<Dihedral>{kIdentity};
   NoGrad no_grad;
+  const ops::ConvPrecision conv_precision(choose_precision(net.device(), opt.precision));
   const size_t in_tile = static_cast<size_t>(C) * T * T, out_tile = static_cast<size_t>(K) * O * O;
   std::vector<float> tiles_in, batch_in, batch_out, sum, tmp(std::max(in_tile, out_tile));
   // Bands of tile rows first_row, first_row + 1, ...: a band is complete (and handed over) once

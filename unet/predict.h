@@ -16,8 +16,10 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "kernels/kernels.h"
 #include "unet/image.h"
 #include "unet/io.h"
 #include "unet/model.h"
@@ -29,6 +31,8 @@ struct PredictOptions {
   int tile = 0;       // input tile size; 0 = chosen for speed (choose_tile, docs/predict.md)
   int batch = 1;      // tiles per forward pass
   bool tta = false;   // average over the 8 rotations and flips
+  // The convolutions' arithmetic; unset: tf32 on a GPU that has it, else fp32 (engine/precision.h).
+  std::optional<kernels::Precision> precision;
   // Called after each batch with (tiles done, tiles total).
   std::function<void(int, int)> progress;
 };

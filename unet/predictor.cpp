@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/backend.h"
+#include "engine/precision.h"
 #include "unet/checkpoint.h"
 // The per-caller thread limit lives with the pool it limits (the kernels' own, below the engine).
 #include "kernels/cpu/parallel.h"
@@ -57,15 +58,6 @@ Device resolve_device(DeviceChoice choice) {
   return Device::CUDA;
 }
 
-const char* precision_name(Precision p) {
-  switch (p) {
-    case Precision::kFP32: return "fp32";
-    case Precision::kTF32: return "tf32";
-    case Precision::kBF16: return "bf16";
-  }
-  return "unknown";
-}
-
 // ---- Predictor ---------------------------------------------------------------------------------
 
 namespace {
@@ -78,8 +70,7 @@ void check_options(const PredictorOptions& o, const UNetConfig& cfg, Device devi
   UNET_CHECK(o.tile >= 0 && o.tile <= TileSizes::kMaxTile, "predictor option tile = ", o.tile, " is out of range [0, ",
              TileSizes::kMaxTile, "] (0: chosen per image)");
   if (o.tile > 0) TileSizes::check_input(o.tile, cfg.depth, "tile size");
-  UNET_CHECK(o.precision == Precision::kFP32, "predictor option precision ", precision_name(o.precision),
-             " is not available on ", device_name(device), ": this engine computes in fp32 only");
+  choose_precision(device, o.precision);  // throws Unsupported for tf32 / bf16 where the device lacks them
 }
 
 }  // namespace
@@ -108,6 +99,7 @@ PredictOptions Predictor::predict_options(const Progress& progress) const {
   po.tile = opt_.tile;
   po.batch = opt_.batch;
   po.tta = opt_.tta;
+  po.precision = opt_.precision;
   if (progress)
     po.progress = [&progress](int done, int total) {
       if (!progress(done, total))

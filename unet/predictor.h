@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "engine/safetensors.h"
@@ -55,11 +56,6 @@ enum class DeviceChoice { kAuto, kCpu, kCuda };
 // present, else the CPU; kCuda without one throws NoDevice naming which of the two is missing.
 Device resolve_device(DeviceChoice choice);
 
-// The arithmetic of the forward pass. Every device computes in fp32 today; the others are named
-// so that options, the C API and messages already know them, and are refused until a device has them.
-enum class Precision { kFP32, kTF32, kBF16 };
-const char* precision_name(Precision p);
-
 struct PredictorOptions {
   static constexpr int kMaxThreads = 1024;
   DeviceChoice device = DeviceChoice::kAuto;
@@ -67,7 +63,9 @@ struct PredictorOptions {
   int tile = 0;     // input tile side; 0: chosen for speed per image (choose_tile)
   int batch = 0;    // tiles per forward pass; 0: 1 on the CPU, 4 on a GPU (docs/predict.md)
   bool tta = false; // average the 8 rotations and flips of every tile
-  Precision precision = Precision::kFP32;
+  // The convolutions' arithmetic (kernels/kernels.h); unset: tf32 on a GPU with tensor cores, else fp32
+  // (engine/precision.h). tf32 and bf16 on the CPU, or on an older GPU, are refused (Unsupported).
+  std::optional<kernels::Precision> precision;
 };
 
 class Predictor {

@@ -13,6 +13,8 @@
 #include "engine/atomic_file.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "engine/precision.h"
+#include "kernels/precision.h"
 #include "unet/checkpoint.h"
 #include "unet/io.h"
 #include "unet/plot.h"
@@ -224,6 +226,8 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   if (stale > 0 && !o.quiet)
     std::fprintf(stderr, "[train] removed %d temporary file(s) an interrupted run left in %s\n", stale, o.out_dir.c_str());
 
+  const kernels::Precision precision = choose_precision(o.device, o.precision);
+  const ops::ConvPrecision conv_precision(precision);  // training and validation
   Rng rng(o.seed);
   UNet net(o.net, o.device, rng);
   std::vector<Var> params = net.parameters();
@@ -261,11 +265,11 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   }
   if (!o.quiet) {
     std::fprintf(stderr,
-                 "[train] U-Net %s: %d convolutions, %lld parameters, on %s\n"
+                 "[train] U-Net %s: %d convolutions, %lld parameters, on %s, %s\n"
                  "[train] tile %d -> %d, %zu training / %zu validation images, iterations %lld..%lld\n"
                  "[train] SGD lr %g momentum %g weight decay %g%s, seed %llu, output %s\n",
                  o.net.str().c_str(), net.conv_count(), static_cast<long long>(net.parameter_count()),
-                 device_name(o.device), T, O, train_set.size(), val_set.size(), static_cast<long long>(start + 1),
+                 device_name(o.device), kernels::precision_name(precision), T, O, train_set.size(), val_set.size(), static_cast<long long>(start + 1),
                  static_cast<long long>(total), o.lr, o.momentum, o.weight_decay,
                  o.lr_step > 0 ? (" x" + std::to_string(o.lr_gamma) + " every " + std::to_string(o.lr_step)).c_str() : "",
                  static_cast<unsigned long long>(o.seed), o.out_dir.c_str());
@@ -314,6 +318,7 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     std::vector<Image> probs;
     PredictOptions po;
     po.tile = o.val_tile;
+    po.precision = precision;
     for (const Image& im : val_set.images) probs.push_back(predict_probabilities(net, im, po));
     EvalResult r = evaluate_probabilities(probs, val_set.labels);
     val_curve.emplace_back(it, static_cast<float>(r.loss));

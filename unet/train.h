@@ -5,10 +5,12 @@
 #include <csignal>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/tensor.h"
+#include "kernels/kernels.h"
 #include "unet/augment.h"
 #include "unet/image.h"
 #include "unet/model.h"
@@ -34,6 +36,9 @@ Dataset split_dataset(Dataset& all, const std::vector<size_t>& take);
 struct TrainOptions {
   UNetConfig net;
   Device device = Device::CPU;
+  // The convolutions' arithmetic (fp32, tf32, bf16); unset: tf32 on a GPU that has it, else fp32.
+  // TF32 and BF16 need a GPU of compute capability >= 8.0 (engine/precision.h).
+  std::optional<kernels::Precision> precision;
   int tile = 572;                   // input tile; output = TileSizes::output_for_input(tile)
   int64_t iterations = 1000;        // total planned iterations
   float lr = 0.002f;                // with the pixel-mean loss and momentum 0.99 (0.01 stalls)

@@ -110,10 +110,13 @@ typedef enum unet_device {
   UNET_DEVICE_CUDA = 2
 } unet_device;
 
+/* The convolutions' arithmetic. TF32 and BF16 need a GPU with tensor cores (compute capability 8.0 or
+ * newer); asked of the CPU or of an older GPU, unet_predictor_create returns UNET_ERR_UNSUPPORTED. */
 typedef enum unet_precision {
-  UNET_PRECISION_FP32 = 0, /* every device */
-  UNET_PRECISION_TF32 = 1, /* reserved for GPUs with tensor cores: UNET_ERR_UNSUPPORTED today */
-  UNET_PRECISION_BF16 = 2  /* reserved: UNET_ERR_UNSUPPORTED today */
+  UNET_PRECISION_FP32 = 0, /* every device: the bit-faithful reference */
+  UNET_PRECISION_TF32 = 1, /* tensor cores: 10-bit mantissa products, fp32 sums */
+  UNET_PRECISION_BF16 = 2, /* tensor cores: bfloat16 operands, fp32 sums */
+  UNET_PRECISION_AUTO = 3  /* the default: TF32 on a GPU with tensor cores, else FP32 (as `unet predict`) */
 } unet_precision;
 
 /* Called after each batch of tiles with the tiles done and the total; return nonzero to stop the

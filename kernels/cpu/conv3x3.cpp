@@ -2,6 +2,7 @@
 // products of kernels/cpu/conv_gemm.h.
 #include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/rounded.h"
 
 namespace unet::kernels::cpu {
 
@@ -9,8 +10,11 @@ using namespace detail;
 
 // y[n,k,i,j] = b[k] + sum_{c,di,dj} w[k,c,di,dj] * x[n,c,i+di,j+dj]
 // = W[K, C*9] . im2col(x)[C*9, Ho*Wo]: A(k, (c,t)) = w[k*C*9 + c*9 + t].
-void conv3x3_forward(Stream, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
-                     int K) {
+void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
+                     int H, int W, int K) {
+  const Rounded xr(x, static_cast<int64_t>(N) * C * H * W, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
+  x = xr.get();
+  w = wr.get();
   const OperandA A{w, static_cast<int64_t>(C) * 9, 9, 1, 9};
   const OperandB B{x, static_cast<int64_t>(C) * H * W, C, H, W, 9, 0, false, H - 2, W - 2};
   gemm_nn(A, K, B, N, b, y);
@@ -20,8 +24,12 @@ void conv3x3_forward(Stream, const float* x, const float* w, const float* b, flo
 // = A[C, K*9] . B[K*9, H*W] with A(c, (k,t)) = w[k*C*9 + c*9 + t] and B((k,t), (i,j)) =
 // dy[k, i-di, j-dj]: the im2col view of dy zero-padded by 2 with the taps flipped, packed on the
 // fly (no padded copy).
-void conv3x3_backward_data(Stream, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K) {
+void conv3x3_backward_data(Stream, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
+                           int W, int K) {
   const int Ho = H - 2, Wo = W - 2;
+  const Rounded dyr(dy, static_cast<int64_t>(N) * K * Ho * Wo, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
+  dy = dyr.get();
+  w = wr.get();
   const OperandA A{w, 9, static_cast<int64_t>(C) * 9, 1, 9};
   const OperandB B{dy, static_cast<int64_t>(K) * Ho * Wo, K, Ho, Wo, 9, 2, true, H, W};
   gemm_nn(A, C, B, N, nullptr, dx);
@@ -31,12 +39,13 @@ void conv3x3_backward_data(Stream, const float* dy, const float* w, float* dx, i
 // With dy read at the input's width W (zeros in columns Wo, Wo+1), pixel (i, j) is x = i*W + j on
 // both sides and tap (di, dj) is x's plane shifted by di*W + dj: one dot product of length
 // Ho*W - 2 per (k, c, tap), in fixed chunks (float within, double across).
-void conv3x3_backward_weight(Stream, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
-                             int W, int K) {
+void conv3x3_backward_weight(Stream, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
+                             int C, int H, int W, int K) {
   const int Ho = H - 2, Wo = W - 2;
   const int64_t oplane = static_cast<int64_t>(Ho) * Wo, plane = static_cast<int64_t>(H) * W;
-  RowsA A{dy, K * oplane, oplane, Wo, W};
-  RowsB B{x, C * plane, plane, 9, {}};
+  const Rounded xr(x, N * C * plane, prec), dyr(dy, N * K * oplane, prec);  // db sums the FP32 dy
+  RowsA A{dyr.get(), K * oplane, oplane, Wo, W};
+  RowsB B{xr.get(), C * plane, plane, 9, {}};
   for (int t = 0; t < 9; ++t) B.off[t] = (t / 3) * static_cast<int64_t>(W) + t % 3;
   gemm_nt(A, K, B, C * 9, N, static_cast<int64_t>(Ho) * W - 2, dw, static_cast<int64_t>(C) * 9);
   bias_grad(dy, db, N, K, oplane);

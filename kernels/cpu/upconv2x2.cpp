@@ -6,6 +6,7 @@
 #include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/rounded.h"
 
 namespace unet::kernels::cpu {
 
@@ -14,9 +15,12 @@ using namespace detail;
 // y[n,k,2i+a,2j+e] = b[k] + sum_c x[n,c,i,j] w[c,k,a,e]
 // One product for the four taps: T[(k,t), p] = b[k] + sum_c w[c, k*4 + t] x[c, p] (rows m = k*4+t,
 // so A(m, c) = w[c*4K + m]), then interleaved into y.
-void upconv2x2_forward(Stream, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
-                       int K) {
+void upconv2x2_forward(Stream, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
+                       int H, int W, int K) {
   const int64_t P = static_cast<int64_t>(H) * W;
+  const Rounded xr(x, N * C * P, prec), wr(w, static_cast<int64_t>(C) * K * 4, prec);
+  x = xr.get();
+  w = wr.get();
   const int M = 4 * K;
   std::vector<float> bias4(static_cast<size_t>(M));
   for (int m = 0; m < M; ++m) bias4[m] = b ? b[m / 4] : 0.0f;  // b may be null (no bias)
@@ -64,9 +68,12 @@ float* split_taps(const float* dy, int N, int H, int W, int K) {
 
 // dx[n,c,i,j] = sum_{k,a,e} w[c,k,a,e] dy[n,k,2i+a,2j+e]: a product over the split taps,
 // A(c, r) = w[c*4K + r], B(r, p) = dyd[r, p].
-void upconv2x2_backward_data(Stream, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K) {
+void upconv2x2_backward_data(Stream, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
+                             int W, int K) {
   const int64_t P = static_cast<int64_t>(H) * W;
-  const float* dyd = split_taps(dy, N, H, W, K);
+  const Rounded dyr(dy, N * K * 4 * P, prec), wr(w, static_cast<int64_t>(C) * K * 4, prec);
+  w = wr.get();
+  const float* dyd = split_taps(dyr.get(), N, H, W, K);
   const OperandA A{w, static_cast<int64_t>(K) * 4, 1, 0, 1};
   const OperandB B{dyd, 4 * K * P, 4 * K, H, W, 1, 0, false, H, W};
   gemm_nn(A, C, B, N, nullptr, dx);
@@ -74,11 +81,12 @@ void upconv2x2_backward_data(Stream, const float* dy, const float* w, float* dx,
 
 // dw[c,k,a,e] = sum_{n,i,j} x[n,c,i,j] dy[n,k,2i+a,2j+e];  db[k] = sum_{n,y,x} dy[n,k,y,x]
 // = dot products of x's planes with the split taps' planes.
-void upconv2x2_backward_weight(Stream, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
-                               int W, int K) {
+void upconv2x2_backward_weight(Stream, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
+                               int C, int H, int W, int K) {
   const int64_t P = static_cast<int64_t>(H) * W;
-  const float* dyd = split_taps(dy, N, H, W, K);
-  const RowsA A{x, C * P, P};
+  const Rounded xr(x, N * C * P, prec), dyr(dy, N * K * 4 * P, prec);  // db sums the FP32 dy
+  const float* dyd = split_taps(dyr.get(), N, H, W, K);
+  const RowsA A{xr.get(), C * P, P};
   const RowsB B{dyd, 4 * K * P, P, 1, {0}};
   gemm_nt(A, C, B, 4 * K, N, P, dw, 4 * K);
   bias_grad(dy, db, N, K, 4 * P);

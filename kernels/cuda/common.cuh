@@ -2,6 +2,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "kernels/cuda/cuda_check.cuh"
@@ -11,15 +12,19 @@ namespace unet::kernels::cuda {
 
 inline cudaStream_t as_stream(Stream s) { return static_cast<cudaStream_t>(s); }
 
-// Multiprocessors of the current device, read once (the engine drives a single device).
+// Multiprocessors of the current device, read once per device.
 inline int sm_count() {
-  static const int count = [] {
-    int dev = 0, v = 0;
-    UNET_CUDA_CHECK(cudaGetDevice(&dev));
-    UNET_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
-    return v > 0 ? v : 1;
-  }();
-  return count;
+  constexpr int kDevices = 16;
+  static std::atomic<int> counts[kDevices] = {};
+  int dev = 0;
+  UNET_CUDA_CHECK(cudaGetDevice(&dev));
+  const bool cached = dev >= 0 && dev < kDevices;
+  int v = cached ? counts[dev].load(std::memory_order_relaxed) : 0;
+  if (v > 0) return v;
+  UNET_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev));
+  if (v < 1) v = 1;
+  if (cached) counts[dev].store(v, std::memory_order_relaxed);
+  return v;
 }
 
 constexpr int kThreads = 256;  // block size of the elementwise kernels

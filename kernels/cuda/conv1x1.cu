@@ -3,27 +3,19 @@
 //
 //   forward          m = k,  n = pixel (n,q),  r = c          y  = W  . X   (+ b)
 //   backward data    m = c,  n = pixel (n,q),  r = k          dx = W^T . dY
-//   backward weight  m = k,  n = c,            reduction over pixels (split-K + atomics)   dw = dY . X^T
+//   backward weight  m = k,  n = c,            reduction over pixels (split-K)   dw = dY . X^T
 #include "kernels/cuda/implicit_gemm.cuh"
 #include "kernels/cuda/ops.cuh"
+#include "kernels/cuda/tc_convs.cuh"
 
 namespace unet::kernels::cuda {
 namespace {
 
-struct Conv1x1Args : gemm::Dims {
-  const float* x = nullptr;
-  const float* w = nullptr;   // [K, C]
-  const float* b = nullptr;
-  const float* dy = nullptr;
-  float* out = nullptr;
-  int C = 0, K = 0;
-  int64_t HW = 0;
-};
-
 // y[n,k,q] = b[k] + sum_c w[k,c] * x[n,c,q]
 //   A[k, c] = w[k*C + c], B[c, p] = x[n, c, q]   (p = n*HW + q)
 template <class T>
-struct Conv1x1Fwd : T, gemm::ImageOut, gemm::RowBias {
+struct Conv1x1Fwd : T {
+  using Out = gemm::ImageOut;
   using Args = Conv1x1Args;
   static constexpr bool A_KF = true, B_KF = false;
 
@@ -53,8 +45,6 @@ struct Conv1x1Fwd : T, gemm::ImageOut, gemm::RowBias {
       const int64_t n = p / HW;
       xb = a.x + n * a.C * HW + (p - n * HW);
     }
-    set_out(a.out, HW, a.K);
-    bias_ = a.b;
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -75,7 +65,8 @@ struct Conv1x1Fwd : T, gemm::ImageOut, gemm::RowBias {
 // dx[n,c,q] = sum_k w[k,c] * dy[n,k,q]
 //   A[c, k] = w[k*C + c] (contiguous along c: loaded m-fastest), B[k, p] = dy[n, k, q]
 template <class T>
-struct Conv1x1BwdData : T, gemm::ImageOut, gemm::NoBias {
+struct Conv1x1BwdData : T {
+  using Out = gemm::ImageOut;
   using Args = Conv1x1Args;
   static constexpr bool A_KF = false, B_KF = false;
 
@@ -103,7 +94,6 @@ struct Conv1x1BwdData : T, gemm::ImageOut, gemm::NoBias {
       const int64_t n = p / HW;
       dyb = a.dy + n * a.K * HW + (p - n * HW);
     }
-    set_out(a.out, HW, a.C);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -125,7 +115,8 @@ struct Conv1x1BwdData : T, gemm::ImageOut, gemm::NoBias {
 // dw[k,c] = sum_{n,q} dy[n,k,q] * x[n,c,q]
 //   A[k, p] = dy[n, k, q], B[p, c] = x[n, c, q], reduction over p < N*HW (both loaded kk-fastest).
 template <class T>
-struct Conv1x1BwdWeight : T, gemm::MatrixOut, gemm::NoBias {
+struct Conv1x1BwdWeight : T {
+  using Out = gemm::MatrixOut;
   using Args = Conv1x1Args;
   static constexpr bool A_KF = true, B_KF = true;
 
@@ -153,7 +144,6 @@ struct Conv1x1BwdWeight : T, gemm::MatrixOut, gemm::NoBias {
     HW = a.HW;
     KHW = a.HW * a.K;
     CHW = a.HW * a.C;
-    set_out(a.out, a.C);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -172,51 +162,34 @@ struct Conv1x1BwdWeight : T, gemm::MatrixOut, gemm::NoBias {
 
 };
 
-Conv1x1Args make_args(int C, int H, int W, int K) {
-  Conv1x1Args a;
-  a.C = C;
-  a.K = K;
-  a.HW = static_cast<int64_t>(H) * W;
-  return a;
-}
-
 }  // namespace
 
-void conv1x1_forward(Stream s, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
-                     int K) {
-  Conv1x1Args a = make_args(C, H, W, K);
-  a.x = x;
-  a.w = w;
-  a.b = b;
-  a.out = y;
-  a.M = K;
-  a.Ncols = N * a.HW;
-  a.Kred = C;
-  gemm::launch<Conv1x1Fwd>(as_stream(s), a, y, a.Ncols * K);
+void conv1x1_forward(Stream s, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
+                     int H, int W, int K) {
+  Conv1x1Args a = Conv1x1Args::make(C, H, W, K);
+  a.x = x, a.w = w, a.M = K, a.Ncols = N * a.HW, a.Kred = C;
+  const auto out = gemm::ImageOut::make(y, b, a.HW, K);
+  if (prec == Precision::FP32) gemm::launch<Conv1x1Fwd>(as_stream(s), a, out);
+  else tc::conv1x1_forward(as_stream(s), prec, a, out);
 }
 
-void conv1x1_backward_data(Stream s, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K) {
-  Conv1x1Args a = make_args(C, H, W, K);
-  a.dy = dy;
-  a.w = w;
-  a.out = dx;
-  a.M = C;
-  a.Ncols = N * a.HW;
-  a.Kred = K;
-  gemm::launch<Conv1x1BwdData>(as_stream(s), a, dx, a.Ncols * C);
+void conv1x1_backward_data(Stream s, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
+                           int W, int K) {
+  Conv1x1Args a = Conv1x1Args::make(C, H, W, K);
+  a.dy = dy, a.w = w, a.M = C, a.Ncols = N * a.HW, a.Kred = K;
+  const auto out = gemm::ImageOut::make(dx, nullptr, a.HW, C);
+  if (prec == Precision::FP32) gemm::launch<Conv1x1BwdData>(as_stream(s), a, out);
+  else tc::conv1x1_backward_data(as_stream(s), prec, a, out);
 }
 
-// dw: split-K over the pixels with atomicAdd into dw zeroed first; db: deterministic block reduction.
-void conv1x1_backward_weight(Stream s, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
-                             int W, int K) {
-  Conv1x1Args a = make_args(C, H, W, K);
-  a.x = x;
-  a.dy = dy;
-  a.out = dw;
-  a.M = K;
-  a.Ncols = C;
-  a.Kred = N * a.HW;
-  gemm::launch<Conv1x1BwdWeight>(as_stream(s), a, dw, a.M * a.Ncols);
+// dw: the product over every pixel (split-K, reduced in order); db: a per-channel block reduction.
+void conv1x1_backward_weight(Stream s, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
+                             int C, int H, int W, int K) {
+  Conv1x1Args a = Conv1x1Args::make(C, H, W, K);
+  a.x = x, a.dy = dy, a.M = K, a.Ncols = C, a.Kred = N * a.HW;
+  const gemm::MatrixOut out{dw, a.Ncols};
+  if (prec == Precision::FP32) gemm::launch<Conv1x1BwdWeight>(as_stream(s), a, out);
+  else tc::conv1x1_backward_weight(as_stream(s), prec, a, out);
   channel_sum(as_stream(s), dy, db, N, K, a.HW);
 }
 

@@ -1,30 +1,23 @@
 // conv3x3: unpadded 3x3 convolution, stride 1, x[N,C,H,W] * w[K,C,3,3] + b[K] -> y[N,K,Ho,Wo],
-// Ho = H-2, Wo = W-2. All three passes are implicit GEMMs on the tiled core of implicit_gemm.cuh
+// Ho = H-2, Wo = W-2. In FP32, all three passes are implicit GEMMs on the tiled core of implicit_gemm.cuh
 // (128x128 or 64x128 output tile per block, 8x8 outputs per thread, BK = 8 reduction steps with the
 // A and B tiles double-buffered in shared memory). What each pass calls A, B, m, n and r:
 //
 //   forward          m = k,  n = output pixel (n,i,j),  r = c*9 + di*3 + dj        (the weight tile is A)
 //   backward data    m = c,  n = input pixel (n,i,j),   r = k*9 + di*3 + dj        (the weight tile is A)
-//   backward weight  m = k,  n = r = c*9 + di*3 + dj,   reduction over output pixels (split-K + atomics)
+//   backward weight  m = k,  n = r = c*9 + di*3 + dj,   reduction over output pixels (split-K)
 #include "kernels/cuda/implicit_gemm.cuh"
 #include "kernels/cuda/ops.cuh"
+#include "kernels/cuda/tc_convs.cuh"
 
 namespace unet::kernels::cuda {
 namespace {
 
-struct Conv3x3Args : gemm::Dims {
-  const float* x = nullptr;   // forward input (forward, backward weight)
-  const float* w = nullptr;   // weights [K,C,3,3]
-  const float* b = nullptr;   // bias (forward)
-  const float* dy = nullptr;  // output gradient (backward)
-  float* out = nullptr;       // y, dx or dw
-  int C = 0, H = 0, W = 0, K = 0, Ho = 0, Wo = 0;
-};
-
 // y[n,k,i,j] = b[k] + sum_{c,di,dj} w[k,c,di,dj] * x[n,c,i+di,j+dj]
 //   A[k, r] = w[k*9C + r] (the weights as stored, row-major), B[r, p] = x[n, c, i+di, j+dj].
 template <class T>
-struct Conv3x3Fwd : T, gemm::ImageOut, gemm::RowBias {
+struct Conv3x3Fwd : T {
+  using Out = gemm::ImageOut;
   using Args = Conv3x3Args;
   static constexpr bool A_KF = true, B_KF = false;
 
@@ -59,8 +52,6 @@ struct Conv3x3Fwd : T, gemm::ImageOut, gemm::RowBias {
       const int i = static_cast<int>(q / a.Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * a.Wo);
       xb = a.x + n * a.C * static_cast<int64_t>(HW) + static_cast<int64_t>(i) * a.W + j;
     }
-    set_out(a.out, HoWo, a.K);
-    bias_ = a.b;
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -86,7 +77,8 @@ struct Conv3x3Fwd : T, gemm::ImageOut, gemm::RowBias {
 // dx[n,c,i,j] = sum_{k,di,dj} w[k,c,di,dj] * dy[n,k,i-di,j-dj]   (dy is zero outside [0,Ho)x[0,Wo))
 //   A[c, r] = w[k, c, di, dj] = w[(k*C + c)*9 + tap],  B[r, p] = dy[n, k, i-di, j-dj].
 template <class T>
-struct Conv3x3BwdData : T, gemm::ImageOut, gemm::NoBias {
+struct Conv3x3BwdData : T {
+  using Out = gemm::ImageOut;
   using Args = Conv3x3Args;
   static constexpr bool A_KF = true, B_KF = false;
 
@@ -121,7 +113,6 @@ struct Conv3x3BwdData : T, gemm::ImageOut, gemm::NoBias {
       j = static_cast<int>(q - static_cast<int64_t>(i) * a.W);
       dyb = a.dy + n * a.K * HoWo;
     }
-    set_out(a.out, HW, a.C);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -156,7 +147,8 @@ struct Conv3x3BwdData : T, gemm::ImageOut, gemm::NoBias {
 //   A[k, p] = dy[n, k, i, j],  B[p, r] = x[n, c, i+di, j+dj],  reduction over p = (n,i,j) < N*Ho*Wo.
 // Both tiles load kk-fastest: consecutive threads read consecutive pixels.
 template <class T>
-struct Conv3x3BwdWeight : T, gemm::MatrixOut, gemm::NoBias {
+struct Conv3x3BwdWeight : T {
+  using Out = gemm::MatrixOut;
   using Args = Conv3x3Args;
   static constexpr bool A_KF = true, B_KF = true;
 
@@ -195,7 +187,6 @@ struct Conv3x3BwdWeight : T, gemm::MatrixOut, gemm::NoBias {
     CHW = HW * a.C;
     Wo = a.Wo;
     W = a.W;
-    set_out(a.out, a.Ncols);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -220,55 +211,34 @@ struct Conv3x3BwdWeight : T, gemm::MatrixOut, gemm::NoBias {
 
 };
 
-Conv3x3Args make_args(int C, int H, int W, int K) {
-  Conv3x3Args a;
-  a.C = C;
-  a.H = H;
-  a.W = W;
-  a.K = K;
-  a.Ho = H > 2 ? H - 2 : 0;
-  a.Wo = W > 2 ? W - 2 : 0;
-  return a;
-}
-
 }  // namespace
 
-void conv3x3_forward(Stream s, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
-                     int K) {
-  Conv3x3Args a = make_args(C, H, W, K);
-  a.x = x;
-  a.w = w;
-  a.b = b;
-  a.out = y;
-  a.M = K;
-  a.Ncols = static_cast<int64_t>(N) * a.Ho * a.Wo;
-  a.Kred = 9 * static_cast<int64_t>(C);
-  gemm::launch<Conv3x3Fwd>(as_stream(s), a, y, a.Ncols * K);
+void conv3x3_forward(Stream s, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
+                     int H, int W, int K) {
+  Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
+  a.x = x, a.w = w, a.M = K, a.Ncols = static_cast<int64_t>(N) * a.Ho * a.Wo, a.Kred = 9 * static_cast<int64_t>(C);
+  const auto out = gemm::ImageOut::make(y, b, static_cast<int64_t>(a.Ho) * a.Wo, K);
+  if (prec == Precision::FP32) gemm::launch<Conv3x3Fwd>(as_stream(s), a, out);
+  else tc::conv3x3_forward(as_stream(s), prec, a, out);
 }
 
-void conv3x3_backward_data(Stream s, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K) {
-  Conv3x3Args a = make_args(C, H, W, K);
-  a.dy = dy;
-  a.w = w;
-  a.out = dx;
-  a.M = C;
-  a.Ncols = static_cast<int64_t>(N) * H * W;
-  a.Kred = 9 * static_cast<int64_t>(K);
-  gemm::launch<Conv3x3BwdData>(as_stream(s), a, dx, a.Ncols * C);
+void conv3x3_backward_data(Stream s, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
+                           int W, int K) {
+  Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
+  a.dy = dy, a.w = w, a.M = C, a.Ncols = static_cast<int64_t>(N) * H * W, a.Kred = 9 * static_cast<int64_t>(K);
+  const auto out = gemm::ImageOut::make(dx, nullptr, static_cast<int64_t>(H) * W, C);
+  if (prec == Precision::FP32) gemm::launch<Conv3x3BwdData>(as_stream(s), a, out);
+  else tc::conv3x3_backward_data(as_stream(s), prec, a, out);
 }
 
-// dw: split-K over the pixels with atomicAdd into dw zeroed first (one split, plain stores, when the
-// K x 9C output tiles alone fill the GPU). db: a deterministic per-channel block reduction.
-void conv3x3_backward_weight(Stream s, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
-                             int W, int K) {
-  Conv3x3Args a = make_args(C, H, W, K);
-  a.x = x;
-  a.dy = dy;
-  a.out = dw;
-  a.M = K;
-  a.Ncols = 9 * static_cast<int64_t>(C);
-  a.Kred = static_cast<int64_t>(N) * a.Ho * a.Wo;
-  gemm::launch<Conv3x3BwdWeight>(as_stream(s), a, dw, a.M * a.Ncols);
+// dw: the product over every output pixel (split-K, reduced in order); db: a per-channel block reduction.
+void conv3x3_backward_weight(Stream s, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
+                             int C, int H, int W, int K) {
+  Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
+  a.x = x, a.dy = dy, a.M = K, a.Ncols = 9 * static_cast<int64_t>(C), a.Kred = static_cast<int64_t>(N) * a.Ho * a.Wo;
+  const gemm::MatrixOut out{dw, a.Ncols};
+  if (prec == Precision::FP32) gemm::launch<Conv3x3BwdWeight>(as_stream(s), a, out);
+  else tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
   channel_sum(as_stream(s), dy, db, N, K, static_cast<int64_t>(a.Ho) * a.Wo);
 }
 

@@ -1,11 +1,12 @@
-// The tiled matrix-product core behind every convolution here (conv3x3, conv1x1, upconv2x2, forward and
-// both backward passes): "implicit GEMM". Each op is a product
+// The tiled matrix-product core of the FP32 convolutions (conv3x3, conv1x1, upconv2x2, forward and
+// both backward passes): "implicit GEMM" with fused multiply-adds (the Precision::FP32 path; the
+// TF32/BF16 tensor-core core is tc_gemm.cuh). Each op is a product
 //
 //     out[m, n] = sum_{r < Kred} A[m, r] * B[r, n]        (m < M, n < Ncols)
 //
 // whose operands are never built: a Problem class gathers A and B tiles straight from the NCHW tensors
-// (an im2col on the fly) and scatters the result back to NCHW. The core does the rest, as in a
-// classic shared-memory SGEMM:
+// (an im2col on the fly); its Out (gemm_out.cuh) scatters the result back. The core does the rest, as
+// in a classic shared-memory SGEMM:
 //
 //   * a block computes a BM x BN tile of `out` with (BM/8)*(BN/8) threads, each thread an 8x8 register
 //     block: rows {ty*4..ty*4+3} and {BM/2+ty*4..+3}, columns likewise with tx. The split halves make the
@@ -14,11 +15,9 @@
 //     B tile (BK x BN) sit in shared memory, double-buffered: the next step's tile is loaded from global
 //     memory into registers while the current one is multiplied, then stored to the other buffer, with a
 //     single __syncthreads per step;
-//   * split-K: when the output tiles alone cannot fill the GPU (deep layers, and the weight gradients whose
-//     reduction runs over every pixel), grid.z splits the reduction into contiguous ranges. The launcher
-//     then zeroes `out` first and each split adds its partial tile with atomicAdd (the bias, if any, is
-//     added by split 0). Such results are correct to rounding but not bitwise reproducible from run to
-//     run; with one split (the output tiles fill the GPU) the result is deterministic.
+//   * split-K (gemm_plan.h chooses it): grid.z splits the reduction into contiguous ranges whose partial
+//     tiles go to a workspace, summed in a fixed order by splitk_reduce (gemm_out.cuh). No atomics: every
+//     result is bitwise reproducible.
 //
 // Every load is bounds-checked (zero outside M, Ncols, Kred), so no size needs to be a multiple of a tile.
 // Indices that can pass 2^31 (pixels across a batch, element offsets) are 64-bit.
@@ -29,16 +28,14 @@
 #include <stdexcept>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/conv_args.cuh"
+#include "kernels/cuda/gemm_out.cuh"
+#include "kernels/cuda/gemm_plan.h"
 
 namespace unet::kernels::cuda::gemm {
 
 constexpr int BK = 8;   // reduction step
 constexpr int PAD = 4;  // shared-memory row padding (floats): keeps float4 alignment, spreads the banks
-
-// The problem sizes every Problem's arguments carry.
-struct Dims {
-  int64_t M = 0, Ncols = 0, Kred = 0;
-};
 
 // Tile geometry and how a thread's share of a tile load maps to (kk, m-or-n) positions.
 template <int BM_, int BN_>
@@ -70,60 +67,16 @@ struct Tile {
 };
 
 // A Problem<T> (T = Tile<BM, BN>) derives from T and provides:
-//   using Args = ...;                          derived from Dims; the tensors and sizes
+//   using Args = ...;                          derived from GemmDims (conv_args.cuh): the tensors and sizes
 //   static constexpr bool A_KF, B_KF;          true: kk-fastest, false: mn-fastest load layout
 //   __device__ Problem(const Args&, int tid, int64_t m0, int64_t n0);    per-thread setup
 //   __device__ void load(int64_t k0, float (&ra)[A_PER], float (&rb)[B_PER]) const;
 //                                              the thread's elements of the A and B tiles of step k0
-//   __device__ int64_t out_row(int64_t m) const, out_col(int64_t n) const;
-//                                              out[m, n] lives at out_ptr()[out_row(m) + out_col(n)]
-//   __device__ float bias(int64_t m) const;    added once to every out[m, n] (0 when none)
-//   __device__ float* out_ptr() const;
-// The output side usually comes from the mixins below (ImageOut or MatrixOut, NoBias or RowBias).
-
-// out[m, p] of an [N, channels, plane] tensor: m a channel, p = n * plane + q a pixel of image n
-// (every forward and data gradient).
-struct ImageOut {
-  float* out_;
-  int64_t plane_, image_;  // image_ = channels * plane
-  __device__ void set_out(float* out, int64_t plane, int64_t channels) {
-    out_ = out;
-    plane_ = plane;
-    image_ = channels * plane;
-  }
-  __device__ int64_t out_row(int64_t m) const { return m * plane_; }
-  __device__ int64_t out_col(int64_t p) const {
-    const int64_t n = p / plane_;
-    return n * image_ + (p - n * plane_);
-  }
-  __device__ float* out_ptr() const { return out_; }
-};
-
-// out[m, n] of a row-major [M, cols] matrix (every weight gradient).
-struct MatrixOut {
-  float* out_;
-  int64_t cols_;
-  __device__ void set_out(float* out, int64_t cols) {
-    out_ = out;
-    cols_ = cols;
-  }
-  __device__ int64_t out_row(int64_t m) const { return m * cols_; }
-  __device__ int64_t out_col(int64_t n) const { return n; }
-  __device__ float* out_ptr() const { return out_; }
-};
-
-struct NoBias {
-  __device__ float bias(int64_t) const { return 0.0f; }
-};
-
-// b[m], one value per output row (channel); a null b adds nothing, as on the CPU.
-struct RowBias {
-  const float* bias_;
-  __device__ float bias(int64_t m) const { return bias_ ? __ldg(bias_ + m) : 0.0f; }
-};
+//   using Out = ...;                           where out[m, n] lives (gemm_out.cuh), built by the launcher
 
 template <class P>
-__global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS) implicit_gemm_kernel(typename P::Args args, int64_t tiles_per_split) {
+__global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
+    implicit_gemm_kernel(typename P::Args args, typename P::Out out, float* ws, int64_t tiles_per_split) {
   constexpr int BM = P::BM, BN = P::BN;
   __shared__ __align__(16) float As[2][BK][BM + PAD];
   __shared__ __align__(16) float Bs[2][BK][BN + PAD];
@@ -185,62 +138,57 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS) implicit_gemm_kernel(typ
     __syncthreads();
   }
 
-  // Epilogue: scatter the 8x8 block to NCHW (plain stores with one split, atomicAdd into the zeroed output
-  // with several; split 0 adds the bias).
-  const bool split = gridDim.z > 1;
-  const bool with_bias = blockIdx.z == 0;
-  float* out = prob.out_ptr();
+  // Epilogue: the 8x8 block with its bias to the output (one split), or as this split's partial tile to
+  // the workspace ws[z][m][n] (several), plain stores either way.
+  float* dst = ws ? ws + static_cast<int64_t>(blockIdx.z) * args.M * args.Ncols : out.ptr();
   int64_t row_off[8];
   float row_bias[8];
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
     const int64_t m = m0 + P::row(ty, i);
-    row_off[i] = m < args.M ? prob.out_row(m) : -1;
-    row_bias[i] = (m < args.M && with_bias) ? prob.bias(m) : 0.0f;
+    row_off[i] = m < args.M ? (ws ? m * args.Ncols : out.row(m)) : -1;
+    row_bias[i] = (m < args.M && !ws) ? out.bias(m) : 0.0f;
   }
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
     const int64_t n = n0 + P::col(tx, j);
     if (n >= args.Ncols) continue;
-    const int64_t cbase = prob.out_col(n);
+    const int64_t cbase = ws ? n : out.col(n);
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       if (row_off[i] < 0) continue;
-      const float v = acc[i][j] + row_bias[i];
-      if (split) atomicAdd(out + cbase + row_off[i], v);
-      else out[cbase + row_off[i]] = v;
+      dst[cbase + row_off[i]] = acc[i][j] + row_bias[i];
     }
   }
 }
 
-// Launches Problem over its output; `out_count` floats at the problem's output are zeroed first when the
-// reduction is split. Chooses a 64x128 tile (128 threads) for M <= 64, else 128x128 (256 threads).
+// Launches Problem over its output: a 64x128 tile (128 threads) for M <= 64, else 128x128 (256 threads);
+// the reduction split as gemm_plan.h models it for this device, the partial sums reduced in order.
 template <template <class> class Problem>
-void launch(cudaStream_t stream, const typename Problem<Tile<128, 128>>::Args& args, float* out,
-            int64_t out_count) {
+void launch(cudaStream_t stream, const typename Problem<Tile<128, 128>>::Args& args,
+            const typename Problem<Tile<128, 128>>::Out& out) {
   if (args.M <= 0 || args.Ncols <= 0) return;
   auto run = [&](auto tile_tag) {
     using P = Problem<decltype(tile_tag)>;
+    // FP32 FMA: about 0.5 TFLOP/s per SM on an H100 (67 TFLOP/s over 132 SMs).
+    const Machine machine{sm_count(), P::MIN_BLOCKS, 500.0, 3000.0};
+    Shape dims;
+    dims.M = args.M, dims.N = args.Ncols, dims.Kred = args.Kred, dims.BM = P::BM, dims.BN = P::BN, dims.BK = BK;
+    const Plan plan = plan_splits(dims, machine, 16);
     const int64_t row_tiles = ceil_div(args.M, P::BM), col_tiles = ceil_div(args.Ncols, P::BN);
-    const int64_t ktiles = args.Kred > 0 ? ceil_div(args.Kred, BK) : 1;
-    const int64_t blocks = row_tiles * col_tiles;
-    // Resident blocks the GPU holds at once: fill it at least once.
-    const int64_t target = static_cast<int64_t>(sm_count()) * P::MIN_BLOCKS;
-    int64_t splits = 1;
-    if (blocks < target) {
-      splits = ceil_div(target, blocks);
-      const int64_t max_by_work = ktiles / 16;  // keep at least 16 steps (128 of the reduction) per split
-      if (splits > max_by_work) splits = max_by_work;
-      if (splits > 4096) splits = 4096;
-      if (splits < 1) splits = 1;
-    }
-    const int64_t per_split = ceil_div(ktiles, splits);
-    splits = ceil_div(ktiles, per_split);  // no empty split
     if (row_tiles > 65535) throw std::runtime_error("implicit_gemm: too many output rows for one launch");
-    if (splits > 1) UNET_CUDA_CHECK(cudaMemsetAsync(out, 0, static_cast<size_t>(out_count) * sizeof(float), stream));
-    dim3 grid(static_cast<unsigned>(col_tiles), static_cast<unsigned>(row_tiles), static_cast<unsigned>(splits));
-    implicit_gemm_kernel<P><<<grid, P::NT, 0, stream>>>(args, per_split);
+    const dim3 grid(static_cast<unsigned>(col_tiles), static_cast<unsigned>(row_tiles),
+                    static_cast<unsigned>(plan.splits));
+    if (plan.splits == 1) {
+      implicit_gemm_kernel<P><<<grid, P::NT, 0, stream>>>(args, out, nullptr, plan.steps_per_split);
+      UNET_CUDA_CHECK_LAUNCH();
+      return;
+    }
+    Workspace ws(plan.splits * args.M * args.Ncols, stream);
+    implicit_gemm_kernel<P><<<grid, P::NT, 0, stream>>>(args, out, ws.get(), plan.steps_per_split);
     UNET_CUDA_CHECK_LAUNCH();
+    splitk_reduce(stream, ws.get(), plan.splits, args.M, args.Ncols, out);
+    ws.release();
   };
   if (args.M <= 64) run(Tile<64, 128>{});
   else run(Tile<128, 128>{});

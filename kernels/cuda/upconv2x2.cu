@@ -5,21 +5,13 @@
 //
 //   forward          m = k*4 + t,  n = input pixel (n,i,j),  r = c          (A = w read along m)
 //   backward data    m = c,        n = input pixel (n,i,j),  r = k*4 + t
-//   backward weight  m = c,        n = k*4 + t,              reduction over input pixels (split-K + atomics)
+//   backward weight  m = c,        n = k*4 + t,              reduction over input pixels (split-K)
 #include "kernels/cuda/implicit_gemm.cuh"
 #include "kernels/cuda/ops.cuh"
+#include "kernels/cuda/tc_convs.cuh"
 
 namespace unet::kernels::cuda {
 namespace {
-
-struct UpconvArgs : gemm::Dims {
-  const float* x = nullptr;
-  const float* w = nullptr;  // [C, K, 2, 2]: w[c*4K + k*4 + t]
-  const float* b = nullptr;
-  const float* dy = nullptr;
-  float* out = nullptr;
-  int C = 0, H = 0, W = 0, K = 0;
-};
 
 // Offset of dy/y[n, k, 2i+a, 2j+e] from y[n, 0, 2i, 2j]: k*4HW + a*2W + e, for m = k*4 + a*2 + e.
 __device__ inline int64_t tap_offset(int64_t m, int64_t HW4, int W2) {
@@ -32,6 +24,7 @@ __device__ inline int64_t tap_offset(int64_t m, int64_t HW4, int W2) {
 //   A[m, c] = w[c*4K + m] (contiguous along m: loaded m-fastest), B[c, p] = x[n, c, i, j]
 template <class T>
 struct UpconvFwd : T {
+  using Out = gemm::UpconvOut;
   using Args = UpconvArgs;
   static constexpr bool A_KF = false, B_KF = false;
 
@@ -42,10 +35,7 @@ struct UpconvFwd : T {
   int64_t K4;
   const float* xb;
   bool b_valid;
-  int64_t HW, HW4, KHW4;
-  int W, W2;
-  const float* bias_ptr;
-  float* y;
+  int64_t HW;
 
   __device__ UpconvFwd(const Args& a, int tid, int64_t m0, int64_t n0) {
     w = a.w;
@@ -56,10 +46,6 @@ struct UpconvFwd : T {
     kk_a0 = T::template mf_kk<T::BM>(tid, 0);
     kk_b0 = T::template mf_kk<T::BN>(tid, 0);
     HW = static_cast<int64_t>(a.H) * a.W;
-    HW4 = 4 * HW;
-    KHW4 = HW4 * a.K;
-    W = a.W;
-    W2 = 2 * a.W;
     const int64_t p = n0 + T::template mf_mn<T::BN>(tid);
     b_valid = p < a.Ncols;
     xb = a.x;
@@ -67,8 +53,6 @@ struct UpconvFwd : T {
       const int64_t n = p / HW;
       xb = a.x + n * a.C * HW + (p - n * HW);
     }
-    bias_ptr = a.b;
-    y = a.out;
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -85,20 +69,13 @@ struct UpconvFwd : T {
     }
   }
 
-  __device__ int64_t out_row(int64_t mr) const { return tap_offset(mr, HW4, W2); }
-  __device__ int64_t out_col(int64_t p) const {
-    const int64_t n = p / HW, q = p - n * HW;
-    const int64_t i = q / W, j = q - i * W;
-    return n * KHW4 + 2 * i * W2 + 2 * j;
-  }
-  __device__ float bias(int64_t mr) const { return bias_ptr ? __ldg(bias_ptr + (mr >> 2)) : 0.0f; }  // b may be null
-  __device__ float* out_ptr() const { return y; }
 };
 
 // dx[n, c, i, j] = sum_{k,a,e} w[c, k, a, e] * dy[n, k, 2i+a, 2j+e]
 //   A[c, r] = w[c*4K + r], B[r, p] = dy[n, k, 2i+a, 2j+e]  (r = k*4 + a*2 + e)
 template <class T>
-struct UpconvBwdData : T, gemm::ImageOut, gemm::NoBias {
+struct UpconvBwdData : T {
+  using Out = gemm::ImageOut;
   using Args = UpconvArgs;
   static constexpr bool A_KF = true, B_KF = false;
 
@@ -133,7 +110,6 @@ struct UpconvBwdData : T, gemm::ImageOut, gemm::NoBias {
       const int64_t i = q / a.W, j = q - i * a.W;
       dyb = a.dy + n * a.K * HW4 + 2 * i * W2 + 2 * j;
     }
-    set_out(a.out, HW, a.C);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -153,7 +129,8 @@ struct UpconvBwdData : T, gemm::ImageOut, gemm::NoBias {
 // dw[c, k, a, e] = sum_{n,i,j} x[n, c, i, j] * dy[n, k, 2i+a, 2j+e]
 //   A[c, p] = x[n, c, i, j], B[p, r] = dy[n, k, 2i+a, 2j+e], reduction over p < N*H*W (both kk-fastest).
 template <class T>
-struct UpconvBwdWeight : T, gemm::MatrixOut, gemm::NoBias {
+struct UpconvBwdWeight : T {
+  using Out = gemm::MatrixOut;
   using Args = UpconvArgs;
   static constexpr bool A_KF = true, B_KF = true;
 
@@ -187,7 +164,6 @@ struct UpconvBwdWeight : T, gemm::MatrixOut, gemm::NoBias {
       roff[e] = r < a.Ncols ? tap_offset(r, HW4, W2) : -1;
     }
     P = a.Kred;
-    set_out(a.out, a.Ncols);
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -206,53 +182,34 @@ struct UpconvBwdWeight : T, gemm::MatrixOut, gemm::NoBias {
 
 };
 
-UpconvArgs make_args(int C, int H, int W, int K) {
-  UpconvArgs a;
-  a.C = C;
-  a.H = H;
-  a.W = W;
-  a.K = K;
-  return a;
-}
-
 }  // namespace
 
-void upconv2x2_forward(Stream s, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
-                       int K) {
-  UpconvArgs a = make_args(C, H, W, K);
-  a.x = x;
-  a.w = w;
-  a.b = b;
-  a.out = y;
-  a.M = 4 * static_cast<int64_t>(K);
-  a.Ncols = static_cast<int64_t>(N) * H * W;
-  a.Kred = C;
-  gemm::launch<UpconvFwd>(as_stream(s), a, y, a.M * a.Ncols);
+void upconv2x2_forward(Stream s, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
+                       int H, int W, int K) {
+  UpconvArgs a = UpconvArgs::make(C, H, W, K);
+  a.x = x, a.w = w, a.M = 4 * static_cast<int64_t>(K), a.Ncols = static_cast<int64_t>(N) * H * W, a.Kred = C;
+  const auto out = gemm::UpconvOut::make(y, b, H, W, K);
+  if (prec == Precision::FP32) gemm::launch<UpconvFwd>(as_stream(s), a, out);
+  else tc::upconv2x2_forward(as_stream(s), prec, a, out);
 }
 
-void upconv2x2_backward_data(Stream s, const float* dy, const float* w, float* dx, int N, int C, int H, int W,
-                             int K) {
-  UpconvArgs a = make_args(C, H, W, K);
-  a.dy = dy;
-  a.w = w;
-  a.out = dx;
-  a.M = C;
-  a.Ncols = static_cast<int64_t>(N) * H * W;
-  a.Kred = 4 * static_cast<int64_t>(K);
-  gemm::launch<UpconvBwdData>(as_stream(s), a, dx, a.M * a.Ncols);
+void upconv2x2_backward_data(Stream s, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
+                             int W, int K) {
+  UpconvArgs a = UpconvArgs::make(C, H, W, K);
+  a.dy = dy, a.w = w, a.M = C, a.Ncols = static_cast<int64_t>(N) * H * W, a.Kred = 4 * static_cast<int64_t>(K);
+  const auto out = gemm::ImageOut::make(dx, nullptr, static_cast<int64_t>(H) * W, C);
+  if (prec == Precision::FP32) gemm::launch<UpconvBwdData>(as_stream(s), a, out);
+  else tc::upconv2x2_backward_data(as_stream(s), prec, a, out);
 }
 
-// dw: split-K over the input pixels with atomicAdd into dw zeroed first; db: deterministic block reduction.
-void upconv2x2_backward_weight(Stream s, const float* x, const float* dy, float* dw, float* db, int N, int C, int H,
-                               int W, int K) {
-  UpconvArgs a = make_args(C, H, W, K);
-  a.x = x;
-  a.dy = dy;
-  a.out = dw;
-  a.M = C;
-  a.Ncols = 4 * static_cast<int64_t>(K);
-  a.Kred = static_cast<int64_t>(N) * H * W;
-  gemm::launch<UpconvBwdWeight>(as_stream(s), a, dw, a.M * a.Ncols);
+// dw: the product over every input pixel (split-K, reduced in order); db: a per-channel block reduction.
+void upconv2x2_backward_weight(Stream s, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
+                               int C, int H, int W, int K) {
+  UpconvArgs a = UpconvArgs::make(C, H, W, K);
+  a.x = x, a.dy = dy, a.M = C, a.Ncols = 4 * static_cast<int64_t>(K), a.Kred = static_cast<int64_t>(N) * H * W;
+  const gemm::MatrixOut out{dw, a.Ncols};
+  if (prec == Precision::FP32) gemm::launch<UpconvBwdWeight>(as_stream(s), a, out);
+  else tc::upconv2x2_backward_weight(as_stream(s), prec, a, out);
   channel_sum(as_stream(s), dy, db, N, K, 4 * static_cast<int64_t>(H) * W);
 }
 

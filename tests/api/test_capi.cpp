@@ -65,7 +65,7 @@ TEST_CASE("capi: version, status names, options defaults", "[capi]") {
   unet_predictor_options_init(&o);
   CHECK(o.struct_size == sizeof o);
   CHECK(o.device == UNET_DEVICE_AUTO);
-  CHECK((o.threads == 0 && o.tile == 0 && o.batch == 0 && o.tta == 0 && o.precision == UNET_PRECISION_FP32));
+  CHECK((o.threads == 0 && o.tile == 0 && o.batch == 0 && o.tta == 0 && o.precision == UNET_PRECISION_AUTO));
   CHECK(o.progress == nullptr);
   unet_predictor_options_init(nullptr);  // no crash
   CHECK(std::string(unet_last_error()).empty());
@@ -256,10 +256,12 @@ TEST_CASE("capi: null pointers and bad arguments give a status and a message", "
   expect(create(bad), UNET_ERR_INVALID_ARGUMENT, "struct_size");
   bad = o, bad.device = 7;
   expect(create(bad), UNET_ERR_INVALID_ARGUMENT, "device = 7");
-  bad = o, bad.precision = UNET_PRECISION_TF32;
-  expect(create(bad), UNET_ERR_UNSUPPORTED, "tf32");
-  bad = o, bad.precision = UNET_PRECISION_BF16;
-  expect(create(bad), UNET_ERR_UNSUPPORTED, "bf16");
+  bad = o, bad.device = UNET_DEVICE_CPU, bad.precision = UNET_PRECISION_TF32;  // the CPU computes fp32 only
+  expect(create(bad), UNET_ERR_UNSUPPORTED, "precision tf32");
+  bad = o, bad.device = UNET_DEVICE_CPU, bad.precision = UNET_PRECISION_BF16;
+  expect(create(bad), UNET_ERR_UNSUPPORTED, "precision bf16");
+  bad = o, bad.device = UNET_DEVICE_CPU, bad.precision = UNET_PRECISION_FP32;
+  expect(create(bad), UNET_OK, "");
   bad = o, bad.precision = -1;
   expect(create(bad), UNET_ERR_INVALID_ARGUMENT, "precision = -1");
   bad = o, bad.tile = 83;

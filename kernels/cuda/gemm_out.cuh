@@ -1,0 +1,129 @@
+// The output side shared by the convolutions' matrix products (implicit_gemm.cuh: FP32 FMA;
+// tc_gemm.cuh: tensor cores): where out[m, n] lives, its bias, and split-K without atomics.
+//
+// An Out is a plain struct built on the host and passed to the kernels by value:
+//   float* ptr() const;  int64_t row(int64_t m) const;  int64_t col(int64_t n) const;
+//       out[m, n] is ptr()[row(m) + col(n)]
+//   float bias(int64_t m) const;   added once to every out[m, n] (0 without a bias)
+//
+// Split-K: a product whose reduction is cut into S ranges writes each range's partial tile to
+// ws[s][m][n] (a workspace of S * M * N floats, plain stores), then splitk_reduce sums the S partials
+// in order s = 0, 1, ..., adds the bias and stores through the Out: the same bits on every run.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/common.cuh"
+
+namespace unet::kernels::cuda::gemm {
+
+// out[m, p] of an [images, channels, plane] tensor: m a channel, p = n * plane + q a pixel of image n
+// (every forward pass and data gradient); bias b[m], or none when b is null.
+struct ImageOut {
+  float* out = nullptr;
+  const float* b = nullptr;
+  int64_t plane = 1, image = 1;  // image = channels * plane
+  static ImageOut make(float* out, const float* b, int64_t plane, int64_t channels) {
+    return {out, b, plane, channels * plane};
+  }
+  __device__ float* ptr() const { return out; }
+  __device__ int64_t row(int64_t m) const { return m * plane; }
+  __device__ int64_t col(int64_t p) const {
+    const int64_t n = p / plane;
+    return n * image + (p - n * plane);
+  }
+  __device__ float bias(int64_t m) const { return b ? __ldg(b + m) : 0.0f; }
+};
+
+// out[m, n] of a row-major [M, cols] matrix (every weight gradient); no bias.
+struct MatrixOut {
+  float* out = nullptr;
+  int64_t cols = 1;
+  __device__ float* ptr() const { return out; }
+  __device__ int64_t row(int64_t m) const { return m * cols; }
+  __device__ int64_t col(int64_t n) const { return n; }
+  __device__ float bias(int64_t) const { return 0.0f; }
+};
+
+// The up-convolution's output y[n, k, 2i+a, 2j+e] for m = k*4 + a*2 + e and the input pixel p = (n, i, j)
+// (y has 4*H*W pixels a plane, 2W a row); bias b[k], or none when b is null.
+struct UpconvOut {
+  float* out = nullptr;
+  const float* b = nullptr;
+  int64_t HW = 1, KHW4 = 1;  // input pixels a plane; one output image (K * 4HW)
+  int W = 1;
+  static UpconvOut make(float* out, const float* b, int H, int W, int K) {
+    const int64_t hw = static_cast<int64_t>(H) * W;
+    return {out, b, hw, 4 * hw * K, W};
+  }
+  __device__ float* ptr() const { return out; }
+  __device__ int64_t row(int64_t m) const {
+    const int t = static_cast<int>(m & 3);
+    return (m >> 2) * 4 * HW + (t >> 1) * 2 * W + (t & 1);
+  }
+  __device__ int64_t col(int64_t p) const {
+    const int64_t n = p / HW, q = p - n * HW;
+    const int64_t i = q / W, j = q - i * W;
+    return n * KHW4 + 4 * i * W + 2 * j;
+  }
+  __device__ float bias(int64_t m) const { return b ? __ldg(b + (m >> 2)) : 0.0f; }
+};
+
+// out[m, n] = bias(m) + sum_{s < splits} ws[(s * M + m) * N + n], s in increasing order.
+template <class Out>
+__global__ void splitk_reduce_kernel(const float* ws, int64_t splits, int64_t M, int64_t N, Out out) {
+  const int64_t MN = M * N;
+  for (int64_t e : grid_stride(MN)) {
+    const int64_t m = e / N, n = e - m * N;
+    float sum = out.bias(m);
+    for (int64_t s = 0; s < splits; ++s) sum += __ldg(ws + s * MN + e);
+    out.ptr()[out.row(m) + out.col(n)] = sum;
+  }
+}
+
+template <class Out>
+void splitk_reduce(cudaStream_t stream, const float* ws, int64_t splits, int64_t M, int64_t N, const Out& out) {
+  launch_over(M * N, stream, splitk_reduce_kernel<Out>, ws, splits, M, N, out);
+}
+
+// A workspace of `floats` floats from the stream-ordered allocator: allocated in stream order on the
+// product's stream and freed in stream order after the reduction, so it needs no host synchronisation,
+// is reused from the pool call after call, and can be captured in a CUDA graph. The pool keeps what it
+// holds across synchronisations (release threshold raised once, below).
+class Workspace {
+ public:
+  Workspace(int64_t floats, cudaStream_t stream) : stream_(stream) {
+    keep_pool_memory();
+    UNET_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&p_), static_cast<size_t>(floats) * sizeof(float), stream));
+  }
+  ~Workspace() {
+    if (p_) cudaFreeAsync(p_, stream_);  // only on an error path: release() frees and checks
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  float* get() const { return p_; }
+  void release() {
+    float* p = p_;
+    p_ = nullptr;
+    UNET_CUDA_CHECK(cudaFreeAsync(p, stream_));
+  }
+
+ private:
+  static void keep_pool_memory() {
+    static const bool done = [] {
+      int dev = 0;
+      cudaMemPool_t pool;
+      UNET_CUDA_CHECK(cudaGetDevice(&dev));
+      UNET_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, dev));
+      uint64_t keep = uint64_t{1} << 30;  // up to 1 GiB of workspace stays in the pool between steps
+      UNET_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+      return true;
+    }();
+    (void)done;
+  }
+  float* p_ = nullptr;
+  cudaStream_t stream_;
+};
+
+}  // namespace unet::kernels::cuda::gemm
