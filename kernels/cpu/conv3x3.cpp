@@ -2,6 +2,7 @@
 // products of kernels/cpu/conv_gemm.h.
 #include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/winograd.h"
 
 namespace unet::kernels::cpu {
 
@@ -9,8 +10,13 @@ using namespace detail;
 
 // y[n,k,i,j] = b[k] + sum_{c,di,dj} w[k,c,di,dj] * x[n,c,i+di,j+dj]
 // = W[K, C*9] . im2col(x)[C*9, Ho*Wo]: A(k, (c,t)) = w[k*C*9 + c*9 + t].
+// Winograd F(4x4, 3x3) where the rule of kernels/cpu/winograd.h says it pays; else the direct product.
 void conv3x3_forward(Stream, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
                      int K) {
+  if (conv3x3_uses_winograd(Conv3x3Pass::kForward, N, C, H, W, K)) {
+    winograd_conv3x3(x, N, C, H, W, 0, {w, static_cast<int64_t>(C) * 9, 9, false}, K, b, y);
+    return;
+  }
   const OperandA A{w, static_cast<int64_t>(C) * 9, 9, 1, 9};
   const OperandB B{x, static_cast<int64_t>(C) * H * W, C, H, W, 9, 0, false, H - 2, W - 2};
   gemm_nn(A, K, B, N, b, y);
@@ -20,8 +26,13 @@ void conv3x3_forward(Stream, const float* x, const float* w, const float* b, flo
 // = A[C, K*9] . B[K*9, H*W] with A(c, (k,t)) = w[k*C*9 + c*9 + t] and B((k,t), (i,j)) =
 // dy[k, i-di, j-dj]: the im2col view of dy zero-padded by 2 with the taps flipped, packed on the
 // fly (no padded copy).
+// As a Winograd correlation: dy padded by 2, filter (c, k) = w[k, c] rotated by 180 degrees.
 void conv3x3_backward_data(Stream, const float* dy, const float* w, float* dx, int N, int C, int H, int W, int K) {
   const int Ho = H - 2, Wo = W - 2;
+  if (conv3x3_uses_winograd(Conv3x3Pass::kBackwardData, N, C, H, W, K)) {
+    winograd_conv3x3(dy, N, K, Ho, Wo, 2, {w, 9, static_cast<int64_t>(C) * 9, true}, C, nullptr, dx);
+    return;
+  }
   const OperandA A{w, 9, static_cast<int64_t>(C) * 9, 1, 9};
   const OperandB B{dy, static_cast<int64_t>(K) * Ho * Wo, K, Ho, Wo, 9, 2, true, H, W};
   gemm_nn(A, C, B, N, nullptr, dx);
