@@ -1,11 +1,12 @@
 // The CPU's two algorithms for the 3x3 convolutions side by side: the direct blocked product and
-// Winograd F(4x4, 3x3) (kernels/cpu/winograd.h), each forced, for the forward pass and the data
-// gradient of every 3x3 layer of the paper's network (base 64, tile 572) and of the base-16 network
-// at tiles 572 and 316, plus a few input-channel counts where the choice flips. The rule that
+// Winograd F(4x4, 3x3) (kernels/cpu/winograd.h), each forced, for the forward pass, the data
+// gradient and the weight gradient of every 3x3 layer of the paper's network (base 64, tile 572)
+// and of the base-16 network at tiles 572 and 316, plus a few channel and tile counts where the
+// choice flips. The rule that
 // chooses between them (conv3x3_uses_winograd) was derived from these rows
-// (bench/results/cpu-winograd-2026-11-29.md). Rows:
-//   conv3x3_algo/pass:P/C:C/K:K/H:H/winograd:A     P 0 forward, 1 data gradient; A 0 direct, 1 Winograd
-// Run: build/bench/bench_cpu --benchmark_filter=conv3x3_algo
+// (bench/results/cpu-winograd-2026-11-29.md). Rows, A 0 the direct product, 1 Winograd:
+//   conv3x3_forward_algo/C:C/K:K/H:H/winograd:A   conv3x3_backward_data_algo/...   conv3x3_backward_weight_algo/...
+// Run: build/bench/bench_cpu --benchmark_filter=_algo/
 #include <benchmark/benchmark.h>
 
 #include <set>
@@ -49,33 +50,43 @@ std::vector<std::tuple<int, int, int>> unet_layers(int base, int tile) {
   return v;
 }
 
-void algo_rows(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"pass", "C", "K", "H", "winograd"});
+// Rows for the 3x3 layers of some networks (each shape once), direct then Winograd, as (C, K, H, A).
+// Families stay under google benchmark's 100 rows.
+void add_rows(benchmark::internal::Benchmark* b, std::vector<std::tuple<int, int, int>> shapes) {
+  b->ArgNames({"C", "K", "H", "winograd"});
   std::set<std::tuple<int, int, int>> seen;
-  std::vector<std::tuple<int, int, int>> shapes;
-  for (auto [base, tile] : {std::pair{64, 572}, {16, 572}, {16, 316}})
-    for (auto s : unet_layers(base, tile))
-      if (seen.insert(s).second) shapes.push_back(s);
-  for (int c : {2, 3, 4, 8}) shapes.emplace_back(c, 64, 284);  // few input channels (RGB inputs, ...)
-  for (int pass : {0, 1})
-    for (auto [C, K, H] : shapes)
-      for (int a : {0, 1}) b->Args({pass, C, K, H, a});
+  for (auto s : shapes)
+    if (seen.insert(s).second)
+      for (int a : {0, 1}) b->Args({std::get<0>(s), std::get<1>(s), std::get<2>(s), a});
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
+void paper_rows(benchmark::internal::Benchmark* b) { add_rows(b, unet_layers(64, 572)); }
+void base16_rows(benchmark::internal::Benchmark* b) {
+  auto v = unet_layers(16, 572), w = unet_layers(16, 316);
+  v.insert(v.end(), w.begin(), w.end());
+  for (int c : {2, 3, 4, 8}) v.emplace_back(c, 64, 284);  // few input channels (RGB inputs, ...)
+  for (int k : {2, 4, 8}) v.emplace_back(64, k, 284);     // few output channels
+  for (int h : {6, 10}) v.emplace_back(256, 256, h);      // 1 and 4 output tiles
+  add_rows(b, v);
+}
 
-void conv3x3_algo(benchmark::State& st) {
-  const int pass = st.range(0), C = st.range(1), K = st.range(2), H = st.range(3), W = H;
+// pass 0: conv3x3_forward, 1: conv3x3_backward_data, 2: conv3x3_backward_weight.
+void run(benchmark::State& st, int pass) {
+  const int C = st.range(0), K = st.range(1), H = st.range(2), W = H;
   const Conv3x3Algo saved = unet::kernels::cpu::conv3x3_algo();
-  unet::kernels::cpu::set_conv3x3_algo(st.range(4) ? Conv3x3Algo::kWinograd : Conv3x3Algo::kDirect);
+  unet::kernels::cpu::set_conv3x3_algo(st.range(3) ? Conv3x3Algo::kWinograd : Conv3x3Algo::kDirect);
   const auto& T = unet::kernels_for(unet::Device::CPU);
   Tensor w = random_tensor({K, C, 3, 3}, 2), b = random_tensor({K}, 3);
-  Tensor in = pass == 0 ? random_tensor({1, C, H, W}, 1) : random_tensor({1, K, H - 2, W - 2}, 1);
-  Tensor out = pass == 0 ? Tensor::empty({1, K, H - 2, W - 2}) : Tensor::empty({1, C, H, W});
+  Tensor x = random_tensor({1, C, H, W}, 1), dy = random_tensor({1, K, H - 2, W - 2}, 4);
+  Tensor y = Tensor::empty({1, K, H - 2, W - 2}), dx = Tensor::empty({1, C, H, W});
+  Tensor dw = Tensor::empty({K, C, 3, 3}), db = Tensor::empty({K});
   for (auto _ : st) {
     if (pass == 0)
-      T.conv3x3_forward(nullptr, in.f32(), w.f32(), b.f32(), out.f32(), 1, C, H, W, K);
+      T.conv3x3_forward(nullptr, x.f32(), w.f32(), b.f32(), y.f32(), 1, C, H, W, K);
+    else if (pass == 1)
+      T.conv3x3_backward_data(nullptr, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
     else
-      T.conv3x3_backward_data(nullptr, in.f32(), w.f32(), out.f32(), 1, C, H, W, K);
+      T.conv3x3_backward_weight(nullptr, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
     benchmark::ClobberMemory();
   }
   unet::kernels::cpu::set_conv3x3_algo(saved);
@@ -83,6 +94,14 @@ void conv3x3_algo(benchmark::State& st) {
   st.counters["GFLOP/s"] = benchmark::Counter(2.0 * K * C * 9 * (H - 2.0) * (W - 2.0) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(conv3x3_algo)->Apply(algo_rows);
+void conv3x3_forward_algo(benchmark::State& st) { run(st, 0); }
+void conv3x3_backward_data_algo(benchmark::State& st) { run(st, 1); }
+BENCHMARK(conv3x3_forward_algo)->Apply(paper_rows);
+BENCHMARK(conv3x3_forward_algo)->Apply(base16_rows);
+BENCHMARK(conv3x3_backward_data_algo)->Apply(paper_rows);
+BENCHMARK(conv3x3_backward_data_algo)->Apply(base16_rows);
+void conv3x3_backward_weight_algo(benchmark::State& st) { run(st, 2); }
+BENCHMARK(conv3x3_backward_weight_algo)->Apply(paper_rows);
+BENCHMARK(conv3x3_backward_weight_algo)->Apply(base16_rows);
 
 }  // namespace

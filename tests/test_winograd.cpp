@@ -1,5 +1,5 @@
-// Winograd F(4x4, 3x3) for the CPU's conv3x3_forward and conv3x3_backward_data
-// (kernels/cpu/winograd.h): against float64 references written as the formulas read, on small and
+// Winograd F(4x4, 3x3) for the CPU's conv3x3_forward, conv3x3_backward_data and
+// conv3x3_backward_weight (kernels/cpu/winograd.h): against float64 references written as the formulas read, on small and
 // odd shapes (ragged tiles, one-tile rows, panels across images, partial channel blocks) and on
 // every 3x3 layer of the paper's network and of the base-16 network at their real sizes; the
 // same results for 1, 2 and 3 threads; and the rule that chooses it.
@@ -33,7 +33,8 @@ struct ForceAlgo {
 
 // Measured with inputs and weights uniform in [-1, 1] (normalised L2 against float64): Winograd
 // 1.2e-6 .. 2.6e-6 on the small shapes and the networks' layers, the direct product 1.5e-7 ..
-// 1.3e-6. The tolerance leaves about 2x.
+// 1.3e-6; the weight gradient 1.1e-7 .. 1.9e-6 on the small shapes and 0.8e-6 .. 2.9e-6 on the
+// layers (direct 0.8e-7 .. 2.4e-7). The tolerance leaves 1.7x to 2x.
 constexpr double kWinogradTol = 5e-6;
 
 constexpr int kGuard = 64;  // floats past each output that no kernel may touch
@@ -67,6 +68,28 @@ std::vector<float> backward_data(const ConvShape& s, const std::vector<float>& d
   cpu().conv3x3_backward_data(nullptr, dy.data(), w.data(), dx.data(), s.N, s.C, s.H, s.W, s.K);
   CHECK(guard_intact(dx));
   return body(dx);
+}
+
+std::vector<float> backward_weight(const ConvShape& s, const std::vector<float>& x, const std::vector<float>& dy) {
+  std::vector<float> dw = poisoned(int64_t{s.K} * s.C * 9), db = poisoned(s.K);
+  cpu().conv3x3_backward_weight(nullptr, x.data(), dy.data(), dw.data(), db.data(), s.N, s.C, s.H, s.W, s.K);
+  CHECK(guard_intact(dw));
+  CHECK(guard_intact(db));
+  CHECK(std::isfinite(db[0]));
+  return body(dw);
+}
+
+// dw[k,c,di,dj] = sum_{n,i,j} dy[n,k,i,j] * x[n,c,i+di,j+dj] in float64.
+double ref_dw(const ConvShape& s, const std::vector<float>& x, const std::vector<float>& dy, int k, int c, int t) {
+  const int Ho = s.H - 2, Wo = s.W - 2, di = t / 3, dj = t % 3;
+  double acc = 0.0;
+  for (int n = 0; n < s.N; ++n)
+    for (int i = 0; i < Ho; ++i) {
+      const float* g = &dy[((static_cast<size_t>(n) * s.K + k) * Ho + i) * Wo];
+      const float* xr = &x[((static_cast<size_t>(n) * s.C + c) * s.H + i + di) * s.W + dj];
+      for (int j = 0; j < Wo; ++j) acc += static_cast<double>(g[j]) * xr[j];
+    }
+  return acc;
 }
 
 // dx[n,c,i,j] = sum_{k,di,dj} w[k,c,di,dj] * dy[n,k,i-di,j-dj] in float64 at one pixel.
@@ -103,8 +126,12 @@ void check_small(const ConvShape& s) {
   const std::vector<float> x = random_values(int64_t{s.N} * s.C * s.H * s.W, 31),
                            w = random_values(int64_t{s.K} * s.C * 9, 32), b = random_values(s.K, 33),
                            dy = random_values(int64_t{s.N} * s.K * Ho * Wo, 34);
-  const std::vector<float> y = forward(s, x, w, b), dx = backward_data(s, dy, w);
-  std::vector<float> ry(y.size()), rdx(dx.size());
+  const std::vector<float> y = forward(s, x, w, b), dx = backward_data(s, dy, w), dw = backward_weight(s, x, dy);
+  std::vector<float> ry(y.size()), rdx(dx.size()), rdw(dw.size());
+  for (int k = 0; k < s.K; ++k)
+    for (int c = 0; c < s.C; ++c)
+      for (int t = 0; t < 9; ++t)
+        rdw[(static_cast<size_t>(k) * s.C + c) * 9 + t] = static_cast<float>(ref_dw(s, x, dy, k, c, t));
   for (int n = 0; n < s.N; ++n)
     for (int k = 0; k < s.K; ++k)
       for (int i = 0; i < Ho; ++i)
@@ -119,6 +146,7 @@ void check_small(const ConvShape& s) {
               static_cast<float>(ref_dx(s, dy, w, n, c, i, j));
   CHECK(rel_error(y, ry) < kWinogradTol);
   CHECK(rel_error(dx, rdx) < kWinogradTol);
+  CHECK(rel_error(dw, rdw) < kWinogradTol);
 }
 
 }  // namespace
@@ -151,13 +179,14 @@ TEST_CASE("winograd conv3x3 gives the same bits for 1, 2 and 3 threads", "[winog
                              w = random_values(int64_t{s.K} * s.C * 9, 42), b = random_values(s.K, 43),
                              dy = random_values(int64_t{s.N} * s.K * (s.H - 2) * (s.W - 2), 44);
     kernels::cpu::set_num_threads(1);
-    const std::vector<float> y1 = forward(s, x, w, b), dx1 = backward_data(s, dy, w);
+    const std::vector<float> y1 = forward(s, x, w, b), dx1 = backward_data(s, dy, w), dw1 = backward_weight(s, x, dy);
     for (int threads : {2, 3}) {
       kernels::cpu::set_num_threads(threads);
       REQUIRE(kernels::cpu::num_threads() == threads);
-      const std::vector<float> y = forward(s, x, w, b), dx = backward_data(s, dy, w);
+      const std::vector<float> y = forward(s, x, w, b), dx = backward_data(s, dy, w), dw = backward_weight(s, x, dy);
       CHECK(y == y1);
       CHECK(dx == dx1);
+      CHECK(dw == dw1);
     }
     kernels::cpu::set_num_threads(0);
   }
@@ -208,6 +237,16 @@ double layer_error(Conv3x3Pass pass, const Layer& l) {
           got.push_back(y[(static_cast<size_t>(k) * Ho + i) * Ho + j]);
           ref.push_back(static_cast<float>(ref_y(s, x, w, b, 0, k, i, j)));
         }
+  } else if (pass == Conv3x3Pass::kBackwardWeight) {
+    const std::vector<float> x = random_values(int64_t{s.C} * s.H * s.W, 51),
+                             dy = random_values(int64_t{s.K} * Ho * Ho, 54);
+    const std::vector<float> dw = backward_weight(s, x, dy);
+    for (int k : sampled_channels(s.K))
+      for (int c : sampled_channels(s.C))
+        for (int t = 0; t < 9; ++t) {
+          got.push_back(dw[(static_cast<size_t>(k) * s.C + c) * 9 + t]);
+          ref.push_back(static_cast<float>(ref_dw(s, x, dy, k, c, t)));
+        }
   } else {
     const std::vector<float> dy = random_values(int64_t{s.K} * Ho * Ho, 54);
     const std::vector<float> dx = backward_data(s, dy, w);
@@ -231,7 +270,10 @@ void check_layers(const Layer* layers, int n, const char* net) {
     // The network never computes the input's data gradient (one channel): left out.
     const double eb = l.C > 1 ? layer_error(Conv3x3Pass::kBackwardData, l) : 0.0;
     CHECK(eb < kWinogradTol);
-    std::printf("winograd error %s %d->%d @ %d: forward %.2e, data gradient %.2e\n", net, l.C, l.K, l.H, ef, eb);
+    const double ew = layer_error(Conv3x3Pass::kBackwardWeight, l);
+    CHECK(ew < kWinogradTol);
+    std::printf("winograd error %s %d->%d @ %d: forward %.2e, data gradient %.2e, weight gradient %.2e\n", net, l.C,
+                l.K, l.H, ef, eb, ew);
   }
 }
 
@@ -248,12 +290,13 @@ TEST_CASE("winograd conv3x3 error against float64 at every layer of the base-16 
 // Not run by default: the direct product's error at the same samples, for the results page.
 TEST_CASE("direct conv3x3 error at every layer, for comparison", "[.][winograd][report]") {
   ForceAlgo force(Conv3x3Algo::kDirect);
-  for (const Layer& l : kPaperLayers)
-    std::printf("direct error base64 %d->%d @ %d: forward %.2e, data gradient %.2e\n", l.C, l.K, l.H,
-                layer_error(Conv3x3Pass::kForward, l), l.C > 1 ? layer_error(Conv3x3Pass::kBackwardData, l) : 0.0);
-  for (const Layer& l : kBase16Layers)
-    std::printf("direct error base16 %d->%d @ %d: forward %.2e, data gradient %.2e\n", l.C, l.K, l.H,
-                layer_error(Conv3x3Pass::kForward, l), l.C > 1 ? layer_error(Conv3x3Pass::kBackwardData, l) : 0.0);
+  for (const auto& [layers, net] : {std::pair{std::vector<Layer>(std::begin(kPaperLayers), std::end(kPaperLayers)), "base64"},
+                                     {std::vector<Layer>(std::begin(kBase16Layers), std::end(kBase16Layers)), "base16"}})
+    for (const Layer& l : layers)
+      std::printf("direct error %s %d->%d @ %d: forward %.2e, data gradient %.2e, weight gradient %.2e\n", net, l.C,
+                  l.K, l.H, layer_error(Conv3x3Pass::kForward, l),
+                  l.C > 1 ? layer_error(Conv3x3Pass::kBackwardData, l) : 0.0,
+                  layer_error(Conv3x3Pass::kBackwardWeight, l));
   SUCCEED();
 }
 
@@ -266,6 +309,7 @@ TEST_CASE("winograd conv3x3: the algorithm can be forced, and the forced one run
     ForceAlgo force(Conv3x3Algo::kDirect);
     CHECK_FALSE(kernels::cpu::conv3x3_uses_winograd(Conv3x3Pass::kForward, 1, 512, 66, 66, 512));
     CHECK_FALSE(kernels::cpu::conv3x3_uses_winograd(Conv3x3Pass::kBackwardData, 1, 512, 66, 66, 512));
+    CHECK_FALSE(kernels::cpu::conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 512, 66, 66, 512));
     yd = forward(s, x, w, b);
   }
   {
@@ -285,6 +329,15 @@ TEST_CASE("winograd conv3x3: the algorithm can be forced, and the forced one run
     CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kForward, 1, 256, 14, 14, 256));      // 3 x 3 tiles
     CHECK(conv3x3_uses_winograd(Conv3x3Pass::kForward, 2, 256, 14, 14, 256));            // 2 images: 18
     CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardData, 1, 256, 14, 14, 256));       // 4 x 4 tiles
+    // The weight gradient: at least 8 input channels, 16 output channels and 9 tiles.
+    CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 1, 572, 572, 64));  // the first layer
+    CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 4, 284, 284, 64));
+    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 8, 284, 284, 64));
+    CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 64, 284, 284, 8));
+    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 16, 314, 314, 16));
+    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 256, 14, 14, 256));     // 3 x 3 tiles
+    CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 256, 10, 10, 256));  // 2 x 2
+    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 3, 256, 10, 10, 256));     // 3 images: 12
   }
   // Both are right, and they are different computations (rounding differs).
   CHECK(rel_error(yw, yd) < kWinogradTol);

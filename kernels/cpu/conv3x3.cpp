@@ -46,6 +46,11 @@ void conv3x3_backward_weight(Stream, const float* x, const float* dy, float* dw,
                              int W, int K) {
   const int Ho = H - 2, Wo = W - 2;
   const int64_t oplane = static_cast<int64_t>(Ho) * Wo, plane = static_cast<int64_t>(H) * W;
+  if (conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, N, C, H, W, K)) {
+    winograd_conv3x3_weight(x, dy, N, C, H, W, K, dw);
+    bias_grad(dy, db, N, K, oplane);
+    return;
+  }
   RowsA A{dy, K * oplane, oplane, Wo, W};
   RowsB B{x, C * plane, plane, 9, {}};
   for (int t = 0; t < 9; ++t) B.off[t] = (t / 3) * static_cast<int64_t>(W) + t % 3;

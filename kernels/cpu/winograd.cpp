@@ -1,4 +1,5 @@
-// Winograd F(4x4, 3x3) on the CPU (kernels/cpu/winograd.h): the driver and the rule.
+// Winograd F(4x4, 3x3) on the CPU (kernels/cpu/winograd.h): the driver of the forward and the data
+// gradient, and the rule (the weight gradient: kernels/cpu/winograd_weight.cpp).
 //
 // The output planes are cut into 4 x 4 tiles, numbered across rows and images; 32 consecutive tiles
 // form a panel, the column block of the 36 products M[xi] = U[xi] . V[xi] (U: M x R transformed
@@ -54,6 +55,10 @@ bool conv3x3_uses_winograd(Conv3x3Pass pass, int N, int C, int H, int W, int K) 
       return true;
     case Conv3x3Algo::kAuto:
       break;
+  }
+  if (pass == Conv3x3Pass::kBackwardWeight) {
+    const int64_t tiles = int64_t{N} * ((H - 2 + 3) / 4) * ((W - 2 + 3) / 4);
+    return C >= kWinogradWeightMinInputs && K >= kWinogradWeightMinOutputs && tiles >= kWinogradWeightMinTiles;
   }
   const bool fwd = pass == Conv3x3Pass::kForward;
   const int R = fwd ? C : K;                                   // the products' reduction

@@ -197,6 +197,82 @@ inline void weight_tiles(const v16 g[9], int n, float* out, int64_t xi_stride) {
   }
 }
 
+// The weight gradient uses the same matrices the other way round. For a 4x4 tile e of dy and the
+// 6x6 tile d of x at the same place, sum_{i,j<4} e[i][j] d[i+di][j+dj] = (G^T [(A e A^T) (.)
+// (B^T d B)] G)[di][dj] (the trilinear identity behind F(4x4, 3x3), differentiated by the filter),
+// so dw[k,c] = G^T [ sum_tiles E_k (.) D_c ] G with E = A e A^T and D the forward's input transform.
+
+// A applied to four values per lane: o = A e (six values).
+inline void dy_1d(const v16 e[4], v16 o[6]) {
+  const v16 p = e[0] + e[2], q = e[1] + e[3], r = e[0] + 4.0f * e[2], t = 2.0f * e[1] + 8.0f * e[3];
+  o[0] = e[0];
+  o[1] = p + q;
+  o[2] = p - q;
+  o[3] = r + t;
+  o[4] = r - t;
+  o[5] = e[3];
+}
+
+// E = A e A^T of one 4x4 tile of dy in 16 channels at once (lane l: channel plane l, planes
+// `plane_stride` floats apart), the tile's top-left pixel at (i0, j0) of the Ho x Wo planes (zero
+// outside). out[xi * xi_stride + l] = E_l[xi] for l < 16. n: channels present (lanes past n zero).
+inline void dy_tile_channels(const float* dy, int64_t plane_stride, int n, int Ho, int Wo, int i0, int j0, float* out,
+                             int64_t xi_stride) {
+  v16 h[4][6];  // h[r][b]: row r of e times A^T
+#if defined(__AVX512F__)
+  const __mmask16 mask = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(static_cast<int>(plane_stride)));
+#endif
+  for (int r = 0; r < 4; ++r) {
+    v16 e[4];
+    const int i = i0 + r;
+    for (int s = 0; s < 4; ++s) {
+      const int j = j0 + s;
+      if (i >= Ho || j >= Wo) {
+        e[s] = v16{};
+        continue;
+      }
+      const float* p = dy + static_cast<int64_t>(i) * Wo + j;
+#if defined(__AVX512F__)
+      e[s] = reinterpret_cast<v16>(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx, p, 4));
+#else
+      alignas(64) float t[16] = {};
+      for (int l = 0; l < n; ++l) t[l] = p[l * plane_stride];
+      e[s] = load16a(t);
+#endif
+    }
+    dy_1d(e, h[r]);
+  }
+  for (int b = 0; b < 6; ++b) {
+    const v16 col[4] = {h[0][b], h[1][b], h[2][b], h[3][b]};
+    v16 t[6];
+    dy_1d(col, t);
+    for (int a = 0; a < 6; ++a) store16(out + (a * 6 + b) * xi_stride, t[a]);
+  }
+}
+
+// G^T applied to six values per lane (three values).
+inline void dw_1d(const v16 m[6], v16 o[3]) {
+  const v16 p = m[1] + m[2], q = m[2] - m[1], u = m[3] + m[4], v = m[3] - m[4];
+  o[0] = 0.25f * m[0] - (1.0f / 6.0f) * p + (1.0f / 24.0f) * u;
+  o[1] = (1.0f / 6.0f) * q + (1.0f / 12.0f) * v;
+  o[2] = (1.0f / 6.0f) * (u - p) + m[5];
+}
+
+// dw = G^T M G for 16 lanes: M[xi] at m[xi * xi_stride], dw tap t to out[t] (lanes).
+inline void dw_lanes(const float* m, int64_t xi_stride, v16 out[9]) {
+  v16 s[3][6];  // s[a][b] = (G^T M)[a][b]
+  for (int b = 0; b < 6; ++b) {
+    v16 col[6];
+    for (int a = 0; a < 6; ++a) col[a] = load16(m + (a * 6 + b) * xi_stride);
+    v16 o[3];
+    dw_1d(col, o);
+    for (int a = 0; a < 3; ++a) s[a][b] = o[a];
+  }
+  for (int a = 0; a < 3; ++a) dw_1d(s[a], out + 3 * a);
+}
+
 // The product on one 8 x (16 kHalves) tile of one point xi, blocked so that long reductions stay
 // accurate:
 //   C[i][0:w] = (first ? 0 : C[i][0:w]) + sum_{r < kc} A_i[r] * bp[r * 32 + 0:w]     i < 8, w = 16 kHalves
