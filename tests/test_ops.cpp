@@ -25,7 +25,8 @@ TEST_CASE("conv3x3: forward matches the float64 reference", "[conv3x3][forward]"
     Var y = ops::conv3x3(Var(x), Var(w), Var(b));
     naive::V ref = naive::conv3x3(to_d(x), to_d(w), to_d(b), s.N, s.C, s.H, s.W, s.K);
     REQUIRE(y.shape() == Shape{s.N, s.K, s.H - 2, s.W - 2});
-    CHECK(rel_error(y.value().to_vector(), to_f(ref)) < 1e-6);
+    // 5e-6: the CPU runs Winograd F(4x4, 3x3) on the 16-channel shape (kernels/cpu/winograd.h).
+    CHECK(rel_error(y.value().to_vector(), to_f(ref)) < 5e-6);
   }
 }
 

@@ -3,6 +3,7 @@
 #include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/rounded.h"
+#include "kernels/cpu/winograd.h"
 
 namespace unet::kernels::cpu {
 
@@ -10,8 +11,14 @@ using namespace detail;
 
 // y[n,k,i,j] = b[k] + sum_{c,di,dj} w[k,c,di,dj] * x[n,c,i+di,j+dj]
 // = W[K, C*9] . im2col(x)[C*9, Ho*Wo]: A(k, (c,t)) = w[k*C*9 + c*9 + t].
+// Winograd F(4x4, 3x3) where the rule of kernels/cpu/winograd.h says it pays (in FP32: at TF32/BF16 the CPU is
+// the reference for the tensor cores, products of rounded operands); else the direct product.
 void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
                      int H, int W, int K) {
+  if (prec == Precision::FP32 && conv3x3_uses_winograd(Conv3x3Pass::kForward, N, C, H, W, K)) {
+    winograd_conv3x3(x, N, C, H, W, 0, {w, static_cast<int64_t>(C) * 9, 9, false}, K, b, y);
+    return;
+  }
   const Rounded xr(x, static_cast<int64_t>(N) * C * H * W, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
   x = xr.get();
   w = wr.get();
@@ -24,9 +31,14 @@ void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, con
 // = A[C, K*9] . B[K*9, H*W] with A(c, (k,t)) = w[k*C*9 + c*9 + t] and B((k,t), (i,j)) =
 // dy[k, i-di, j-dj]: the im2col view of dy zero-padded by 2 with the taps flipped, packed on the
 // fly (no padded copy).
+// As a Winograd correlation (FP32): dy padded by 2, filter (c, k) = w[k, c] rotated by 180 degrees.
 void conv3x3_backward_data(Stream, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
                            int W, int K) {
   const int Ho = H - 2, Wo = W - 2;
+  if (prec == Precision::FP32 && conv3x3_uses_winograd(Conv3x3Pass::kBackwardData, N, C, H, W, K)) {
+    winograd_conv3x3(dy, N, K, Ho, Wo, 2, {w, 9, static_cast<int64_t>(C) * 9, true}, C, nullptr, dx);
+    return;
+  }
   const Rounded dyr(dy, static_cast<int64_t>(N) * K * Ho * Wo, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
   dy = dyr.get();
   w = wr.get();
@@ -43,6 +55,11 @@ void conv3x3_backward_weight(Stream, Precision prec, const float* x, const float
                              int C, int H, int W, int K) {
   const int Ho = H - 2, Wo = W - 2;
   const int64_t oplane = static_cast<int64_t>(Ho) * Wo, plane = static_cast<int64_t>(H) * W;
+  if (prec == Precision::FP32 && conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, N, C, H, W, K)) {
+    winograd_conv3x3_weight(x, dy, N, C, H, W, K, dw);
+    bias_grad(dy, db, N, K, oplane);
+    return;
+  }
   const Rounded xr(x, N * C * plane, prec), dyr(dy, N * K * oplane, prec);  // db sums the FP32 dy
   RowsA A{dyr.get(), K * oplane, oplane, Wo, W};
   RowsB B{xr.get(), C * plane, plane, 9, {}};

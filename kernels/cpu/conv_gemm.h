@@ -66,6 +66,17 @@ void gemm_nt(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L, flo
 // Grow-only 64-byte aligned scratch memory of the calling thread, one buffer per slot: the
 // convolutions' packed operands and temporaries, kept so that no call pays for fresh pages.
 float* scratch(int slot, int64_t floats);
-enum ScratchSlot { kScratchA = 0, kScratchB, kScratchTmp, kScratchWide, kScratchSlots };
+enum ScratchSlot {
+  kScratchA = 0,
+  kScratchB,
+  kScratchTmp,
+  kScratchWide,
+  kScratchWinoU,  // kernels/cpu/winograd.cpp: transformed filters, inputs, products
+  kScratchWinoV,
+  kScratchWinoM,
+  kScratchWinoUShared,
+  kScratchWinoVShared,
+  kScratchSlots
+};
 
 }  // namespace unet::kernels::cpu::detail
