@@ -146,7 +146,7 @@ def parse_sanitize(d):
 
 CONV_RE = re.compile(r"^(ours|ours_tf32|ours_bf16|cudnn_fma|cudnn_tf32|cudnn_bf16|cudnn_tf32_nhwc|cudnn_bf16_nhwc)/"
                      r"((?:conv3x3|conv1x1|upconv2x2)_"
-                     r"(forward|backward_data|backward_weight))/([^/]+)/([^/]+)")
+                     r"(forward|backward_data|backward_weight))/([^/]+)/(\d+to\d+@\d+x\d+)")
 
 
 def parse_bench(d):
