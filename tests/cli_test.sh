@@ -45,7 +45,7 @@ head -c 100 "$T/run/checkpoint.safetensors" > "$T/cut.safetensors"
 expect_error "cut.safetensors" "$UNET" predict --model "$T/cut.safetensors" --input "$DATA/image/05.png" -o "$T/q"
 expect_error "unknown option --iterationz" "$UNET" train --iterationz 3
 # Every subcommand answers --help with its own options, and a wrong option points there.
-for c in train predict eval weightmap augment restore plot export info device; do
+for c in train predict eval weightmap augment restore plot export info inspect device; do
   "$UNET" "$c" --help > "$T/help.txt" || fail "unet $c --help failed"
   grep -q "^usage: unet $c" "$T/help.txt" || fail "unet $c --help: no usage line"
 done
@@ -83,6 +83,12 @@ grep -q "train.optimizer: sgd" "$T/info.txt" && grep -q "train.lr-poly: 0" "$T/i
 "$UNET" plot -o "$T/curves.png" --series "$T/run/loss.csv=sgd;$T/adam/loss.csv=adam" --smooth 2 > /dev/null
 [ -s "$T/curves.png" ] || fail "plot wrote nothing"
 expect_error "no column" "$UNET" plot -o "$T/c2.png" --series "$T/run/loss.csv" --column rand
+
+# Training diagnostics: per-layer weight change from the seed's initial weights, dead channels on an image.
+"$UNET" inspect --model "$T/run/checkpoint.safetensors" --image "$DATA/image/05.png" --tile 108 > "$T/inspect.txt"
+grep -q "^down.0.conv1.weight " "$T/inspect.txt" && grep -q "^bottom.conv2 " "$T/inspect.txt" ||
+  fail "inspect lacks a layer: $(cat "$T/inspect.txt")"
+expect_error "inspect tile" "$UNET" inspect --model "$T/run/checkpoint.safetensors" --image "$DATA/image/05.png" --tile 107
 
 # The shipped model by its short name (models/isbi2012-membranes.safetensors of this tree).
 if [ -f "$ROOT/models/isbi2012-membranes.safetensors" ]; then

@@ -140,6 +140,18 @@ inline const Command kInfo{
     "Its architecture, storage type, training state, recorded options and notes.",
     {{"model", "CKPT|NAME", "a checkpoint or model file, or a shipped model's name (isbi2012)"}}};
 
+inline const Command kInspect{
+    "inspect",
+    "--model CKPT [options]",
+    "Per-layer training diagnostics of a checkpoint.\n"
+    "How far each weight tensor moved from the initial weights of the run's seed, and, on an image,\n"
+    "how many channels of each layer are dead (no positive value) and how many values are zero.",
+    {{"model", "CKPT", "a checkpoint written by unet train"},
+     {"image", "IMG", "also run the network on the centre tile of this image and report activations"},
+     {"tile", "PX", "that tile's side (default 0: the largest valid one that fits, at most 572)"},
+     {"seed", "S", "the seed of the initial weights (default: the one the checkpoint records)"},
+     kDevice}};
+
 inline const Command kDeviceCommand{"device", "", "Says which GPU this build sees, if any.", {}};
 
 }  // namespace unet::cli

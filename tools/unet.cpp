@@ -36,6 +36,7 @@ extern const unet::cli::Command kRestore;
 int cmd_plot(int argc, char** argv);     // tools/plot_cmd.cpp
 int cmd_export(int argc, char** argv);   // tools/export_cmd.cpp
 int cmd_info(int argc, char** argv);     // tools/export_cmd.cpp
+int cmd_inspect(int argc, char** argv);  // tools/inspect_cmd.cpp
 
 namespace {
 
@@ -419,7 +420,8 @@ const Entry kCommands[] = {{&cli::kTrain, cmd_train},         {&cli::kPredict, c
                            {&cli::kEval, cmd_eval},           {&cli::kWeightmap, cmd_weightmap},
                            {&cli::kAugment, cmd_augment},     {&kRestore, cmd_restore},
                            {&cli::kPlot, cmd_plot},           {&cli::kExport, cmd_export},
-                           {&cli::kInfo, cmd_info},           {&cli::kDeviceCommand, cmd_device}};
+                           {&cli::kInfo, cmd_info},           {&cli::kInspect, cmd_inspect},
+                           {&cli::kDeviceCommand, cmd_device}};
 
 void usage(std::FILE* to) {
   std::fprintf(to, "usage: unet <command> [options]      (unet <command> --help lists its options)\n\ncommands:\n");
