@@ -1,18 +1,44 @@
 #include "engine/optim.h"
 
+#include <cmath>
+#include <sstream>
+
 #include "engine/backend.h"
 
 namespace unet {
 
-SGD::SGD(std::vector<Var> params, float lr, float momentum, float weight_decay)
-    : params_(std::move(params)), lr_(lr), mu_(momentum), wd_(weight_decay) {
-  UNET_CHECK(lr > 0.0f, "SGD: learning rate must be positive, got ", lr);
+Optimizer::Optimizer(std::vector<Var> params, float lr, float weight_decay, const char* who)
+    : params_(std::move(params)), lr_(lr), wd_(weight_decay) {
+  UNET_CHECK(lr > 0.0f && std::isfinite(lr), who, ": learning rate must be positive, got ", lr);
+  UNET_CHECK(weight_decay >= 0.0f, who, ": weight decay must be >= 0, got ", weight_decay);
+  for (const Var& p : params_)
+    UNET_CHECK(p.requires_grad(), who, ": parameter ", p.name(), " does not require a gradient");
+}
+
+std::vector<Tensor> Optimizer::zeros_like_params() const {
+  std::vector<Tensor> v;
+  for (const Var& p : params_) v.push_back(Tensor::zeros(p.shape(), DType::F32, p.device()));
+  return v;
+}
+
+void Optimizer::set_lr(float lr) {
+  UNET_CHECK(lr >= 0.0f && std::isfinite(lr), "optimizer: learning rate must be >= 0, got ", lr);
+  lr_ = lr;
+}
+
+void Optimizer::set_steps(int64_t t) {
+  UNET_CHECK(t >= 0, "optimizer: step count must be >= 0, got ", t);
+  steps_ = t;
+}
+
+void Optimizer::zero_grad() {
+  for (const Var& p : params_) p.zero_grad();
+}
+
+SGD::SGD(std::vector<Var> params, float lr, float momentum, float weight_decay, bool nesterov)
+    : Optimizer(std::move(params), lr, weight_decay, "SGD"), mu_(momentum), nesterov_(nesterov) {
   UNET_CHECK(momentum >= 0.0f && momentum < 1.0f, "SGD: momentum must be in [0, 1), got ", momentum);
-  UNET_CHECK(weight_decay >= 0.0f, "SGD: weight decay must be >= 0, got ", weight_decay);
-  for (const Var& p : params_) {
-    UNET_CHECK(p.requires_grad(), "SGD: parameter ", p.name(), " does not require a gradient");
-    v_.push_back(Tensor::zeros(p.shape(), DType::F32, p.device()));
-  }
+  v_ = zeros_like_params();
 }
 
 void SGD::step() {
@@ -20,14 +46,62 @@ void SGD::step() {
     const Var& p = params_[i];
     if (!p.grad().defined()) continue;
     Device d = p.device();
-    OpRange r("sgd_momentum");
-    kernels_for(d).sgd_momentum(stream_for(d), p.value().f32(), p.grad().f32(), v_[i].f32(), p.value().numel(),
-                                lr_, mu_, wd_);
+    if (nesterov_) {
+      OpRange r("sgd_nesterov");
+      kernels_for(d).sgd_nesterov(stream_for(d), p.value().f32(), p.grad().f32(), v_[i].f32(), p.value().numel(), lr_,
+                                  mu_, wd_);
+    } else {
+      OpRange r("sgd_momentum");
+      kernels_for(d).sgd_momentum(stream_for(d), p.value().f32(), p.grad().f32(), v_[i].f32(), p.value().numel(), lr_,
+                                  mu_, wd_);
+    }
+  }
+  ++steps_;
+}
+
+std::string SGD::describe() const {
+  std::ostringstream os;
+  os << (nesterov_ ? "SGD (Nesterov)" : "SGD") << " lr " << lr_ << " momentum " << mu_ << " weight decay " << wd_;
+  return os.str();
+}
+
+Adam::Adam(std::vector<Var> params, float lr, float beta1, float beta2, float eps, float weight_decay)
+    : Optimizer(std::move(params), lr, weight_decay, "Adam"), b1_(beta1), b2_(beta2), eps_(eps) {
+  UNET_CHECK(beta1 >= 0.0f && beta1 < 1.0f, "Adam: beta1 must be in [0, 1), got ", beta1);
+  UNET_CHECK(beta2 >= 0.0f && beta2 < 1.0f, "Adam: beta2 must be in [0, 1), got ", beta2);
+  UNET_CHECK(eps > 0.0f, "Adam: eps must be positive, got ", eps);
+  m_ = zeros_like_params();
+  s_ = zeros_like_params();
+}
+
+void Adam::step() {
+  ++steps_;
+  // Bias corrections of step t, in double so that t in the millions stays exact enough.
+  const double t = static_cast<double>(steps_);
+  const float step = static_cast<float>(lr_ / (1.0 - std::pow(static_cast<double>(b1_), t)));
+  const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(static_cast<double>(b2_), t)));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Var& p = params_[i];
+    if (!p.grad().defined()) continue;
+    Device d = p.device();
+    OpRange r("adam_update");
+    kernels_for(d).adam_update(stream_for(d), p.value().f32(), p.grad().f32(), m_[i].f32(), s_[i].f32(),
+                               p.value().numel(), step, b1_, b2_, eps_, inv_sqrt_bc2, wd_);
   }
 }
 
-void SGD::zero_grad() {
-  for (const Var& p : params_) p.zero_grad();
+std::string Adam::describe() const {
+  std::ostringstream os;
+  os << "Adam lr " << lr_ << " betas " << b1_ << ", " << b2_ << " eps " << eps_ << " weight decay " << wd_;
+  return os.str();
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const std::string& kind, std::vector<Var> params, float lr, float momentum,
+                                          float weight_decay) {
+  if (kind == "sgd") return std::make_unique<SGD>(std::move(params), lr, momentum, weight_decay, false);
+  if (kind == "nesterov") return std::make_unique<SGD>(std::move(params), lr, momentum, weight_decay, true);
+  if (kind == "adam") return std::make_unique<Adam>(std::move(params), lr, momentum, 0.999f, 1e-8f, weight_decay);
+  UNET_FAIL("optimizer must be sgd, nesterov or adam, got \"", kind, "\"");
 }
 
 }  // namespace unet

@@ -45,11 +45,58 @@ head -c 100 "$T/run/checkpoint.safetensors" > "$T/cut.safetensors"
 expect_error "cut.safetensors" "$UNET" predict --model "$T/cut.safetensors" --input "$DATA/image/05.png" -o "$T/q"
 expect_error "unknown option --iterationz" "$UNET" train --iterationz 3
 # Every subcommand answers --help with its own options, and a wrong option points there.
-for c in train predict eval weightmap augment restore device; do
+for c in train predict eval weightmap augment restore plot export info inspect device; do
   "$UNET" "$c" --help > "$T/help.txt" || fail "unet $c --help failed"
   grep -q "^usage: unet $c" "$T/help.txt" || fail "unet $c --help: no usage line"
 done
 "$UNET" predict --help | grep -q -- "--tta " || fail "unet predict --help does not list --tta"
 "$UNET" --help | grep -q "^  restore " || fail "unet --help does not list restore"
 expect_error "unet predict --help lists the options" "$UNET" predict --bogus 1
+# Optimizers, schedules and batches of tiles. A resumed run takes them from its checkpoint; another
+# optimizer is refused, and other recorded options need --allow-changes.
+"$UNET" train --images "$DATA/image" --labels "$DATA/label" --val-split 1 --out "$T/adam" --device cpu \
+  --depth 2 --base 4 --tile 108 --iterations 2 --optimizer adam --lr 0.001 --lr-poly 0.9 --warmup 1 --batch 2 \
+  --val-every 0 --checkpoint-every 1 --stop-at 1 --quiet
+expect_error "--optimizer adam" "$UNET" train --images "$DATA/image" --labels "$DATA/label" --out "$T/adam" \
+  --resume "$T/adam/checkpoint.safetensors" --optimizer sgd --quiet
+expect_error "--batch 3 (checkpoint: 2)" "$UNET" train --images "$DATA/image" --labels "$DATA/label" --out "$T/adam" \
+  --resume "$T/adam/checkpoint.safetensors" --batch 3 --quiet
+expect_error "--lr-poly 0.5 (checkpoint: 0.899999976)" "$UNET" train --images "$DATA/image" --labels "$DATA/label" \
+  --out "$T/adam" --resume "$T/adam/checkpoint.safetensors" --lr-poly 0.5 --quiet
+"$UNET" train --images "$DATA/image" --labels "$DATA/label" --out "$T/adam" --device cpu \
+  --resume "$T/adam/checkpoint.safetensors" --val-every 0 --quiet
+[ "$(wc -l < "$T/adam/loss.csv")" -eq 3 ] || fail "the resumed Adam run should hold 2 iterations"
+expect_error '"rmsprop"' "$UNET" train --images "$DATA/image" --labels "$DATA/label" --out "$T/x" --depth 2 \
+  --base 4 --tile 108 --iterations 1 --optimizer rmsprop --quiet
+expect_error "--lr-poly" "$UNET" train --images "$DATA/image" --labels "$DATA/label" --out "$T/x" --depth 2 \
+  --base 4 --tile 108 --iterations 1 --lr-step 5 --lr-poly 0.9 --quiet
+
+# Shipping a model: a half-precision export predicts like the checkpoint; info shows its notes; plot
+# compares runs' curves.
+"$UNET" export --model "$T/run/checkpoint.safetensors" -o "$T/m16.safetensors" --fp16 --note recipe=cli > /dev/null
+"$UNET" info --model "$T/m16.safetensors" > "$T/info.txt"
+grep -q "storage: F16" "$T/info.txt" && grep -q "note.recipe: cli" "$T/info.txt" || fail "info lacks the export's notes"
+grep -q "train.optimizer: sgd" "$T/info.txt" && grep -q "train.lr-poly: 0" "$T/info.txt" ||
+  fail "the checkpoint lacks its recorded training options"
+"$UNET" predict --model "$T/m16.safetensors" --input "$DATA/image/05.png" -o "$T/p16/s05" > /dev/null
+[ -s "$T/p16/s05_mask.png" ] || fail "predict with an exported model wrote no mask"
+"$UNET" plot -o "$T/curves.png" --series "$T/run/loss.csv=sgd;$T/adam/loss.csv=adam" --smooth 2 > /dev/null
+[ -s "$T/curves.png" ] || fail "plot wrote nothing"
+expect_error "no column" "$UNET" plot -o "$T/c2.png" --series "$T/run/loss.csv" --column rand
+
+# Training diagnostics: per-layer weight change from the seed's initial weights, dead channels on an image.
+"$UNET" inspect --model "$T/run/checkpoint.safetensors" --image "$DATA/image/05.png" --tile 108 > "$T/inspect.txt"
+grep -q "^down.0.conv1.weight " "$T/inspect.txt" && grep -q "^bottom.conv2 " "$T/inspect.txt" ||
+  fail "inspect lacks a layer: $(cat "$T/inspect.txt")"
+expect_error "inspect tile" "$UNET" inspect --model "$T/run/checkpoint.safetensors" --image "$DATA/image/05.png" --tile 107
+
+# The shipped model by its short name (models/isbi2012-membranes.safetensors of this tree).
+if [ -f "$ROOT/models/isbi2012-membranes.safetensors" ]; then
+  "$UNET" predict --model isbi2012 --input "$DATA/test/00.png" -o "$T/shipped/t00" > /dev/null
+  [ -s "$T/shipped/t00_overlay.png" ] || fail "predict --model isbi2012 wrote no overlay"
+  "$UNET" eval --model isbi2012 --images "$DATA/heldout/image/08.png" --labels "$DATA/heldout/label/08.png" > "$T/e.txt"
+  grep -q "V_info" "$T/e.txt" || fail "eval of the shipped model lacks V_info"
+fi
+expect_error "isbi2012" "$UNET" predict --model isbi2013 --input "$DATA/image/05.png" -o "$T/q"
+
 echo "cli test passed"

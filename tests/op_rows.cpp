@@ -202,6 +202,26 @@ void elementwise_rows(std::vector<OpCase>& rows, int64_t n, Size size, const std
     float* v = b.inout(n);
     return [=](const Backend& be) { be.unet->sgd_momentum(be.stream, w, g, v, n, 0.01f, 0.99f, 1e-4f); };
   }});
+  // Nesterov: g' = g + wd w, v = mu v + g', w -= lr (g' + mu v): four multiply-adds; reads w, g, v, writes w, v.
+  rows.push_back({"sgd_nesterov", "n", dims, "", why, "", size, Precision::elementwise, 8.0 * n, kF * 5 * n,
+                  [=](Buffers& b) -> Launch {
+    float* w = b.inout(n);
+    const float* g = b.input(n);
+    float* v = b.inout(n);
+    return [=](const Backend& be) { be.unet->sgd_nesterov(be.stream, w, g, v, n, 0.01f, 0.99f, 1e-4f); };
+  }});
+  // Adam at step 3 of lr 1e-3 (step = lr / (1 - 0.9^3), inv_sqrt_bc2 = 1 / sqrt(1 - 0.999^3)): seven
+  // multiply-adds and a square root per element; reads w, g, m, s, writes w, m, s.
+  rows.push_back({"adam_update", "n", dims, "", why, "", size, Precision::elementwise, 14.0 * n, kF * 7 * n,
+                  [=](Buffers& b) -> Launch {
+    float* w = b.inout(n);
+    const float* g = b.input(n);
+    float* m = b.inout(n);
+    float* s = b.inout(n, 0.0f, 1.0f);  // second moments are >= 0
+    return [=](const Backend& be) {
+      be.unet->adam_update(be.stream, w, g, m, s, n, 1e-3f / 0.271f, 0.9f, 0.999f, 1e-8f, 18.2666f, 1e-4f);
+    };
+  }});
   rows.push_back({"add", "n", dims, "", why, "", size, Precision::exact, 0, kF * 3 * n, [=](Buffers& b) -> Launch {
     float* y = b.inout(n);
     const float* x = b.input(n);

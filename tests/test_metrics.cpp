@@ -487,3 +487,67 @@ TEST_CASE("metrics reject mismatched inputs", "[metrics]") {
   bad.data = {1.0f, 2.0f};
   CHECK(to_labels(bad).data == std::vector<int32_t>{1, 2});
 }
+
+TEST_CASE("V_info: hand-computed splits, merges and singletons", "[metrics][vinfo]") {
+  // gt: two 2-px objects (n = 4). The prediction splits the second one into two 1-px objects:
+  // H(T) = ln 2, H(S) = 1.5 ln 2, S refines T so I = H(T) = ln 2:
+  // split = I / H(S) = 2/3, merge = I / H(T) = 1, V_info = 2 (2/3) / (5/3) = 0.8.
+  const LabelImage gt = labels_from_rows({"11022"});
+  const InfoScores split = info_scores(labels_from_rows({"11034"}), gt);
+  CHECK(split.n == 4);
+  CHECK(split.split == Approx(2.0 / 3.0));
+  CHECK(split.merge == Approx(1.0));
+  CHECK(split.fscore == Approx(0.8));
+  // The same figures when the second object is predicted as background: each such pixel is its
+  // own singleton object (were the background one object, the score would be 1).
+  const InfoScores bg = info_scores(labels_from_rows({"11000"}), gt);
+  CHECK(bg.split == Approx(2.0 / 3.0));
+  CHECK(bg.fscore == Approx(0.8));
+  // A merge: three 2-px gt objects, the prediction joins the first two. T refines S, so I = H(S):
+  // split = 1, merge = H(S) / H(T) = (ln 3 - (2/3) ln 2) / ln 3.
+  const LabelImage gt3 = labels_from_rows({"11022033"});
+  const InfoScores merged = info_scores(labels_from_rows({"11111033"}), gt3);
+  const double m = (std::log(3.0) - 2.0 / 3.0 * std::log(2.0)) / std::log(3.0);
+  CHECK(merged.split == Approx(1.0));
+  CHECK(merged.merge == Approx(m));
+  CHECK(merged.fscore == Approx(2.0 * m / (1.0 + m)));
+  // Identical segmentations score 1; pixels outside the gt foreground do not count.
+  CHECK(info_scores(labels_from_rows({"11022"}), gt).fscore == Approx(1.0));
+  CHECK(info_scores(labels_from_rows({"11922"}), gt).fscore == Approx(1.0));
+  // One predicted object over everything: H(S) = 0, scored 0 as the challenge's code does.
+  const InfoScores one = info_scores(labels_from_rows({"11111"}), gt);
+  CHECK(one.merge == 1.0);
+  CHECK(one.split == 0.0);
+  CHECK(one.fscore == 0.0);
+  // No gt foreground: undefined.
+  CHECK(std::isnan(info_scores(labels_from_rows({"11"}), labels_from_rows({"00"})).fscore));
+  CHECK_THROWS_AS(info_scores(labels_from_rows({"11"}), gt), Error);
+}
+
+TEST_CASE("V_rand / V_info thin the prediction only, as the challenge's code", "[metrics][vinfo]") {
+  // gt: a 3-px membrane at x = 4..6; the prediction draws it 1 px wide at x = 4. The gt's
+  // membrane is left out by the foreground restriction, so nothing is wrong. (Thinning the gt
+  // too would give its x = 4 column to the left cell, which the prediction calls membrane.)
+  const Image gt = from_rows({"####...####", "####...####", "####...####"});
+  const Image prob = from_rows({"####.######", "####.######", "####.######"});
+  CHECK(rand_at_threshold(prob, gt, 0.5f, true).error() == Approx(0.0).margin(1e-12));
+  CHECK(info_at_threshold(prob, gt, 0.5f, true).fscore == Approx(1.0));
+  // A thick predicted membrane over a 1-px gt one costs singletons before thinning, not after.
+  const Image gt1 = two_cells();
+  Image thick = gt1;
+  for (int y = 0; y < 7; ++y) thick.at(0, y, 4) = thick.at(0, y, 6) = 0.0f;
+  CHECK(info_at_threshold(thick, gt1, 0.5f, false).fscore < 0.99);
+  CHECK(info_at_threshold(thick, gt1, 0.5f, true).fscore == Approx(1.0));
+  // evaluate_isbi reports both challenge scores at their best thresholds.
+  const IsbiScores s = evaluate_isbi(thick, gt1);
+  CHECK(s.v_rand() == Approx(1.0));
+  CHECK(s.v_info() == Approx(1.0));
+  const IsbiScores merged = evaluate_isbi(Image(1, 7, 11, 1.0f), gt1);  // everything cell
+  CHECK(merged.v_info() == Approx(0.0));
+  CHECK(merged.v_rand() == Approx(2.0 / 3.0));
+  const nlohmann::json j = nlohmann::json::parse(to_json(s));
+  CHECK(j["v_info"].get<double>() == Approx(1.0));
+  CHECK(j["best"]["info_error_thinned"]["value"].get<double>() == Approx(0.0).margin(1e-12));
+  CHECK(to_csv(s).find("info_error_thinned") != std::string::npos);
+  CHECK(format_table(s).find("V_info") != std::string::npos);
+}

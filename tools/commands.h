@@ -15,7 +15,7 @@ inline const Command kTrain{
     "train",
     "--images DIR|STACK --labels DIR|STACK [options]",
     "Trains a U-Net as the paper does.\n"
-    "SGD with momentum 0.99 on one large tile per iteration, the Eq. 2 weight map, elastic deformations;\n"
+    "By default SGD with momentum 0.99 on one large tile per iteration, the Eq. 2 weight map, elastic deformations;\n"
     "writes checkpoints, the loss curve and validation scores. Ctrl-C stops cleanly, --resume continues.",
     {{"images", "DIR|STACK", "training images: a folder (matched to --labels by sorted name) or a TIFF stack"},
      {"labels", "DIR|STACK", "labels: 0/255 masks (255 = cell) or class indices"},
@@ -32,6 +32,10 @@ inline const Command kTrain{
      {"weight-decay", "X", "L2 weight decay (default 0)"},
      {"lr-step", "N", "multiply the rate by --lr-gamma every N iterations (default 0: constant)"},
      {"lr-gamma", "X", "the step factor (default 0.1)"},
+     {"lr-poly", "P", "poly decay instead: lr (1 - i / iterations)^P (default 0: off; not with --lr-step)"},
+     {"warmup", "N", "raise the rate linearly from 0 over the first N iterations (default 0)"},
+     {"optimizer", "sgd|nesterov|adam", "the update rule (default sgd, the paper's; adam uses --momentum as beta1)"},
+     {"batch", "N", "tiles per iteration, each from a random image (default 1, the paper's)"},
      {"val-every", "N", "validate every N iterations (default 100; 0: at the end)"},
      {"checkpoint-every", "N", "checkpoint every N iterations (default 100; 0: at the end)"},
      {"seed", "S", "random seed of initialisation, augmentation and dropout (default 1)"},
@@ -59,7 +63,7 @@ inline const Command kPredict{
     "Segments an image, or every slice of a TIFF stack.\n"
     "Overlap tiles with mirrored borders; writes PREFIX_probs.tif (one float page per class),\n"
     "PREFIX_mask.png and PREFIX_overlay.png, band by band.",
-    {{"model", "CKPT", "a checkpoint written by unet train"},
+    {{"model", "CKPT|NAME", "a checkpoint written by unet train, or a shipped model's name (isbi2012)"},
      {"images", "IMG|STACK", "the image or TIFF stack to segment", {"input"}},
      {"out", "PREFIX", "output prefix (-o)"},
      kDevice,
@@ -75,8 +79,8 @@ inline const Command kEval{
     "(--model CKPT --images DIR|STACK|IMG | --probs DIR|STACK|IMG) --labels DIR|STACK|IMG [options]",
     "Scores segmentations with the ISBI 2012 metrics.\n"
     "Pixel, Rand and warping error and IoU of a model's segmentations, or of probability maps given as\n"
-    "files, against labels: per slice at the best threshold, and their mean.",
-    {{"model", "CKPT", "segment --images with this checkpoint"},
+    "files, against labels: per slice at the best threshold, and their mean (with V_rand and V_info).",
+    {{"model", "CKPT|NAME", "segment --images with this checkpoint (or a shipped model: isbi2012)"},
      {"images", "DIR|STACK|IMG", "the images to segment", {"input"}},
      {"probs", "DIR|STACK|IMG", "probability maps instead (unet predict's _probs.tif, or P(cell))"},
      {"labels", "DIR|STACK|IMG", "the reference labels"},
@@ -109,6 +113,48 @@ inline const Command kAugment{
      {"count", "N", "samples (default 4)"},
      {"seed", "S", "random seed (default 1)"},
      {"elastic-sigma", "PX", "elastic deformation strength (default 10)"}}};
+
+inline const Command kPlot{
+    "plot",
+    "-o OUT.png --series \"FILE=LABEL;FILE=LABEL\" [options]",
+    "Draws several runs' curves on one PNG.\n"
+    "A column of the CSV files training writes (loss.csv, val.csv) against their first, one colour per run.",
+    {{"out", "OUT.png", "the output PNG (-o)"},
+     {"series", "FILE=LABEL;...", "the CSV files and their legend labels, separated by ';'"},
+     {"column", "NAME", "the column to draw (default loss; val.csv also has pixel_error)"},
+     {"title", "T", "plot title (default: the column)"},
+     {"ylabel", "Y", "y axis label"},
+     {"smooth", "N", "running mean over N points (default 1: raw values)"},
+     {"linear", "", "a linear y axis instead of a logarithmic one"}}};
+
+inline const Command kExport{
+    "export",
+    "--model CKPT -o OUT.safetensors [options]",
+    "Writes a weights-only copy of a checkpoint for shipping.\n"
+    "Without the optimizer's state, optionally in half precision; the training metadata is kept.",
+    {{"model", "CKPT", "the checkpoint"},
+     {"out", "OUT.safetensors", "the model file to write (-o)"},
+     {"fp16", "", "store the weights as F16 (half the size; prints the largest rounding error)"},
+     {"note", "KEY=VALUE", "add the metadata entry note.KEY (e.g. the recipe, held-out scores)"}}};
+
+inline const Command kInfo{
+    "info",
+    "--model CKPT|NAME",
+    "Shows what a model file holds.\n"
+    "Its architecture, storage type, training state, recorded options and notes.",
+    {{"model", "CKPT|NAME", "a checkpoint or model file, or a shipped model's name (isbi2012)"}}};
+
+inline const Command kInspect{
+    "inspect",
+    "--model CKPT [options]",
+    "Per-layer training diagnostics of a checkpoint.\n"
+    "How far each weight tensor moved from the initial weights of the run's seed, and, on an image,\n"
+    "how many channels of each layer are dead (no positive value) and how many values are zero.",
+    {{"model", "CKPT", "a checkpoint written by unet train"},
+     {"image", "IMG", "also run the network on the centre tile of this image and report activations"},
+     {"tile", "PX", "that tile's side (default 0: the largest valid one that fits, at most 572)"},
+     {"seed", "S", "the seed of the initial weights (default: the one the checkpoint records)"},
+     kDevice}};
 
 inline const Command kDeviceCommand{"device", "", "Says which GPU this build sees, if any.", {}};
 

@@ -20,6 +20,7 @@
 #include "unet/checkpoint.h"
 #include "unet/io.h"
 #include "unet/metrics.h"
+#include "unet/model_zoo.h"
 #include "unet/predict.h"
 #include "unet/predictor.h"
 #include "unet/train.h"
@@ -33,6 +34,10 @@ using unet::cli::pick_device;
 
 int cmd_restore(int argc, char** argv);  // tools/restore_cmd.cpp
 extern const unet::cli::Command kRestore;
+int cmd_plot(int argc, char** argv);     // tools/plot_cmd.cpp
+int cmd_export(int argc, char** argv);   // tools/export_cmd.cpp
+int cmd_info(int argc, char** argv);     // tools/export_cmd.cpp
+int cmd_inspect(int argc, char** argv);  // tools/inspect_cmd.cpp
 
 namespace {
 
@@ -76,6 +81,7 @@ void take_recorded_options(Args& a, const std::string& checkpoint) {
              "--iterations ", a.str("iterations"), ": checkpoint ", checkpoint, " belongs to a run of ",
              s.total_iterations, " iterations; to change its length, use --extend-to N");
   for (const auto& [k, v] : s.extra) {
+    if (k == "command") continue;  // the command line, which earlier versions kept: not an option
     if (k == "augment") {
       if (v == "0") a.set_flag("no-augment");
     } else {
@@ -104,6 +110,10 @@ int cmd_train(int argc, char** argv) {
   o.weight_decay = static_cast<float>(a.num("weight-decay", 0.0, 0.0, 1e6));
   o.lr_step = a.integer("lr-step", 0, 0, kMaxIterations);
   o.lr_gamma = static_cast<float>(a.num("lr-gamma", 0.1, 1e-12, 1e6));
+  o.lr_poly = static_cast<float>(a.num("lr-poly", 0.0, 0.0, 100.0));
+  o.warmup = a.integer("warmup", 0, 0, kMaxIterations);
+  o.optimizer = a.str("optimizer", "sgd");
+  o.batch = a.count("batch", 1, 1, 4096);
   o.val_every = a.integer("val-every", 100, 0, kMaxIterations);
   o.checkpoint_every = a.integer("checkpoint-every", 100, 0, kMaxIterations);
   o.seed = static_cast<uint64_t>(a.integer("seed", 1, 0, std::numeric_limits<long long>::max()));
@@ -165,7 +175,7 @@ int cmd_train(int argc, char** argv) {
 int cmd_predict(int argc, char** argv) {
   Args a(argc, argv, 2, cli::kPredict);
   if (printed_help(a, cli::kPredict)) return 0;
-  const std::string model = a.need("model"), input = a.need("images"), out = a.need("out");
+  const std::string model = resolve_model(a.need("model")), input = a.need("images"), out = a.need("out");
   Device dev = pick_device(a.str("device", "auto"));
   // libunet's inference path (unet/predictor.h): the checkpoint checked and loaded, the options checked.
   PredictorOptions po;
@@ -259,7 +269,7 @@ int cmd_eval(int argc, char** argv) {
     po.tile = a.count("tile", 0, 0, TileSizes::kMaxTile);
     po.batch = a.count("batch", dev == Device::CUDA ? 4 : 1, 1, PredictOptions::kMaxBatch);
     po.tta = a.flag("tta");
-    const std::shared_ptr<const Model> model = Model::load(a.need("model"));
+    const std::shared_ptr<const Model> model = Model::load(resolve_model(a.need("model")));
     const UNetConfig& cfg = model->config();
     UNET_CHECK(cfg.classes == 2, "unet eval scores 2-class (membrane/cell) models; this one has ", cfg.classes, " classes");
     const Predictor predictor(model, po);
@@ -307,7 +317,7 @@ int cmd_eval(int argc, char** argv) {
                " has ", labels.size(), " labels");
   }
   std::string report;
-  double pe = 0, re = 0, ret = 0, we = 0, iou = 0;
+  double pe = 0, re = 0, ret = 0, we = 0, iou = 0, vrand = 0, vinfo = 0;
   for (size_t i = 0; i < probs.size(); ++i) {
     UNET_CHECK(probs[i].height == labels[i].second.height && probs[i].width == labels[i].second.width, "prediction ", i,
                " is ", probs[i].width, "x", probs[i].height, " but label ", labels[i].first, " is ",
@@ -318,6 +328,8 @@ int cmd_eval(int argc, char** argv) {
     ret += s.rand_error_thinned.value;
     we += s.warping_error.value;
     iou += s.mean_iou_at_05;
+    vrand += s.v_rand();
+    vinfo += s.v_info();
     if (format == "table") report += "== " + labels[i].first + "\n" + format_table(s) + "\n";
     else if (format == "csv") report += (i ? "" : "slice,") + std::string() + [&] {
         std::string c = to_csv(s), out;
@@ -337,8 +349,8 @@ int cmd_eval(int argc, char** argv) {
   char mean[512];
   std::snprintf(mean, sizeof mean,
                 "mean over %zu slice(s), each at its best threshold: pixel error %.4f, Rand error %.4f "
-                "(thinned %.4f), warping error %.6f, mean IoU at 0.5 %.4f\n",
-                probs.size(), pe / n, re / n, ret / n, we / n, iou / n);
+                "(thinned %.4f), warping error %.6f, mean IoU at 0.5 %.4f; V_rand %.4f, V_info %.4f\n",
+                probs.size(), pe / n, re / n, ret / n, we / n, iou / n, vrand / n, vinfo / n);
   if (format == "table") report += mean;
   if (a.has("out")) {
     atomic_write_bytes(a.str("out"), report.data(), report.size());
@@ -410,6 +422,8 @@ struct Entry {
 const Entry kCommands[] = {{&cli::kTrain, cmd_train},         {&cli::kPredict, cmd_predict},
                            {&cli::kEval, cmd_eval},           {&cli::kWeightmap, cmd_weightmap},
                            {&cli::kAugment, cmd_augment},     {&kRestore, cmd_restore},
+                           {&cli::kPlot, cmd_plot},           {&cli::kExport, cmd_export},
+                           {&cli::kInfo, cmd_info},           {&cli::kInspect, cmd_inspect},
                            {&cli::kDeviceCommand, cmd_device}};
 
 void usage(std::FILE* to) {

@@ -110,13 +110,15 @@ TrainState read_checkpoint_state(const std::string& path) {
   return state_of(f, path);
 }
 
-void save_checkpoint(const std::string& path, const UNet& net, const SGD* opt, const TrainState& state) {
+void save_checkpoint(const std::string& path, const UNet& net, const Optimizer* opt, const TrainState& state) {
   std::vector<NamedTensor> ts;
   for (const Var& p : net.parameters()) ts.push_back({p.name(), p.shape(), p.value().to_vector()});
   if (opt) {
-    const auto& bufs = const_cast<SGD*>(opt)->momentum_buffers();
-    for (size_t i = 0; i < bufs.size(); ++i)
-      ts.push_back({"optim.momentum." + opt->params()[i].name(), bufs[i].shape(), bufs[i].to_vector()});
+    for (const Optimizer::Buffers& b : const_cast<Optimizer*>(opt)->state())
+      for (size_t i = 0; i < b.tensors->size(); ++i) {
+        const Tensor& t = (*b.tensors)[i];
+        ts.push_back({"optim." + b.name + "." + opt->params()[i].name(), t.shape(), t.to_vector()});
+      }
   }
   auto md = config_metadata(net.config());
   md["iteration"] = std::to_string(state.iteration);
@@ -127,7 +129,11 @@ void save_checkpoint(const std::string& path, const UNet& net, const SGD* opt, c
   lr.precision(9);
   lr << state.lr;
   md["lr"] = lr.str();
-  md["has_momentum"] = opt ? "1" : "0";
+  md["has_momentum"] = opt ? "1" : "0";  // "has optimizer state" (the name predates Adam)
+  if (opt) {
+    md["optimizer"] = opt->kind();
+    md["optimizer_steps"] = std::to_string(opt->steps());
+  }
   for (const auto& [k, v] : state.extra) md["train." + k] = v;
   save_safetensors(path, ts, md);
 }
@@ -136,11 +142,11 @@ UNetConfig read_checkpoint_config(const std::string& path) { return config_of(lo
 
 UNetConfig checkpoint_config(const SafetensorsFile& file, const std::string& name) { return config_of(file, name); }
 
-TrainState load_checkpoint(const std::string& path, UNet& net, SGD* opt) {
+TrainState load_checkpoint(const std::string& path, UNet& net, Optimizer* opt) {
   return load_checkpoint(load_safetensors(path), path, net, opt);
 }
 
-TrainState load_checkpoint(const SafetensorsFile& f, const std::string& path, UNet& net, SGD* opt) {
+TrainState load_checkpoint(const SafetensorsFile& f, const std::string& path, UNet& net, Optimizer* opt) {
   UNetConfig c = config_of(f, path), m = net.config();
   if (c.in_channels != m.in_channels || c.classes != m.classes || c.depth != m.depth || c.base != m.base)
     UNET_FAIL("checkpoint ", path, " holds a U-Net with ", c.str(), "; the model has ", m.str());
@@ -162,8 +168,15 @@ TrainState load_checkpoint(const SafetensorsFile& f, const std::string& path, UN
   if (opt) {
     UNET_CHECK(f.metadata.count("has_momentum") && f.metadata.at("has_momentum") == "1", "checkpoint ", path,
                " holds no optimizer state (weights only): it can seed a new run (--init) but not resume one");
-    auto& bufs = opt->momentum_buffers();
-    for (size_t i = 0; i < bufs.size(); ++i) load("optim.momentum." + opt->params()[i].name(), bufs[i]);
+    // Checkpoints written before the optimizer was recorded are SGD ones.
+    const std::string kind = f.metadata.count("optimizer") ? f.metadata.at("optimizer") : "sgd";
+    UNET_CHECK(kind == opt->kind(), "checkpoint ", path, " was trained with the ", kind, " optimizer; resume it with --optimizer ",
+               kind, " (this run uses ", opt->kind(), ")");
+    for (const Optimizer::Buffers& b : opt->state())
+      for (size_t i = 0; i < b.tensors->size(); ++i) load("optim." + b.name + "." + opt->params()[i].name(), (*b.tensors)[i]);
+    const int64_t kMax = std::numeric_limits<int64_t>::max();
+    opt->set_steps(f.metadata.count("optimizer_steps") ? meta_int(f, "optimizer_steps", path, 0, kMax)
+                                                       : meta_int(f, "iteration", path, 0, kMax));
   }
   TrainState s = state_of(f, path);
   return s;

@@ -298,11 +298,8 @@ LabelImage thin_boundaries(const LabelImage& labels) {
 RandScores rand_at_threshold(const Image& prob, const Image& gt, float t, bool thinned) {
   check_same_size(prob, "probability map", gt, "ground truth");
   LabelImage seg = label_components(mask_above(prob, t), prob.height, prob.width, 4);
-  LabelImage ref = label_components(gt_mask(gt), gt.height, gt.width, 4);
-  if (thinned) {
-    seg = thin_boundaries(seg);
-    ref = thin_boundaries(ref);
-  }
+  const LabelImage ref = label_components(gt_mask(gt), gt.height, gt.width, 4);
+  if (thinned) seg = thin_boundaries(seg);
   return rand_scores(seg, ref);
 }
 
@@ -585,7 +582,6 @@ IsbiScores evaluate_isbi(const Image& prob, const Image& gt, const std::vector<f
   s.height = h;
   s.width = w;
   const LabelImage ref = label_components(gt_mask(gt), h, w, 4, &s.gt_objects);
-  const LabelImage ref_thin = thin_boundaries(ref);
 
   s.per_threshold.resize(thresholds.size());
   const int nt = static_cast<int>(thresholds.size());
@@ -601,9 +597,12 @@ IsbiScores evaluate_isbi(const Image& prob, const Image& gt, const std::vector<f
       r.pixel_mismatch = ps.mismatch();
       const LabelImage seg = label_components(mask_above(prob, t), h, w, 4, &r.objects);
       r.rand = rand_scores(seg, ref);
-      r.rand_thinned = rand_scores(thin_boundaries(seg), ref_thin);
+      const LabelImage seg_thin = thin_boundaries(seg);
+      r.rand_thinned = rand_scores(seg_thin, ref);
+      r.info_thinned = info_scores(seg_thin, ref);
       r.rand_error = r.rand.error();
       r.rand_error_thinned = r.rand_thinned.error();
+      r.info_error_thinned = r.info_thinned.error();
       const WarpingResult wr = warping_error(prob, gt, t);
       r.warping_error = wr.error;
       r.warping_mismatches = wr.mismatches;
@@ -629,6 +628,7 @@ IsbiScores evaluate_isbi(const Image& prob, const Image& gt, const std::vector<f
   s.pixel_error = best_of(&IsbiThresholdScores::pixel_error);
   s.rand_error = best_of(&IsbiThresholdScores::rand_error);
   s.rand_error_thinned = best_of(&IsbiThresholdScores::rand_error_thinned);
+  s.info_error_thinned = best_of(&IsbiThresholdScores::info_error_thinned);
   s.warping_error = best_of(&IsbiThresholdScores::warping_error);
 
   const Image pred05 = binarize(prob, 0.5f);
@@ -665,6 +665,16 @@ nlohmann::ordered_json rand_json(const RandScores& r) {
   return j;
 }
 
+nlohmann::ordered_json info_json(const InfoScores& r) {
+  nlohmann::ordered_json j;
+  j["fscore"] = num(r.fscore);
+  j["error"] = num(r.error());
+  j["split"] = num(r.split);
+  j["merge"] = num(r.merge);
+  j["n"] = r.n;
+  return j;
+}
+
 // Thresholds are floats such as 0.1f: written rounded to 6 decimals, not as 0.10000000149...
 nlohmann::ordered_json thr(float t) {
   if (!std::isfinite(t)) return nullptr;
@@ -685,16 +695,16 @@ std::string format_table(const IsbiScores& s) {
   os << "ISBI 2012 metrics (" << s.height << "x" << s.width << ", " << s.gt_objects
      << " ground-truth objects)\n";
   char line[256];
-  std::snprintf(line, sizeof line, "%6s %10s %10s %10s %10s %10s %7s %7s %7s %7s\n", "thresh",
-                "pixel_err", "mismatch", "rand_err", "rand_thin", "warp_err", "splits", "merges",
-                "topo", "objects");
+  std::snprintf(line, sizeof line, "%6s %10s %10s %10s %10s %10s %10s %7s %7s %7s %7s\n", "thresh",
+                "pixel_err", "mismatch", "rand_err", "rand_thin", "info_thin", "warp_err", "splits",
+                "merges", "topo", "objects");
   os << line;
   for (const IsbiThresholdScores& r : s.per_threshold) {
-    std::snprintf(line, sizeof line, "%6.2f %10s %10s %10s %10s %10s %7d %7d %7d %7d\n",
+    std::snprintf(line, sizeof line, "%6.2f %10s %10s %10s %10s %10s %10s %7d %7d %7d %7d\n",
                   r.threshold, fmt(r.pixel_error).c_str(), fmt(r.pixel_mismatch).c_str(),
                   fmt(r.rand_error).c_str(), fmt(r.rand_error_thinned).c_str(),
-                  fmt(r.warping_error).c_str(), r.splits, r.mergers, r.topological_errors,
-                  r.objects);
+                  fmt(r.info_error_thinned).c_str(), fmt(r.warping_error).c_str(), r.splits,
+                  r.mergers, r.topological_errors, r.objects);
     os << line;
   }
   auto best_line = [&](const char* name, const IsbiBest& b) {
@@ -705,7 +715,11 @@ std::string format_table(const IsbiScores& s) {
   best_line("pixel error", s.pixel_error);
   best_line("Rand error", s.rand_error);
   best_line("Rand error (thinned)", s.rand_error_thinned);
+  best_line("info error (thinned)", s.info_error_thinned);
   best_line("warping error", s.warping_error);
+  std::snprintf(line, sizeof line, "challenge scores: V_rand %s  V_info %s (thinned, higher is better)\n",
+                fmt(s.v_rand()).c_str(), fmt(s.v_info()).c_str());
+  os << line;
   std::snprintf(line, sizeof line, "at 0.5: IoU membrane %s  cell %s  mean %s  SEG %s\n",
                 fmt(s.iou_at_05.size() > 0 ? s.iou_at_05[0] : kNaN).c_str(),
                 fmt(s.iou_at_05.size() > 1 ? s.iou_at_05[1] : kNaN).c_str(),
@@ -717,14 +731,17 @@ std::string format_table(const IsbiScores& s) {
 std::string to_csv(const IsbiScores& s) {
   std::ostringstream os;
   os << "threshold,pixel_error,pixel_mismatch,rand_error,rand_split,rand_merge,"
-        "rand_error_thinned,rand_split_thinned,rand_merge_thinned,warping_error,"
-        "warping_mismatches,splits,mergers,topological_errors,objects\n";
+        "rand_error_thinned,rand_split_thinned,rand_merge_thinned,info_error_thinned,"
+        "info_split_thinned,info_merge_thinned,warping_error,warping_mismatches,splits,mergers,"
+        "topological_errors,objects\n";
   for (const IsbiThresholdScores& r : s.per_threshold) {
     os << fmt(r.threshold, "%.2f") << ',' << fmt(r.pixel_error, "%.9g") << ','
        << fmt(r.pixel_mismatch, "%.9g") << ',' << fmt(r.rand_error, "%.9g") << ','
        << fmt(r.rand.split, "%.9g") << ',' << fmt(r.rand.merge, "%.9g") << ','
        << fmt(r.rand_error_thinned, "%.9g") << ',' << fmt(r.rand_thinned.split, "%.9g") << ','
-       << fmt(r.rand_thinned.merge, "%.9g") << ',' << fmt(r.warping_error, "%.9g") << ','
+       << fmt(r.rand_thinned.merge, "%.9g") << ',' << fmt(r.info_error_thinned, "%.9g") << ','
+       << fmt(r.info_thinned.split, "%.9g") << ',' << fmt(r.info_thinned.merge, "%.9g") << ','
+       << fmt(r.warping_error, "%.9g") << ','
        << r.warping_mismatches << ',' << r.splits << ',' << r.mergers << ','
        << r.topological_errors << ',' << r.objects << '\n';
   }
@@ -740,8 +757,11 @@ std::string to_json(const IsbiScores& s) {
   best["pixel_error"] = best_json(s.pixel_error);
   best["rand_error"] = best_json(s.rand_error);
   best["rand_error_thinned"] = best_json(s.rand_error_thinned);
+  best["info_error_thinned"] = best_json(s.info_error_thinned);
   best["warping_error"] = best_json(s.warping_error);
   j["best"] = best;
+  j["v_rand"] = num(s.v_rand());
+  j["v_info"] = num(s.v_info());
   nlohmann::ordered_json at05;
   nlohmann::ordered_json iou = nlohmann::ordered_json::array();
   for (double v : s.iou_at_05) iou.push_back(num(v));
@@ -757,6 +777,7 @@ std::string to_json(const IsbiScores& s) {
     o["pixel_mismatch"] = num(r.pixel_mismatch);
     o["rand"] = rand_json(r.rand);
     o["rand_thinned"] = rand_json(r.rand_thinned);
+    o["info_thinned"] = info_json(r.info_thinned);
     o["warping_error"] = num(r.warping_error);
     o["warping_mismatches"] = r.warping_mismatches;
     o["splits"] = r.splits;

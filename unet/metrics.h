@@ -83,8 +83,26 @@ double rand_fscore(const LabelImage& seg, const LabelImage& gt);
 LabelImage thin_boundaries(const LabelImage& labels);
 
 // Rand scores of the binarised prediction (objects = 4-connected cell components) against the
-// ground truth objects; thinned = thin the boundaries of both first (the post-2015 leaderboard).
+// ground truth objects; thinned = thin the prediction's boundaries first (the post-2015
+// leaderboard's V_rand: as the challenge's code, only the prediction is thinned; the ground truth's
+// membrane pixels are left out by the foreground restriction anyway).
 RandScores rand_at_threshold(const Image& prob, const Image& gt, float t, bool thinned = false);
+
+// ---- Foreground-restricted information-theoretic score (V_info; Fiji VariationOfInformation) --
+// Over the n gt-foreground pixels, with the same singleton rule as the Rand score (each
+// seg-background pixel inside the gt foreground is its own object), T = ground truth, S =
+// segmentation, entropies in nats:
+//   split = I(S;T) / H(S),   merge = I(S;T) / H(T),   fscore = V_info = 2 split merge / (split + merge)
+// Degenerate cases as Fiji: H(T) = 0 gives merge 0, split 1; then H(S) = 0 gives merge 1, split 0
+// (so a one-object segmentation scores 0); NaN when the gt has no foreground.
+struct InfoScores {
+  double split = 0.0, merge = 0.0, fscore = 0.0;
+  int64_t n = 0;
+  double error() const { return 1.0 - fscore; }
+};
+InfoScores info_scores(const LabelImage& seg, const LabelImage& gt);
+// V_info of the binarised prediction against the gt objects (thinned: prediction thinned first).
+InfoScores info_at_threshold(const Image& prob, const Image& gt, float t, bool thinned = true);
 
 // ---- Warping error (Jain et al., CVPR 2010; Fiji WarpingError) --------------------------------
 // Simple-point test on a 3x3 neighbourhood, foreground (cell) 4-connected, background (membrane)
@@ -133,9 +151,11 @@ struct IsbiThresholdScores {
   double pixel_error = 0.0;     // 1 - F1, cell positive
   double pixel_mismatch = 0.0;  // fraction of wrongly classified pixels
   RandScores rand;              // foreground-restricted Rand, no thinning
-  RandScores rand_thinned;      // the same after thinning both boundaries
+  RandScores rand_thinned;      // the same after thinning the prediction's boundaries (V_rand)
+  InfoScores info_thinned;      // V_info after thinning the prediction's boundaries
   double rand_error = 0.0;          // 1 - rand.fscore
-  double rand_error_thinned = 0.0;  // 1 - rand_thinned.fscore
+  double rand_error_thinned = 0.0;  // 1 - rand_thinned.fscore = 1 - V_rand
+  double info_error_thinned = 0.0;  // 1 - info_thinned.fscore = 1 - V_info
   double warping_error = 0.0;
   int64_t warping_mismatches = 0;
   int splits = 0, mergers = 0, topological_errors = 0;
@@ -151,7 +171,11 @@ struct IsbiScores {
   int height = 0, width = 0;
   int gt_objects = 0;
   std::vector<IsbiThresholdScores> per_threshold;
-  IsbiBest pixel_error, rand_error, rand_error_thinned, warping_error;
+  IsbiBest pixel_error, rand_error, rand_error_thinned, info_error_thinned, warping_error;
+  // The challenge's scores (higher is better): V_rand = 1 - rand_error_thinned.value,
+  // V_info = 1 - info_error_thinned.value, each at its own best threshold.
+  double v_rand() const { return 1.0 - rand_error_thinned.value; }
+  double v_info() const { return 1.0 - info_error_thinned.value; }
   std::vector<double> iou_at_05;  // [membrane, cell] IoU of the prediction binarised at 0.5
   double mean_iou_at_05 = 0.0;
   double seg_at_05 = 0.0;  // CTC SEG of the 4-connected cell components at 0.5 vs the gt's

@@ -220,12 +220,15 @@ void UNet::build(Rng* rng) {
   head_b_ = next();
 }
 
-Var UNet::double_conv(const ConvPair& p, Var x) const {
+Var UNet::double_conv(const ConvPair& p, Var x, const std::string& name, const Observer* observe) const {
   x = ops::relu(ops::conv3x3(x, p.w1, p.b1));
-  return ops::relu(ops::conv3x3(x, p.w2, p.b2));
+  if (observe) (*observe)(name + ".conv1", x.value());
+  x = ops::relu(ops::conv3x3(x, p.w2, p.b2));
+  if (observe) (*observe)(name + ".conv2", x.value());
+  return x;
 }
 
-Var UNet::forward(const Var& x, bool train, Rng* dropout_rng) const {
+Var UNet::forward(const Var& x, bool train, Rng* dropout_rng, const Observer* observe) const {
   const Shape& s = x.shape();
   UNET_CHECK(s.size() == 4 && s[1] == cfg_.in_channels, "U-Net input must be [N, ", cfg_.in_channels,
              ", H, W], got ", shape_str(s));
@@ -236,17 +239,19 @@ Var UNet::forward(const Var& x, bool train, Rng* dropout_rng) const {
   std::vector<Var> skips;
   Var h = x;
   for (int l = 0; l < cfg_.depth; ++l) {
-    h = double_conv(down_[l], h);
+    h = double_conv(down_[l], h, "down." + std::to_string(l), observe);
     if (drop && l == cfg_.depth - 1) h = ops::dropout(h, cfg_.dropout, *dropout_rng);
     skips.push_back(h);
     h = ops::maxpool2x2(h);
   }
-  h = double_conv(bottom_, h);
+  h = double_conv(bottom_, h, "bottom", observe);
   if (drop) h = ops::dropout(h, cfg_.dropout, *dropout_rng);
   for (int i = 0; i < cfg_.depth; ++i) {
+    const std::string name = "up." + std::to_string(cfg_.depth - 1 - i);
     h = ops::upconv2x2(h, up_w_[i], up_b_[i]);
+    if (observe) (*observe)(name + ".upconv", h.value());
     h = ops::crop_concat(skips[cfg_.depth - 1 - i], h);
-    h = double_conv(up_conv_[i], h);
+    h = double_conv(up_conv_[i], h, name, observe);
   }
   return ops::conv1x1(h, head_w_, head_b_);
 }

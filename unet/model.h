@@ -9,6 +9,7 @@
 // bottleneck output, as in the released Caffe model. Defaults give the paper's network: 1 input
 // channel, 2 classes, 4 levels, 64 -> 1024 channels, 23 convolutions, a 572x572 tile -> 388x388.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -81,7 +82,10 @@ class UNet {
 
   // x: [N, in_channels, S, S'] with valid S, S'. Returns logits [N, classes, out, out'].
   // train = true enables dropout (drawing from dropout_rng, which must then be given).
-  Var forward(const Var& x, bool train, Rng* dropout_rng = nullptr) const;
+  // observe, when given, sees every intermediate map by name: "down.{l}.conv1" / ".conv2" (after
+  // the ReLU), "bottom.conv1" / ".conv2", "up.{l}.upconv", "up.{l}.conv1" / ".conv2" (unet/diagnose.h).
+  using Observer = std::function<void(const std::string& name, const Tensor& value)>;
+  Var forward(const Var& x, bool train, Rng* dropout_rng = nullptr, const Observer* observe = nullptr) const;
 
   const UNetConfig& config() const { return cfg_; }
   Device device() const { return device_; }
@@ -94,7 +98,7 @@ class UNet {
  private:
   struct ConvPair { Var w1, b1, w2, b2; };
   void build(Rng* rng);  // rng == nullptr: uninitialised weights
-  Var double_conv(const ConvPair& p, Var x) const;
+  Var double_conv(const ConvPair& p, Var x, const std::string& name, const Observer* observe) const;
 
   UNetConfig cfg_;
   Device device_;

@@ -7,55 +7,10 @@
 
 #include "unet/plot.h"
 
+#include "unet/canvas.h"
 #include "unet/io.h"
 
-#include "stb_easy_font.h"
-
 namespace unet {
-
-namespace {
-
-struct Canvas {
-  Image img;
-  Canvas(int w, int h) : img(3, h, w, 255.0f) {}
-  void px(int x, int y, const float c[3]) {
-    if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
-    for (int k = 0; k < 3; ++k) img.at(k, y, x) = c[k];
-  }
-  void line(double x0, double y0, double x1, double y1, const float c[3]) {
-    int n = static_cast<int>(std::max(std::abs(x1 - x0), std::abs(y1 - y0))) + 1;
-    for (int i = 0; i <= n; ++i) {
-      double t = static_cast<double>(i) / n;
-      px(static_cast<int>(std::lround(x0 + t * (x1 - x0))), static_cast<int>(std::lround(y0 + t * (y1 - y0))), c);
-    }
-  }
-  void dot(double x, double y, const float c[3]) {
-    for (int dy = -2; dy <= 2; ++dy)
-      for (int dx = -2; dx <= 2; ++dx)
-        if (dx * dx + dy * dy <= 5) px(static_cast<int>(x) + dx, static_cast<int>(y) + dy, c);
-  }
-  // stb_easy_font emits quads (4 vertices of x, y, z, colour); they are axis-aligned rectangles.
-  void text(int x, int y, const std::string& s, const float c[3]) {
-    static char buf[60000];
-    int quads = stb_easy_font_print(static_cast<float>(x), static_cast<float>(y), const_cast<char*>(s.c_str()), nullptr,
-                                    buf, sizeof buf);
-    const float* v = reinterpret_cast<const float*>(buf);
-    for (int q = 0; q < quads; ++q) {
-      const float* p = v + q * 16;  // 4 vertices * (x, y, z, rgba-as-float)
-      int xa = static_cast<int>(p[0]), ya = static_cast<int>(p[1]), xb = static_cast<int>(p[8]), yb = static_cast<int>(p[9]);
-      for (int yy = std::min(ya, yb); yy < std::max(ya, yb); ++yy)
-        for (int xx = std::min(xa, xb); xx < std::max(xa, xb); ++xx) px(xx, yy, c);
-    }
-  }
-};
-
-std::string num(double v) {
-  char b[32];
-  std::snprintf(b, sizeof b, "%.3g", v);
-  return b;
-}
-
-}  // namespace
 
 void write_loss_plot(const std::string& path, const std::vector<std::pair<int64_t, float>>& tr,
                      const std::vector<std::pair<int64_t, float>>& val) {
@@ -77,7 +32,7 @@ void write_loss_plot(const std::string& path, const std::vector<std::pair<int64_
       double v = m * std::pow(10.0, d);
       if (v < lo || v > hi) continue;
       cv.line(L, Y(v), W - R, Y(v), grey);
-      if (m == 1 || m == 2 || m == 5) cv.text(8, static_cast<int>(Y(v)) - 3, num(v), black);
+      if (m == 1 || m == 2 || m == 5) cv.text(8, static_cast<int>(Y(v)) - 3, plot_num(v), black);
     }
   cv.line(L, Tm, L, H - B, black);
   cv.line(L, H - B, W - R, H - B, black);

@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
-
 #include <unistd.h>
 
 #include "engine/atomic_file.h"
@@ -19,6 +19,7 @@
 #include "unet/io.h"
 #include "unet/plot.h"
 #include "unet/predict.h"
+#include "unet/schedule.h"
 
 namespace fs = std::filesystem;
 
@@ -85,9 +86,15 @@ void write_curve(const std::string& path, const std::string& header, const std::
   atomic_write_bytes(path, s.data(), s.size());
 }
 
-float scheduled_lr(const TrainOptions& o, int64_t it) {
-  if (o.lr_step <= 0) return o.lr;
-  return o.lr * std::pow(o.lr_gamma, static_cast<float>(it / o.lr_step));
+LrSchedule schedule_of(const TrainOptions& o, int64_t total) {
+  LrSchedule s;
+  s.lr = o.lr;
+  s.step = o.lr_step;
+  s.gamma = o.lr_gamma;
+  s.poly_power = o.lr_poly;
+  s.total = total;
+  s.warmup = o.warmup;
+  return s;
 }
 
 }  // namespace
@@ -106,6 +113,10 @@ std::map<std::string, std::string> recorded_options(const TrainOptions& o) {
   m["weight-decay"] = option_text(o.weight_decay);
   m["lr-step"] = std::to_string(o.lr_step);
   m["lr-gamma"] = option_text(o.lr_gamma);
+  m["lr-poly"] = option_text(o.lr_poly);
+  m["warmup"] = std::to_string(o.warmup);
+  m["optimizer"] = o.optimizer;
+  m["batch"] = std::to_string(o.batch);
   m["seed"] = std::to_string(o.seed);
   m["dropout"] = option_text(o.net.dropout);
   const AugmentParams& a = o.augment;
@@ -120,11 +131,12 @@ namespace {
 
 // The first parameter or momentum buffer holding a NaN or inf ("" when all are finite): checked
 // before any checkpoint is written, so that "last good checkpoint" is always good.
-std::string first_nonfinite(const UNet& net, SGD& opt) {
+std::string first_nonfinite(const UNet& net, Optimizer& opt) {
   for (const Var& p : net.parameters())
     if (!p.value().all_finite()) return "parameter \"" + p.name() + "\"";
-  for (size_t i = 0; i < opt.momentum_buffers().size(); ++i)
-    if (!opt.momentum_buffers()[i].all_finite()) return "momentum buffer of \"" + opt.params()[i].name() + "\"";
+  for (const Optimizer::Buffers& b : opt.state())
+    for (size_t i = 0; i < b.tensors->size(); ++i)
+      if (!(*b.tensors)[i].all_finite()) return b.name + " buffer of \"" + opt.params()[i].name() + "\"";
   return "";
 }
 
@@ -214,7 +226,9 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   UNET_CHECK(train_set.size() > 0, "train: no training images");
   TileSizes::check_input(o.tile, o.net.depth, "training tile (--tile)");
   const int T = o.tile, O = TileSizes::output_for_input(T, o.net.depth);
-  check_tile_fits(o.net, o.device, 1, T, /*training=*/true, "training tile --tile " + std::to_string(T));
+  UNET_CHECK(o.batch >= 1, "--batch must be >= 1, got ", o.batch);
+  check_tile_fits(o.net, o.device, o.batch, T, /*training=*/true,
+                  "training tile --tile " + std::to_string(T) + " with --batch " + std::to_string(o.batch));
   fs::create_directories(o.out_dir);
   const fs::path dir(o.out_dir);
   const std::string ckpt = (dir / "checkpoint.safetensors").string(), best_ckpt = (dir / "best.safetensors").string();
@@ -231,14 +245,14 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   Rng rng(o.seed);
   UNet net(o.net, o.device, rng);
   std::vector<Var> params = net.parameters();
-  SGD opt(params, o.lr, o.momentum, o.weight_decay);
+  std::unique_ptr<Optimizer> opt = make_optimizer(o.optimizer, params, o.lr, o.momentum, o.weight_decay);
   int64_t start = 0, total = o.iterations;
   std::vector<std::pair<int64_t, float>> curve, val_curve;
   std::vector<float> val_pe;
   const std::map<std::string, std::string> recorded = recorded_options(o);
   double best_val = 2.0;  // pixel error of best.safetensors
   if (!o.resume.empty()) {
-    TrainState s = load_checkpoint(o.resume, net, &opt);
+    TrainState s = load_checkpoint(o.resume, net, opt.get());
     const std::vector<std::string> changed = changed_options(recorded, s.extra);
     if (!changed.empty()) {
       std::string list;
@@ -263,16 +277,18 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   } else if (!o.init.empty()) {
     load_checkpoint(o.init, net, nullptr);
   }
+  const LrSchedule sched = schedule_of(o, total);
+  check_schedule(sched);
   if (!o.quiet) {
     std::fprintf(stderr,
                  "[train] U-Net %s: %d convolutions, %lld parameters, on %s, %s\n"
-                 "[train] tile %d -> %d, %zu training / %zu validation images, iterations %lld..%lld\n"
-                 "[train] SGD lr %g momentum %g weight decay %g%s, seed %llu, output %s\n",
+                 "[train] tile %d -> %d, batch %d, %zu training / %zu validation images, iterations %lld..%lld\n"
+                 "[train] %s, lr schedule %s, seed %llu, output %s\n",
                  o.net.str().c_str(), net.conv_count(), static_cast<long long>(net.parameter_count()),
-                 device_name(o.device), kernels::precision_name(precision), T, O, train_set.size(), val_set.size(), static_cast<long long>(start + 1),
-                 static_cast<long long>(total), o.lr, o.momentum, o.weight_decay,
-                 o.lr_step > 0 ? (" x" + std::to_string(o.lr_gamma) + " every " + std::to_string(o.lr_step)).c_str() : "",
-                 static_cast<unsigned long long>(o.seed), o.out_dir.c_str());
+                 device_name(o.device), kernels::precision_name(precision), T, O, o.batch, train_set.size(),
+                 val_set.size(), static_cast<long long>(start + 1), static_cast<long long>(total),
+                 opt->describe().c_str(), describe(sched).c_str(), static_cast<unsigned long long>(o.seed),
+                 o.out_dir.c_str());
   }
 
   TrainReport rep;
@@ -290,7 +306,7 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   };
   // Every checkpoint is checked first: a file called good holds no NaN or inf.
   auto require_finite = [&](int64_t it) {
-    const std::string bad = first_nonfinite(net, opt);
+    const std::string bad = first_nonfinite(net, *opt);
     if (!bad.empty()) diverged(it, "the " + bad + " holds NaN or inf although the loss was finite");
   };
   auto state_at = [&](int64_t it) {
@@ -299,7 +315,7 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     s.total_iterations = total;
     s.rng_seed = rng.seed();
     s.rng_offset = rng.offset();
-    s.lr = scheduled_lr(o, it);
+    s.lr = lr_at(sched, it);
     s.extra = recorded;
     return s;
   };
@@ -309,7 +325,7 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     // resume drops, never a hole.
     write_curve(loss_csv, "iteration,loss", curve);
     write_loss_plot(loss_png, curve, val_curve);
-    save_checkpoint(ckpt, net, &opt, state_at(it));
+    save_checkpoint(ckpt, net, opt.get(), state_at(it));
     last_good = it;
     last_good_path = rep.checkpoint = ckpt;
   };
@@ -341,34 +357,56 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   const bool tty = isatty(fileno(stderr)) != 0;
   const int64_t line_every = std::max<int64_t>(1, (total - start) / 100);  // whole lines: about 100 a run
   auto t0 = std::chrono::steady_clock::now();
+  double last_line = 0.0;
+  int64_t last_it = start;
   for (int64_t it = start + 1; it <= total; ++it) {
-    opt.set_lr(scheduled_lr(o, it - 1));
-    size_t i = rng.below(static_cast<uint32_t>(train_set.size()));
-    Sample src{train_set.images[i], train_set.labels[i], train_set.weights[i]};
-    Sample s = augment_tile(src, T, T, O, O, rng, o.augment);
-    std::vector<int32_t> lab(s.labels.data.size());
-    for (size_t j = 0; j < lab.size(); ++j) lab[j] = static_cast<int32_t>(s.labels.data[j]);
-    Tensor x = Tensor::from_vector({1, o.net.in_channels, T, T}, s.image.data).to(o.device);
-    Tensor l = Tensor::from_vector_i32({1, O, O}, lab).to(o.device);
-    Tensor w = Tensor::from_vector({1, O, O}, s.weights.data).to(o.device);
+    opt->set_lr(lr_at(sched, it - 1));
+    // A batch of `batch` tiles, each from a random image with its own augmentation, stacked along N
+    // (the loss is the mean over all their pixels).
+    std::vector<float> xs, ws;
+    std::vector<int32_t> lab;
+    for (int b = 0; b < o.batch; ++b) {
+      size_t i = rng.below(static_cast<uint32_t>(train_set.size()));
+      Sample src{train_set.images[i], train_set.labels[i], train_set.weights[i]};
+      Sample s = augment_tile(src, T, T, O, O, rng, o.augment);
+      xs.insert(xs.end(), s.image.data.begin(), s.image.data.end());
+      ws.insert(ws.end(), s.weights.data.begin(), s.weights.data.end());
+      for (float v : s.labels.data) lab.push_back(static_cast<int32_t>(v));
+    }
+    const int64_t B = o.batch;
+    Tensor x = Tensor::from_vector({B, o.net.in_channels, T, T}, xs).to(o.device);
+    Tensor l = Tensor::from_vector_i32({B, O, O}, lab).to(o.device);
+    Tensor w = Tensor::from_vector({B, O, O}, ws).to(o.device);
 
-    opt.zero_grad();
+    opt->zero_grad();
     Var loss = ops::softmax_xent(net.forward(Var(x), true, &rng), l, w);
     float lv = loss.value().to_vector()[0];
     if (!std::isfinite(lv)) diverged(it, "the loss is " + std::to_string(lv));
     backward(loss);
-    opt.step();
+    opt->step();
     curve.emplace_back(it, lv);
     rep.losses.push_back(lv);
     rep.iterations_done = it;
 
     double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double ips = static_cast<double>(it - start) / el;
-    if (!o.quiet && (tty || (it - start) % line_every == 0 || it == total)) {
-      std::fprintf(stderr, "%s[train] iteration %lld/%lld  loss %.4f  lr %.3g  %.2f it/s  ETA %s%s",
-                   tty ? "\r" : "", static_cast<long long>(it), static_cast<long long>(total), lv, opt.lr(), ips,
-                   fmt_duration(static_cast<double>(total - it) / ips).c_str(), tty ? "   " : "\n");
-      g_progress_open = tty;
+    // A terminal gets one line redrawn in place; a log (file, pipe) whole lines, about 100 a run and at
+    // least one a minute, with the mean loss since the previous line (one tile's loss says little
+    // under batch-1 noise).
+    if (!o.quiet && tty) {
+      std::fprintf(stderr, "\r[train] iteration %lld/%lld  loss %.4f  lr %.3g  %.2f it/s  ETA %s   ",
+                   static_cast<long long>(it), static_cast<long long>(total), lv, opt->lr(), ips,
+                   fmt_duration(static_cast<double>(total - it) / ips).c_str());
+      g_progress_open = true;
+    } else if (!o.quiet && (it == total || (it - start) % line_every == 0 || el - last_line >= 60.0)) {
+      double mean = 0.0;
+      const size_t k = std::min<size_t>(rep.losses.size(), static_cast<size_t>(it - last_it));
+      for (size_t j = rep.losses.size() - k; j < rep.losses.size(); ++j) mean += rep.losses[j];
+      std::fprintf(stderr, "[train] iteration %lld/%lld  loss %.4f  mean loss %.4f (last %zu)  lr %.3g  %.2f it/s  ETA %s\n",
+                   static_cast<long long>(it), static_cast<long long>(total), lv, k ? mean / k : 0.0, k, opt->lr(), ips,
+                   fmt_duration(static_cast<double>(total - it) / ips).c_str());
+      last_line = el;
+      last_it = it;
     }
     if ((o.val_every > 0 && it % o.val_every == 0) || it == total) validate(it);
     const int sig = o.stop_signal ? static_cast<int>(*o.stop_signal) : 0;

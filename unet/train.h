@@ -46,6 +46,10 @@ struct TrainOptions {
   float weight_decay = 0.0f;
   int64_t lr_step = 0;              // multiply lr by lr_gamma every lr_step iterations (0 = constant)
   float lr_gamma = 0.1f;
+  float lr_poly = 0.0f;             // > 0: lr * (1 - i / iterations)^lr_poly instead (unet/schedule.h)
+  int64_t warmup = 0;               // linear lr warm-up over the first N iterations
+  std::string optimizer = "sgd";    // sgd (the paper's), nesterov or adam (engine/optim.h)
+  int batch = 1;                    // tiles per iteration (the paper: 1 large tile)
   int64_t val_every = 100;          // validation period (0 = only at the end)
   int64_t checkpoint_every = 100;   // checkpoint period (0 = only at the end)
   uint64_t seed = 1;
