@@ -73,9 +73,9 @@ expect_error "--lr-poly" "$UNET" train --images "$DATA/image" --labels "$DATA/la
 
 # Shipping a model: a half-precision export predicts like the checkpoint; info shows its notes; plot
 # compares runs' curves.
-"$UNET" export --model "$T/run/checkpoint.safetensors" -o "$T/m16.safetensors" --fp16 --note recipe=cli > /dev/null
+"$UNET" export --model "$T/run/checkpoint.safetensors" -o "$T/m16.safetensors" --fp16 --note recipe=cli --note heldout=none > /dev/null
 "$UNET" info --model "$T/m16.safetensors" > "$T/info.txt"
-grep -q "storage: F16" "$T/info.txt" && grep -q "note.recipe: cli" "$T/info.txt" || fail "info lacks the export's notes"
+grep -q "storage: F16" "$T/info.txt" && grep -q "note.recipe: cli" "$T/info.txt" && grep -q "note.heldout: none" "$T/info.txt" || fail "info lacks the export's notes"
 grep -q "train.optimizer: sgd" "$T/info.txt" && grep -q "train.lr-poly: 0" "$T/info.txt" ||
   fail "the checkpoint lacks its recorded training options"
 "$UNET" predict --model "$T/m16.safetensors" --input "$DATA/image/05.png" -o "$T/p16/s05" > /dev/null

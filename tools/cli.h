@@ -72,7 +72,8 @@ class Args {
         continue;
       }
       UNET_CHECK(i + 1 < argc, "option --", o.name, " needs a value (", o.value, ")");
-      values_[o.name] = argv[++i];
+      values_[o.name] = argv[++i];  // a repeated option: the last value counts (scripts append overrides)
+      every_[o.name].push_back(values_[o.name]);
     }
   }
   // The older form: the known keys and flags, without help texts.
@@ -80,6 +81,11 @@ class Args {
       : Args(argc, argv, first, command_of(keys, flags)) {}
   bool help_wanted() const { return help_; }
   bool has(const std::string& k) const { return values_.count(k) > 0; }
+  // Every value given to an option that may repeat (e.g. --note), in order.
+  std::vector<std::string> every(const std::string& k) const {
+    auto it = every_.find(k);
+    return it == every_.end() ? std::vector<std::string>{} : it->second;
+  }
   // Gives `k` the value `v` unless the command line gave it one (e.g. a resumed run's recorded options).
   void set_default(const std::string& k, const std::string& v) { values_.emplace(k, v); }
   void set_flag(const std::string& k) { flags_.insert(k); }
@@ -135,6 +141,7 @@ class Args {
     return c;
   }
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> every_;
   std::set<std::string> flags_;
   bool help_ = false;
 };

@@ -21,10 +21,10 @@ int cmd_export(int argc, char** argv) {
     return 0;
   }
   std::map<std::string, std::string> notes;
-  if (a.has("note")) {
-    const std::string n = a.str("note");
+  for (const std::string& n : a.every("note")) {  // --note may repeat: one entry each
     const size_t eq = n.find('=');
     UNET_CHECK(eq != std::string::npos && eq > 0, "--note wants key=value, got \"", n, "\"");
+    UNET_CHECK(notes.count("note." + n.substr(0, eq)) == 0, "--note ", n.substr(0, eq), " is given twice");
     notes["note." + n.substr(0, eq)] = n.substr(eq + 1);
   }
   const ExportReport r = export_model(a.need("model"), a.need("out"), a.flag("fp16"), notes);
