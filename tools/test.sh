@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: install what is missing, build everything, run every test; then build the CPU
+# The test command: install what is missing, build everything, check the sources' format
+# (tools/check_format.sh), run every test; then build the CPU
 # engine again with clang, AddressSanitizer and UndefinedBehaviorSanitizer (build-asan/), run its
 # fast tests and each fuzz target for a bounded number of inputs (docs/robustness.md).
 # GPU tests report "Skipped" (with the reason in their output) on a machine without a GPU.
@@ -8,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 bash tools/build.sh "$@"
+bash tools/check_format.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900
 ctest --test-dir build -R gpu_tests --verbose 2>/dev/null | grep -E "SKIPPED|GPU:|Passed|Failed" || true
 echo "tests: $(( $(date +%s) - start )) s"
