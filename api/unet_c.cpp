@@ -111,7 +111,8 @@ unet::ImageView view_of(const unet_predictor* p, const unet_image* img) {
   need(p, "predictor");
   need(img, "image");
   if (img->dtype != UNET_U8 && img->dtype != UNET_U16 && img->dtype != UNET_F32)
-    refuse(UNET_ERR_INVALID_ARGUMENT, "image dtype = ", img->dtype, " is not UNET_U8 (1), UNET_U16 (2) or UNET_F32 (3)");
+    refuse(UNET_ERR_INVALID_ARGUMENT, "image dtype = ", img->dtype,
+           " is not UNET_U8 (1), UNET_U16 (2) or UNET_F32 (3)");
   if (img->width < 1 || img->height < 1 || img->channels < 1)
     refuse(UNET_ERR_INVALID_ARGUMENT, "image size ", img->width, " x ", img->height, " with ", img->channels,
            " channel(s): every one must be at least 1");
@@ -126,15 +127,16 @@ unet::ImageView view_of(const unet_predictor* p, const unet_image* img) {
   const uint64_t row = static_cast<uint64_t>(img->width) * static_cast<uint64_t>(img->channels) * size;
   const uint64_t stride = img->row_stride ? img->row_stride : row;
   if (stride < row || stride % size != 0)
-    refuse(UNET_ERR_INVALID_ARGUMENT, "image row_stride = ", img->row_stride, " bytes: a row of ", img->width,
-           " px x ", img->channels, " channel(s) of ", dtype_name(img->dtype), " needs at least ", row,
+    refuse(UNET_ERR_INVALID_ARGUMENT, "image row_stride = ", img->row_stride, " bytes: a row of ", img->width, " px x ",
+           img->channels, " channel(s) of ", dtype_name(img->dtype), " needs at least ", row,
            " bytes, and the stride must be a multiple of ", size);
   if (stride > (uint64_t{1} << 62) / static_cast<uint64_t>(img->height))
     refuse(UNET_ERR_INVALID_ARGUMENT, "image of ", img->height, " rows of ", stride, " bytes is larger than memory");
   unet::ImageView v;
   v.data = img->data;
-  v.type = img->dtype == UNET_U8 ? unet::ImageView::Type::kU8
-           : img->dtype == UNET_U16 ? unet::ImageView::Type::kU16 : unet::ImageView::Type::kF32;
+  v.type = img->dtype == UNET_U8    ? unet::ImageView::Type::kU8
+           : img->dtype == UNET_U16 ? unet::ImageView::Type::kU16
+                                    : unet::ImageView::Type::kF32;
   v.channels = img->channels;
   v.height = img->height;
   v.width = img->width;
@@ -175,16 +177,26 @@ const char* unet_last_error(void) { return t_error; }
 
 const char* unet_status_name(int s) {
   switch (s) {
-    case UNET_OK: return "UNET_OK";
-    case UNET_ERR_INVALID_ARGUMENT: return "UNET_ERR_INVALID_ARGUMENT";
-    case UNET_ERR_IO: return "UNET_ERR_IO";
-    case UNET_ERR_BAD_MODEL: return "UNET_ERR_BAD_MODEL";
-    case UNET_ERR_BAD_IMAGE: return "UNET_ERR_BAD_IMAGE";
-    case UNET_ERR_OUT_OF_MEMORY: return "UNET_ERR_OUT_OF_MEMORY";
-    case UNET_ERR_NO_DEVICE: return "UNET_ERR_NO_DEVICE";
-    case UNET_ERR_UNSUPPORTED: return "UNET_ERR_UNSUPPORTED";
-    case UNET_ERR_CANCELLED: return "UNET_ERR_CANCELLED";
-    case UNET_ERR_INTERNAL: return "UNET_ERR_INTERNAL";
+    case UNET_OK:
+      return "UNET_OK";
+    case UNET_ERR_INVALID_ARGUMENT:
+      return "UNET_ERR_INVALID_ARGUMENT";
+    case UNET_ERR_IO:
+      return "UNET_ERR_IO";
+    case UNET_ERR_BAD_MODEL:
+      return "UNET_ERR_BAD_MODEL";
+    case UNET_ERR_BAD_IMAGE:
+      return "UNET_ERR_BAD_IMAGE";
+    case UNET_ERR_OUT_OF_MEMORY:
+      return "UNET_ERR_OUT_OF_MEMORY";
+    case UNET_ERR_NO_DEVICE:
+      return "UNET_ERR_NO_DEVICE";
+    case UNET_ERR_UNSUPPORTED:
+      return "UNET_ERR_UNSUPPORTED";
+    case UNET_ERR_CANCELLED:
+      return "UNET_ERR_CANCELLED";
+    case UNET_ERR_INTERNAL:
+      return "UNET_ERR_INTERNAL";
   }
   return "UNET_ERR_UNKNOWN_STATUS";
 }
@@ -271,18 +283,31 @@ unet_status unet_predictor_create(const unet_model* model, const unet_predictor_
     }
     unet::PredictorOptions po;
     switch (o.device) {
-      case UNET_DEVICE_AUTO: po.device = unet::DeviceChoice::kAuto; break;
-      case UNET_DEVICE_CPU: po.device = unet::DeviceChoice::kCpu; break;
-      case UNET_DEVICE_CUDA: po.device = unet::DeviceChoice::kCuda; break;
+      case UNET_DEVICE_AUTO:
+        po.device = unet::DeviceChoice::kAuto;
+        break;
+      case UNET_DEVICE_CPU:
+        po.device = unet::DeviceChoice::kCpu;
+        break;
+      case UNET_DEVICE_CUDA:
+        po.device = unet::DeviceChoice::kCuda;
+        break;
       default:
         refuse(UNET_ERR_INVALID_ARGUMENT, "options device = ", o.device,
                " is not UNET_DEVICE_AUTO (0), UNET_DEVICE_CPU (1) or UNET_DEVICE_CUDA (2)");
     }
     switch (o.precision) {
-      case UNET_PRECISION_AUTO: break;
-      case UNET_PRECISION_FP32: po.precision = unet::kernels::Precision::FP32; break;
-      case UNET_PRECISION_TF32: po.precision = unet::kernels::Precision::TF32; break;
-      case UNET_PRECISION_BF16: po.precision = unet::kernels::Precision::BF16; break;
+      case UNET_PRECISION_AUTO:
+        break;
+      case UNET_PRECISION_FP32:
+        po.precision = unet::kernels::Precision::FP32;
+        break;
+      case UNET_PRECISION_TF32:
+        po.precision = unet::kernels::Precision::TF32;
+        break;
+      case UNET_PRECISION_BF16:
+        po.precision = unet::kernels::Precision::BF16;
+        break;
       default:
         refuse(UNET_ERR_INVALID_ARGUMENT, "options precision = ", o.precision,
                " is not UNET_PRECISION_FP32 (0), UNET_PRECISION_TF32 (1), UNET_PRECISION_BF16 (2) or "
@@ -357,10 +382,13 @@ unet_status unet_predict_bands(const unet_predictor* predictor, const unet_image
   return guarded(UNET_ERR_INTERNAL, [&] {
     const unet::ImageView v = view_of(predictor, image);
     if (band == nullptr) refuse(UNET_ERR_INVALID_ARGUMENT, "band callback is NULL");
-    predictor->predictor->bands(v, [&](int y0, const unet::Image& b) {
+    predictor->predictor->bands(
+        v,
+        [&](int y0, const unet::Image& b) {
       if (band(user, y0, b.height, b.data.data()) != 0)
         UNET_FAIL_AS(Cancelled, "prediction stopped by the band callback at rows ", y0, "..", y0 + b.height - 1);
-    }, progress_of(predictor));
+        },
+        progress_of(predictor));
   });
 }
 
@@ -374,7 +402,8 @@ unet_status unet_image_read(const char* path, unet_image* image) {
     const std::vector<uint8_t> bytes = unet::io_raw::read_file_bytes(path, "image file");
     if (unet::io_raw::is_tiff(bytes) || unet::io_raw::is_npy(bytes))
       refuse(UNET_ERR_BAD_IMAGE, "image file '", path, "' is ", unet::io_raw::is_tiff(bytes) ? "a TIFF" : "an npy",
-             " file: libunet reads PNG, JPEG, BMP, PGM/PPM, TGA, GIF, PSD and HDR (the unet command line reads TIFF and npy too)");
+             " file: libunet reads PNG, JPEG, BMP, PGM/PPM, TGA, GIF, PSD and HDR (the unet command line reads TIFF "
+             "and npy too)");
     unet::ImageInfo info;
     unet::RawImage raw = unet::io_raw::decode_stb(path, bytes, info, "PNG, JPEG, BMP, PGM/PPM, TGA, GIF, PSD, HDR");
     raw.info = info;
@@ -382,7 +411,8 @@ unet_status unet_image_read(const char* path, unet_image* image) {
     const int32_t dtype = info.is_float ? UNET_F32 : info.bits == 16 ? UNET_U16 : UNET_U8;
     const size_t size = sample_size(dtype), hw = static_cast<size_t>(raw.height) * raw.width, c = raw.channels;
     void* data = std::malloc(hw * c * size);
-    if (data == nullptr) refuse(UNET_ERR_OUT_OF_MEMORY, "out of memory: ", hw * c * size, " bytes for image '", path, "'");
+    if (data == nullptr)
+      refuse(UNET_ERR_OUT_OF_MEMORY, "out of memory: ", hw * c * size, " bytes for image '", path, "'");
     for (size_t k = 0; k < c; ++k)  // planar (as decoded) -> interleaved
       for (size_t i = 0; i < hw; ++i) {
         if (dtype == UNET_U8) static_cast<uint8_t*>(data)[i * c + k] = raw.u8[k * hw + i];

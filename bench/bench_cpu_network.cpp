@@ -72,8 +72,14 @@ void unet_forward(benchmark::State& st) {
   st.counters["GFLOP/s"] =
       benchmark::Counter(network_flops(cfg, tile, false) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(unet_forward)->ArgNames({"base", "tile"})->Args({64, 572})->Args({16, 572})->Args({16, 316})
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(unet_forward)
+    ->ArgNames({"base", "tile"})
+    ->Args({64, 572})
+    ->Args({16, 572})
+    ->Args({16, 316})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
 
 void unet_train_step(benchmark::State& st) {
   UNetConfig cfg;
@@ -100,8 +106,14 @@ void unet_train_step(benchmark::State& st) {
   st.counters["GFLOP/s"] =
       benchmark::Counter(network_flops(cfg, tile, true) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(unet_train_step)->ArgNames({"base", "tile"})->Args({64, 572})->Args({16, 572})->Args({16, 316})
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+BENCHMARK(unet_train_step)
+    ->ArgNames({"base", "tile"})
+    ->Args({64, 572})
+    ->Args({16, 572})
+    ->Args({16, 316})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
 
 }  // namespace
 

@@ -86,13 +86,14 @@ void run(benchmark::State& st, int pass) {
     else if (pass == 1)
       T.conv3x3_backward_data(nullptr, unet::kernels::Precision::FP32, dy.f32(), w.f32(), dx.f32(), 1, C, H, W, K);
     else
-      T.conv3x3_backward_weight(nullptr, unet::kernels::Precision::FP32, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H, W, K);
+      T.conv3x3_backward_weight(nullptr, unet::kernels::Precision::FP32, x.f32(), dy.f32(), dw.f32(), db.f32(), 1, C, H,
+                                W, K);
     benchmark::ClobberMemory();
   }
   unet::kernels::cpu::set_conv3x3_algo(saved);
   // The direct product's flops, for both: Winograd's rate is then its speed-up times the direct's.
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * K * C * 9 * (H - 2.0) * (W - 2.0) * 1e-9,
-                                              benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * K * C * 9 * (H - 2.0) * (W - 2.0) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 void conv3x3_forward_algo(benchmark::State& st) { run(st, 0); }
 void conv3x3_backward_data_algo(benchmark::State& st) { run(st, 1); }

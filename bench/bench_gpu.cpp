@@ -16,11 +16,12 @@
 //     bytes); the 3x3 forwards are also timed in cuDNN with NHWC tensors (cudnn_tf32_nhwc/, cudnn_bf16_nhwc/):
 //     what the layout is worth to the vendor library (docs/gpu.md, the choice of NCHW);
 //   * the other rows (batch 4, null bias, the stencils) with their GFLOP/s.
-// Rows are named ours/<the row's bench_name()> (ours_tf32/, ours_bf16/ for the paper's layers) and cudnn_<math>/<op>/<layer>/<CtoK@HxW>. Counters: ms (median
-// GPU time per call), GFLOP/s and GB/s from the row's flop and byte counts, the ratios, and for cuDNN rows the
-// algorithm and math type chosen. Extra flags (before Google Benchmark's own): --iters N, --jsonl FILE (every
-// finished row appended as one JSON line, so a run cut short keeps what it measured). Without a CUDA device it
-// prints "SKIPPED: no CUDA device" and exits 0 (--benchmark_list_tests still lists the rows).
+// Rows are named ours/<the row's bench_name()> (ours_tf32/, ours_bf16/ for the paper's layers) and
+// cudnn_<math>/<op>/<layer>/<CtoK@HxW>. Counters: ms (median GPU time per call), GFLOP/s and GB/s from the row's flop
+// and byte counts, the ratios, and for cuDNN rows the algorithm and math type chosen. Extra flags (before Google
+// Benchmark's own): --iters N, --jsonl FILE (every finished row appended as one JSON line, so a run cut short keeps
+// what it measured). Without a CUDA device it prints "SKIPPED: no CUDA device" and exits 0 (--benchmark_list_tests
+// still lists the rows).
 #include <benchmark/benchmark.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -43,10 +44,10 @@
 #include "engine/backend.h"
 #include "tests/op_table.h"
 
-#define CUBLAS_CHECK(call)                                                                              \
-  do {                                                                                                  \
-    cublasStatus_t st_ = (call);                                                                        \
-    if (st_ != CUBLAS_STATUS_SUCCESS)                                                                   \
+#define CUBLAS_CHECK(call)                                                                            \
+  do {                                                                                                \
+    cublasStatus_t st_ = (call);                                                                      \
+    if (st_ != CUBLAS_STATUS_SUCCESS)                                                                 \
       throw std::runtime_error(std::string(#call) + " failed: cuBLAS status " + std::to_string(st_)); \
   } while (0)
 
@@ -83,7 +84,9 @@ double sgemm_ms(int m, int n, int k) {
 // --- cuDNN beside the paper's convolutions -------------------------------------------------------------------
 
 const char* pass_name(int p) { return p == 0 ? "forward" : p == 1 ? "backward_data" : "backward_weight"; }
-std::string conv_op(const PaperLayer& l, int pass) { return std::string(unet::test::conv_name(l.kind)) + "_" + pass_name(pass); }
+std::string conv_op(const PaperLayer& l, int pass) {
+  return std::string(unet::test::conv_name(l.kind)) + "_" + pass_name(pass);
+}
 
 #if UNET_BENCH_HAVE_CUDNN
 double conv_flops(const PaperLayer& s) {
@@ -111,7 +114,8 @@ std::string cudnn_key(const PaperLayer& s, int pass, Math math) {
 
 void cudnn_conv(benchmark::State& st, const PaperLayer& s, int pass, Math math) {
   auto conv = cudnn_for(s, pass, math);
-  const double ms = measure(st, [&] { (*conv)(); }, conv_flops(s), 0.0);
+  const double ms = measure(
+      st, [&] { (*conv)(); }, conv_flops(s), 0.0);
   st.counters["algo"] = conv->algo();
   st.counters["math_type"] = conv->math_used();
   st.counters["workspace_MiB"] = conv->workspace_mib();
@@ -130,7 +134,8 @@ double cudnn_relu_ms(int N, int C, int H, int W, bool backward) {
   const float one = 1.0f, zero = 0.0f;
   const double ms = median_ms([&] {
     if (!backward) CUDNN_CHECK(cudnnActivationForward(cudnn(), a, &one, d.d, x.f(), &zero, d.d, y.f()));
-    else CUDNN_CHECK(cudnnActivationBackward(cudnn(), a, &one, d.d, y.f(), d.d, dy.f(), d.d, y.f(), &zero, d.d, dx.f()));
+    else
+      CUDNN_CHECK(cudnnActivationBackward(cudnn(), a, &one, d.d, y.f(), d.d, dy.f(), d.d, y.f(), &zero, d.d, dx.f()));
   });
   cudnnDestroyActivationDescriptor(a);
   return ms;
@@ -142,12 +147,14 @@ double cudnn_pool_ms(int N, int C, int H, int W, bool backward) {
   TensorDesc xd(N, C, H, W), yd(N, C, H / 2, W / 2);
   cudnnPoolingDescriptor_t p;
   CUDNN_CHECK(cudnnCreatePoolingDescriptor(&p));
-  CUDNN_CHECK(cudnnSetPooling2dDescriptor(p, CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_NOT_PROPAGATE_NAN, 2, 2, 0, 0, 2, 2));
+  CUDNN_CHECK(
+      cudnnSetPooling2dDescriptor(p, CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_NOT_PROPAGATE_NAN, 2, 2, 0, 0, 2, 2));
   const float one = 1.0f, zero = 0.0f;
   CUDNN_CHECK(cudnnPoolingForward(cudnn(), p, &one, xd.d, x.f(), &zero, yd.d, y.f()));
   const double ms = median_ms([&] {
     if (!backward) CUDNN_CHECK(cudnnPoolingForward(cudnn(), p, &one, xd.d, x.f(), &zero, yd.d, y.f()));
-    else CUDNN_CHECK(cudnnPoolingBackward(cudnn(), p, &one, yd.d, y.f(), yd.d, dy.f(), xd.d, x.f(), &zero, xd.d, dx.f()));
+    else
+      CUDNN_CHECK(cudnnPoolingBackward(cudnn(), p, &one, yd.d, y.f(), yd.d, dy.f(), xd.d, x.f(), &zero, xd.d, dx.f()));
   });
   cudnnDestroyPoolingDescriptor(p);
   return ms;
@@ -161,8 +168,8 @@ double cudnn_softmax_ms(int N, int K, int H, int W, bool log) {
   TensorDesc d(N, K, H, W);
   const float one = 1.0f, zero = 0.0f;
   return median_ms([&] {
-    CUDNN_CHECK(cudnnSoftmaxForward(cudnn(), log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL,
-                                    &one, d.d, in.f(), &zero, d.d, out.f()));
+    CUDNN_CHECK(cudnnSoftmaxForward(cudnn(), log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE,
+                                    CUDNN_SOFTMAX_MODE_CHANNEL, &one, d.d, in.f(), &zero, d.d, out.f()));
   });
 }
 
@@ -188,7 +195,8 @@ std::function<double()> cudnn_baseline(const OpCase& row) {
 // `layer`: the paper's layer it is, for the cuDNN and SGEMM ratios.
 void our_row(benchmark::State& st, const OpCase& row, const PaperLayer* layer, int pass) {
   unet::test::Prepared p = unet::test::prepare(row, unet::test::cuda_backend(), 1);
-  const double ms = measure(st, [&] { p.launch(); }, row.flops, row.bytes);
+  const double ms = measure(
+      st, [&] { p.launch(); }, row.flops, row.bytes);
   for (const unet::test::Readback& out : p.read())
     if (out.guard_overwritten) throw std::runtime_error("the kernel wrote past an output (its guard is overwritten)");
   if (layer) {
@@ -205,8 +213,7 @@ void our_row(benchmark::State& st, const OpCase& row, const PaperLayer* layer, i
           return median_ms([&] { (*conv)(); });
         });
         st.counters[std::string("ratio_") + math_name(m)] = ms / base;
-      } catch (const std::exception&) {
-      }
+      } catch (const std::exception&) {}
     }
 #endif
     if (layer->kind == Conv::k3x3 && pass == 0 && row.precision == unet::test::Precision::fp32)
@@ -268,7 +275,8 @@ void register_all() {
         for (Math m : {Math::TF32, Math::BF16})
           reg(std::string("cudnn_") + math_name(m) + "_nhwc/" + tail, [&l, m](benchmark::State& st) {
             CudnnConv conv(Pass::Forward, m, 1, l.C, l.H, l.W, l.K, 3, 1, false, /*nhwc=*/true);
-            measure(st, [&] { conv(); }, conv_flops(l), 0.0);
+            measure(
+                st, [&] { conv(); }, conv_flops(l), 0.0);
             st.counters["algo"] = conv.algo();
             st.counters["math_type"] = conv.math_used();
           });
@@ -319,11 +327,14 @@ int main(int argc, char** argv) {
       std::printf("GPU: %s, %d SMs, compute capability %d.%d\n", info.name.c_str(), info.sm_count, info.cc_major,
                   info.cc_minor);
 #if UNET_BENCH_HAVE_CUDNN
-      std::printf("baselines: cuDNN %zu (fastest algorithm from cudnnFind*, in fma, tf32 and bf16), cuBLAS SGEMM, "
-                  "cudaMemcpy; medians of %d calls\n", cudnnGetVersion(), g_iters);
+      std::printf(
+          "baselines: cuDNN %zu (fastest algorithm from cudnnFind*, in fma, tf32 and bf16), cuBLAS SGEMM, "
+          "cudaMemcpy; medians of %d calls\n",
+          cudnnGetVersion(), g_iters);
 #else
-      std::printf("baselines: cuBLAS SGEMM and cudaMemcpy (built without cuDNN: no cuDNN ratios); medians of %d calls\n",
-                  g_iters);
+      std::printf(
+          "baselines: cuBLAS SGEMM and cudaMemcpy (built without cuDNN: no cuDNN ratios); medians of %d calls\n",
+          g_iters);
 #endif
     }
     register_all();

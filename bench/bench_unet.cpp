@@ -7,12 +7,14 @@
 //       one training tile as the trainer builds it: DIR/x.npy (T x T, the normalised image, mirrored past
 //       the border), DIR/labels.npy and DIR/weights.npy (the output's O x O class indices and Eq. 2
 //       weights, w0 10, sigma 5), centred on the image; with --augment-seed, augmented as in training.
-//   bench_unet step    --model CKPT --tile-dir DIR [--device cpu|cuda] [--precision fp32|tf32|bf16] [--steps 3] [--lr 0.002]
+//   bench_unet step    --model CKPT --tile-dir DIR [--device cpu|cuda] [--precision fp32|tf32|bf16] [--steps 3] [--lr
+//   0.002]
 //                      [--momentum 0.99] [--dropout P] [--time-steps N --warmup W] [--json FILE]
 //       the training step of unet train (forward with dropout, weighted softmax cross-entropy, backward,
 //       SGD with momentum) on that tile: prints the loss of each of --steps steps (before its update),
 //       then times N more steps (median wall time, the device synchronised after each).
-//   bench_unet predict --model CKPT [--size 512] [--tile T | --one-tile] [--batch B] [--tta] [--repeats R] [--device ..]
+//   bench_unet predict --model CKPT [--size 512] [--tile T | --one-tile] [--batch B] [--tta] [--repeats R] [--device
+//   ..]
 //                      [--json FILE]
 //       overlap-tile prediction of a random size x size image: median time and the allocator's peak memory.
 //   bench_unet slices  --images STACK.tif --labels STACK.tif --val-last N --out DIR
@@ -90,7 +92,9 @@ class Json {
   }
 
  private:
-  void add(const std::string& k, const std::string& v) { body_ += (body_.empty() ? "  \"" : ",\n  \"") + k + "\": " + v; }
+  void add(const std::string& k, const std::string& v) {
+    body_ += (body_.empty() ? "  \"" : ",\n  \"") + k + "\": " + v;
+  }
   std::string body_;
 };
 
@@ -158,8 +162,8 @@ int cmd_sample(int argc, char** argv) {
 
 int cmd_step(int argc, char** argv) {
   Args a(argc, argv, 2,
-         {"model", "tile-dir", "device", "precision", "steps", "lr", "momentum", "dropout", "time-steps", "warmup", "json",
-          "seed"},
+         {"model", "tile-dir", "device", "precision", "steps", "lr", "momentum", "dropout", "time-steps", "warmup",
+          "json", "seed"},
          {});
   const Device dev = cli::pick_device(a.str("device", "auto"));
   // fp32 unless asked: the cross-framework check compares with PyTorch's FP32 step.
@@ -176,8 +180,9 @@ int cmd_step(int argc, char** argv) {
   const int T = x.height, O = TileSizes::output_for_input(T, cfg.depth);
   UNET_CHECK(x.width == T && x.channels == cfg.in_channels, "x.npy is ", x.channels, "x", x.height, "x", x.width,
              ": expected a square tile with ", cfg.in_channels, " channel(s)");
-  UNET_CHECK(O > 0 && lab.height == O && lab.width == O && w.height == O && w.width == O, "labels.npy / weights.npy are ",
-             lab.height, "x", lab.width, " / ", w.height, "x", w.width, "; a ", T, " tile gives ", O, "x", O);
+  UNET_CHECK(O > 0 && lab.height == O && lab.width == O && w.height == O && w.width == O,
+             "labels.npy / weights.npy are ", lab.height, "x", lab.width, " / ", w.height, "x", w.width, "; a ", T,
+             " tile gives ", O, "x", O);
   std::vector<int32_t> li(lab.data.size());
   for (size_t i = 0; i < li.size(); ++i) {
     li[i] = static_cast<int32_t>(lab.data[i]);
@@ -187,7 +192,8 @@ int cmd_step(int argc, char** argv) {
   const Tensor xt = Tensor::from_vector({1, cfg.in_channels, T, T}, x.data).to(dev);
   const Tensor lt = Tensor::from_vector_i32({1, O, O}, li).to(dev);
   const Tensor wt = Tensor::from_vector({1, O, O}, w.data).to(dev);
-  SGD opt(net.parameters(), static_cast<float>(a.num("lr", 0.002, 1e-30, 10.0)), static_cast<float>(a.num("momentum", 0.99, 0.0, 0.999999)), 0.0f);
+  SGD opt(net.parameters(), static_cast<float>(a.num("lr", 0.002, 1e-30, 10.0)),
+          static_cast<float>(a.num("momentum", 0.99, 0.0, 0.999999)), 0.0f);
   auto step = [&] {  // unet train's iteration (unet/train.cpp), on the fixed tile
     opt.zero_grad();
     Var loss = ops::softmax_xent(net.forward(Var(xt), true, &rng), lt, wt);
@@ -296,7 +302,8 @@ int cmd_slices(int argc, char** argv) {
   std::vector<Image> labels = read_label_stack(a.need("labels"), classes);
   UNET_CHECK(images.size() == labels.size(), a.need("images"), " has ", images.size(), " slices but ", a.need("labels"),
              " has ", labels.size());
-  UNET_CHECK(!info.is_float && (info.bits == 8 || info.bits == 16), a.need("images"), ": 8- or 16-bit integer pages expected");
+  UNET_CHECK(!info.is_float && (info.bits == 8 || info.bits == 16), a.need("images"),
+             ": 8- or 16-bit integer pages expected");
   const size_t val = static_cast<size_t>(a.count("val-last", 0, 0, 1 << 20));
   UNET_CHECK(val < images.size(), "--val-last ", val, " leaves no training slice of ", images.size());
   const fs::path out = a.need("out");
@@ -312,7 +319,8 @@ int cmd_slices(int argc, char** argv) {
       for (float& v : labels[i].data) v *= 255.0f;  // a 0/255 mask, as the ISBI labels are
     write_png((part / "label" / name).string(), labels[i]);
   }
-  std::printf("wrote %zu training and %zu validation slices under %s\n", images.size() - val, val, out.string().c_str());
+  std::printf("wrote %zu training and %zu validation slices under %s\n", images.size() - val, val,
+              out.string().c_str());
   return 0;
 }
 

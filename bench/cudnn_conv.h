@@ -14,10 +14,10 @@
 
 #include "bench/gpu_timing.h"
 
-#define CUDNN_CHECK(call)                                                                       \
-  do {                                                                                          \
-    cudnnStatus_t st_ = (call);                                                                 \
-    if (st_ != CUDNN_STATUS_SUCCESS)                                                            \
+#define CUDNN_CHECK(call)                                                                    \
+  do {                                                                                       \
+    cudnnStatus_t st_ = (call);                                                              \
+    if (st_ != CUDNN_STATUS_SUCCESS)                                                         \
       throw std::runtime_error(std::string(#call) + " failed: " + cudnnGetErrorString(st_)); \
   } while (0)
 
@@ -73,8 +73,8 @@ class CudnnConv {
     CUDNN_CHECK(cudnnCreateFilterDescriptor(&wd_));
     CUDNN_CHECK(cudnnSetFilter4dDescriptor(wd_, dt_, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, Co, Ci, R, R));
     CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&cd_));
-    CUDNN_CHECK(cudnnSetConvolution2dDescriptor(cd_, 0, 0, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION,
-                                                CUDNN_DATA_FLOAT));
+    CUDNN_CHECK(
+        cudnnSetConvolution2dDescriptor(cd_, 0, 0, stride, stride, 1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     const cudnnMathType_t wanted = math == Math::FMA    ? CUDNN_FMA_MATH
                                    : math == Math::TF32 ? CUDNN_DEFAULT_MATH
                                                         : CUDNN_TENSOR_OP_MATH;
@@ -93,7 +93,10 @@ class CudnnConv {
       CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(cudnn(), in_.d, wd_, cd_, out_.d, kMax, &found, perf));
       for (int i = 0; i < found && !ok; ++i)
         if (accept(perf[i].status, perf[i].mathType)) {
-          fwd_ = perf[i].algo; memory = perf[i].memory; got = perf[i].mathType; ok = true;
+          fwd_ = perf[i].algo;
+          memory = perf[i].memory;
+          got = perf[i].mathType;
+          ok = true;
           algo_ = static_cast<int>(perf[i].algo);
         }
     } else if (pass == Pass::BackwardData) {
@@ -101,7 +104,10 @@ class CudnnConv {
       CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(cudnn(), wd_, out_.d, cd_, in_.d, kMax, &found, perf));
       for (int i = 0; i < found && !ok; ++i)
         if (accept(perf[i].status, perf[i].mathType)) {
-          bwd_data_ = perf[i].algo; memory = perf[i].memory; got = perf[i].mathType; ok = true;
+          bwd_data_ = perf[i].algo;
+          memory = perf[i].memory;
+          got = perf[i].mathType;
+          ok = true;
           algo_ = static_cast<int>(perf[i].algo);
         }
     } else {
@@ -109,7 +115,10 @@ class CudnnConv {
       CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(cudnn(), in_.d, out_.d, cd_, wd_, kMax, &found, perf));
       for (int i = 0; i < found && !ok; ++i)
         if (accept(perf[i].status, perf[i].mathType)) {
-          bwd_filter_ = perf[i].algo; memory = perf[i].memory; got = perf[i].mathType; ok = true;
+          bwd_filter_ = perf[i].algo;
+          memory = perf[i].memory;
+          got = perf[i].mathType;
+          ok = true;
           algo_ = static_cast<int>(perf[i].algo);
         }
     }

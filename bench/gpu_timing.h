@@ -20,7 +20,7 @@
 namespace bench_gpu {
 
 inline cudaStream_t g_stream = nullptr;  // the engine's CUDA stream: the op table's rows run on it
-inline int g_iters = 20;  // timed calls per row (each timed alone; the row reports their median)
+inline int g_iters = 20;                 // timed calls per row (each timed alone; the row reports their median)
 
 // float -> bfloat16, round to nearest even (NaN kept a NaN).
 inline uint16_t to_bf16(float f) {
@@ -162,8 +162,8 @@ inline double memcpy_ms(double traffic_bytes) {
     const int64_t n = static_cast<int64_t>(traffic_bytes / 2 / sizeof(float));
     Buf a(n), b(n);
     return median_ms([&] {
-      UNET_CUDA_CHECK(cudaMemcpyAsync(b.f(), a.f(), static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToDevice,
-                                      g_stream));
+      UNET_CUDA_CHECK(
+          cudaMemcpyAsync(b.f(), a.f(), static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToDevice, g_stream));
     });
   });
 }

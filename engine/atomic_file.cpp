@@ -64,8 +64,7 @@ std::string atomic_temp_path(const std::string& path) {
 void atomic_write_stream(const std::string& path, const std::function<void(std::FILE*)>& fill) {
   UNET_CHECK(!path.empty(), "cannot write a file with an empty path");
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    UNET_FAIL("cannot write '", path, "': it is a directory");
+  if (std::filesystem::is_directory(path, ec)) UNET_FAIL("cannot write '", path, "': it is a directory");
   const std::string tmp = atomic_temp_path(path);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) {
@@ -134,12 +133,10 @@ void atomic_write_bytes(const std::string& path, const void* data, size_t bytes)
   });
 }
 
-void atomic_write_via_path(const std::string& path,
-                           const std::function<void(const std::string& tmp_path)>& fill) {
+void atomic_write_via_path(const std::string& path, const std::function<void(const std::string& tmp_path)>& fill) {
   UNET_CHECK(!path.empty(), "cannot write a file with an empty path");
   std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    UNET_FAIL("cannot write '", path, "': it is a directory");
+  if (std::filesystem::is_directory(path, ec)) UNET_FAIL("cannot write '", path, "': it is a directory");
   const std::string tmp = atomic_temp_path(path);
   try {
     fill(tmp);

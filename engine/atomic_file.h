@@ -31,7 +31,6 @@ void atomic_write_stream(const std::string& path, const std::function<void(std::
 
 // For writers that need a path of their own (libtiff): `fill(tmp_path)` must create and close the
 // file at tmp_path; it is then fsync'd and renamed over `path`.
-void atomic_write_via_path(const std::string& path,
-                           const std::function<void(const std::string& tmp_path)>& fill);
+void atomic_write_via_path(const std::string& path, const std::function<void(const std::string& tmp_path)>& fill);
 
 }  // namespace unet

@@ -27,9 +27,7 @@ Tape& Tape::current() {
   return tape;
 }
 
-void Tape::record(const char* op, std::function<void()> backward) {
-  nodes_.push_back(Node{op, std::move(backward)});
-}
+void Tape::record(const char* op, std::function<void()> backward) { nodes_.push_back(Node{op, std::move(backward)}); }
 
 void Tape::run_backward() {
   // Move the nodes out first: a node's closure may own the last reference to big activations,

@@ -18,9 +18,9 @@ namespace unet {
 
 struct VarImpl {
   Tensor value;
-  Tensor grad;                 // undefined until a gradient arrives
+  Tensor grad;  // undefined until a gradient arrives
   bool requires_grad = false;
-  bool grad_is_one = false;    // grad was seeded with 1 by backward(): ops may skip reading it
+  bool grad_is_one = false;  // grad was seeded with 1 by backward(): ops may skip reading it
   std::string name;
 };
 
@@ -53,7 +53,7 @@ class Tape {
     const char* op;                  // the op's name, as in the kernel table
     std::function<void()> backward;  // reads output grads, accumulates input grads
   };
-  static Tape& current();            // one tape per thread
+  static Tape& current();  // one tape per thread
   void record(const char* op, std::function<void()> backward);
   void clear() { nodes_.clear(); }
   size_t size() const { return nodes_.size(); }
@@ -73,6 +73,7 @@ class NoGrad {
   ~NoGrad();
   NoGrad(const NoGrad&) = delete;
   NoGrad& operator=(const NoGrad&) = delete;
+
  private:
   bool prev_;
 };

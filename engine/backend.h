@@ -30,11 +30,11 @@ size_t available_memory(Device d);
 
 // Caching-allocator statistics: a training step must not call cudaMalloc after its first iteration.
 struct AllocatorStats {
-  size_t device_mallocs = 0;   // calls that reached cudaMalloc
-  size_t bytes_reserved = 0;   // held from the driver
-  size_t bytes_in_use = 0;     // handed out to tensors
+  size_t device_mallocs = 0;     // calls that reached cudaMalloc
+  size_t bytes_reserved = 0;     // held from the driver
+  size_t bytes_in_use = 0;       // handed out to tensors
   size_t peak_bytes_in_use = 0;  // the most bytes_in_use has been
-  bool exact = false;          // UNET_CUDA_ALLOCATOR=exact: no caching (see cuda_allocator())
+  bool exact = false;            // UNET_CUDA_ALLOCATOR=exact: no caching (see cuda_allocator())
 };
 // With the environment variable UNET_CUDA_ALLOCATOR=exact the allocator caches nothing: every tensor is
 // its own cudaMalloc of exactly its size, freed when the tensor is (for compute-sanitizer, which sees a
@@ -49,6 +49,7 @@ class OpRange {
   ~OpRange();
   OpRange(const OpRange&) = delete;
   OpRange& operator=(const OpRange&) = delete;
+
  private:
   bool active_ = false;
 };

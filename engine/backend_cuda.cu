@@ -170,8 +170,8 @@ class CachingAllocator final : public Allocator {
     }
     if (err != cudaSuccess) {
       (void)cudaGetLastError();
-      UNET_FAIL_AS(OutOfMemory, "CUDA out of memory: cudaMalloc of ", cls, " bytes failed (", cudaGetErrorString(err), "); ",
-                stats_.bytes_reserved, " bytes reserved, ", stats_.bytes_in_use, " in use");
+      UNET_FAIL_AS(OutOfMemory, "CUDA out of memory: cudaMalloc of ", cls, " bytes failed (", cudaGetErrorString(err),
+                   "); ", stats_.bytes_reserved, " bytes reserved, ", stats_.bytes_in_use, " in use");
     }
     ++stats_.device_mallocs;
     stats_.bytes_reserved += cls;

@@ -16,7 +16,9 @@ const kernels::KernelTable& kernels_for(Device d) {
   return kernels::cpu_table();
 }
 kernels::Stream stream_for(Device) { return nullptr; }
-void synchronize(Device d) { if (d == Device::CUDA) no_cuda(); }
+void synchronize(Device d) {
+  if (d == Device::CUDA) no_cuda();
+}
 DeviceInfo cuda_device_info() { no_cuda(); }
 AllocatorStats cuda_allocator_stats() { return {}; }
 Allocator& cuda_allocator() { no_cuda(); }

@@ -10,13 +10,13 @@ struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 // The kinds of failure a caller may act on differently (libunet turns each into its own status):
-struct IoError : Error {      // a file could not be opened, read or written
+struct IoError : Error {  // a file could not be opened, read or written
   using Error::Error;
 };
 struct OutOfMemory : Error {  // an allocation was refused, or a job would not fit the memory there is
   using Error::Error;
 };
-struct Cancelled : Error {    // the caller asked a running job to stop
+struct Cancelled : Error {  // the caller asked a running job to stop
   using Error::Error;
 };
 struct Unsupported : Error {  // a valid request this device or build cannot do (e.g. tf32 on the CPU)
@@ -40,9 +40,9 @@ template <typename E = Error, typename... Args>
 }  // namespace unet
 
 // UNET_CHECK(cond, message parts...): throw unet::Error with the message when cond is false.
-#define UNET_CHECK(cond, ...)                                                  \
-  do {                                                                         \
-    if (!(cond)) ::unet::detail::fail(__FILE__, __LINE__, __VA_ARGS__);        \
+#define UNET_CHECK(cond, ...)                                           \
+  do {                                                                  \
+    if (!(cond)) ::unet::detail::fail(__FILE__, __LINE__, __VA_ARGS__); \
   } while (0)
 #define UNET_FAIL(...) ::unet::detail::fail(__FILE__, __LINE__, __VA_ARGS__)
 // UNET_FAIL_AS(IoError, message parts...): throw that kind of Error.

@@ -195,14 +195,30 @@ class Parser {
         if (++i_ >= n_) fail("unterminated string");
         const unsigned char e = p_[i_++];
         switch (e) {
-          case '"': out.push_back('"'); break;
-          case '\\': out.push_back('\\'); break;
-          case '/': out.push_back('/'); break;
-          case 'b': out.push_back('\b'); break;
-          case 'f': out.push_back('\f'); break;
-          case 'n': out.push_back('\n'); break;
-          case 'r': out.push_back('\r'); break;
-          case 't': out.push_back('\t'); break;
+          case '"':
+            out.push_back('"');
+            break;
+          case '\\':
+            out.push_back('\\');
+            break;
+          case '/':
+            out.push_back('/');
+            break;
+          case 'b':
+            out.push_back('\b');
+            break;
+          case 'f':
+            out.push_back('\f');
+            break;
+          case 'n':
+            out.push_back('\n');
+            break;
+          case 'r':
+            out.push_back('\r');
+            break;
+          case 't':
+            out.push_back('\t');
+            break;
           case 'u': {
             uint32_t cp = hex4();
             if (cp >= 0xdc00 && cp <= 0xdfff) fail("lone low surrogate in a \\u escape");
@@ -284,10 +300,14 @@ const Value* Value::find(const std::string& key) const {
 
 std::string Value::dump() const {
   switch (kind) {
-    case Kind::kNull: return "null";
-    case Kind::kBool: return boolean ? "true" : "false";
-    case Kind::kNumber: return text;
-    case Kind::kString: return quote(text);
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return boolean ? "true" : "false";
+    case Kind::kNumber:
+      return text;
+    case Kind::kString:
+      return quote(text);
     case Kind::kArray: {
       std::string s = "[";
       for (size_t i = 0; i < items.size(); ++i) s += (i ? "," : "") + items[i].dump();
@@ -295,7 +315,8 @@ std::string Value::dump() const {
     }
     case Kind::kObject: {
       std::string s = "{";
-      for (size_t i = 0; i < members.size(); ++i) s += (i ? "," : "") + quote(members[i].first) + ":" + members[i].second.dump();
+      for (size_t i = 0; i < members.size(); ++i)
+        s += (i ? "," : "") + quote(members[i].first) + ":" + members[i].second.dump();
       return s + "}";
     }
   }
@@ -317,13 +338,27 @@ std::string quote(const std::string& s) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];

@@ -22,8 +22,8 @@ struct Value {
   std::string text;  // also the (unescaped) contents of a string
   bool is_unsigned = false;
   uint64_t u = 0;
-  std::vector<Value> items;                             // array elements
-  std::vector<std::pair<std::string, Value>> members;   // object members, in file order
+  std::vector<Value> items;                            // array elements
+  std::vector<std::pair<std::string, Value>> members;  // object members, in file order
 
   bool is_string() const { return kind == Kind::kString; }
   bool is_array() const { return kind == Kind::kArray; }

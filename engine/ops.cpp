@@ -29,8 +29,7 @@ Var make_output(Tensor value, std::initializer_list<const Var*> inputs) {
 
 void check_4d(const char* op, const char* what, const Var& v) {
   UNET_CHECK(v.defined() && v.value().ndim() == 4 && v.value().dtype() == DType::F32, op, ": ", what,
-             " must be a 4-D f32 NCHW tensor, got ",
-             v.defined() ? shape_str(v.shape()) : std::string("undefined"));
+             " must be a 4-D f32 NCHW tensor, got ", v.defined() ? shape_str(v.shape()) : std::string("undefined"));
 }
 
 void check_same_device(const char* op, std::initializer_list<const Var*> vs) {
@@ -46,8 +45,8 @@ void check_conv(const char* op, const Var& x, const Var& w, const Var& b, int k)
   check_4d(op, "weight", w);
   check_same_device(op, {&x, &w, &b});
   const Shape& ws = w.shape();
-  UNET_CHECK(ws[1] == x.shape()[1] && ws[2] == k && ws[3] == k, op, ": weight ", shape_str(ws),
-             " does not fit input ", shape_str(x.shape()), " (want [K,", x.shape()[1], ",", k, ",", k, "])");
+  UNET_CHECK(ws[1] == x.shape()[1] && ws[2] == k && ws[3] == k, op, ": weight ", shape_str(ws), " does not fit input ",
+             shape_str(x.shape()), " (want [K,", x.shape()[1], ",", k, ",", k, "])");
   UNET_CHECK(b.value().numel() == ws[0], op, ": bias has ", b.value().numel(), " elements for ", ws[0],
              " output channels");
 }
@@ -163,15 +162,16 @@ Var upconv2x2(const Var& x, const Var& w, const Var& b) {
   check_same_device("upconv2x2", {&x, &w, &b});
   const Shape& s = x.shape();
   int N = narrow(s[0]), C = narrow(s[1]), H = narrow(s[2]), W = narrow(s[3]), Ko = narrow(w.shape()[1]);
-  UNET_CHECK(w.shape()[0] == C && w.shape()[2] == 2 && w.shape()[3] == 2, "upconv2x2: weight ",
-             shape_str(w.shape()), " does not fit input ", shape_str(s), " (want [", C, ",K,2,2])");
+  UNET_CHECK(w.shape()[0] == C && w.shape()[2] == 2 && w.shape()[3] == 2, "upconv2x2: weight ", shape_str(w.shape()),
+             " does not fit input ", shape_str(s), " (want [", C, ",K,2,2])");
   UNET_CHECK(b.value().numel() == Ko, "upconv2x2: bias has ", b.value().numel(), " elements for ", Ko,
              " output channels");
   Device d = x.device();
   const kernels::Precision prec = conv_precision();
   OpRange r("upconv2x2");
   Tensor y = Tensor::empty({N, Ko, 2 * H, 2 * W}, DType::F32, d);
-  table(d).upconv2x2_forward(stream(d), prec, x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W, Ko);
+  table(d).upconv2x2_forward(stream(d), prec, x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W,
+                             Ko);
   Var out = make_output(y, {&x, &w, &b});
   if (out.requires_grad()) {
     Tape::current().record("upconv2x2", [x, w, b, out, N, C, H, W, Ko, d, prec] {
@@ -200,8 +200,8 @@ Var crop_concat(const Var& skip, const Var& up) {
   const Shape &ss = skip.shape(), &us = up.shape();
   int N = narrow(ss[0]), Cs = narrow(ss[1]), Hs = narrow(ss[2]), Ws = narrow(ss[3]);
   int Cu = narrow(us[1]), Hu = narrow(us[2]), Wu = narrow(us[3]);
-  UNET_CHECK(us[0] == N && Hs >= Hu && Ws >= Wu, "crop_concat: skip ", shape_str(ss),
-             " cannot be cropped to up ", shape_str(us));
+  UNET_CHECK(us[0] == N && Hs >= Hu && Ws >= Wu, "crop_concat: skip ", shape_str(ss), " cannot be cropped to up ",
+             shape_str(us));
   Device d = skip.device();
   OpRange r("crop_concat");
   Tensor y = Tensor::empty({N, Cs + Cu, Hu, Wu}, DType::F32, d);
@@ -261,7 +261,7 @@ Var softmax_xent(const Var& logits, const Tensor& labels, const Tensor& weights)
   Tensor loss = Tensor::empty({1}, DType::F32, d);
   Tensor dlogits = Tensor::empty(s, DType::F32, d);
   table(d).softmax_xent(stream(d), logits.value().f32(), labels.i32(), weights.defined() ? weights.f32() : nullptr,
-                    loss.f32(), dlogits.f32(), N, Kc, H, W);
+                        loss.f32(), dlogits.f32(), N, Kc, H, W);
   Var out = make_output(loss, {&logits});
   if (out.requires_grad()) {
     Tape::current().record("softmax_xent", [logits, out, dlogits, d]() mutable {
@@ -287,8 +287,8 @@ Tensor softmax(const Tensor& logits) {
   Device d = logits.device();
   OpRange r("softmax_forward");
   Tensor p = Tensor::empty(logits.shape(), DType::F32, d);
-  table(d).softmax_forward(stream(d), logits.f32(), p.f32(), narrow(logits.dim(0)), narrow(logits.dim(1)), narrow(logits.dim(2)),
-                       narrow(logits.dim(3)));
+  table(d).softmax_forward(stream(d), logits.f32(), p.f32(), narrow(logits.dim(0)), narrow(logits.dim(1)),
+                           narrow(logits.dim(2)), narrow(logits.dim(3)));
   return p;
 }
 

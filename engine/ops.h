@@ -25,12 +25,12 @@ class ConvPrecision {
   kernels::Precision prev_;
 };
 
-Var conv3x3(const Var& x, const Var& w, const Var& b);     // unpadded: H,W shrink by 2
+Var conv3x3(const Var& x, const Var& w, const Var& b);  // unpadded: H,W shrink by 2
 Var conv1x1(const Var& x, const Var& w, const Var& b);
 Var relu(const Var& x);
-Var maxpool2x2(const Var& x);                              // H, W must be even
-Var upconv2x2(const Var& x, const Var& w, const Var& b);   // H, W double
-Var crop_concat(const Var& skip, const Var& up);           // [crop(skip), up] along channels
+Var maxpool2x2(const Var& x);                             // H, W must be even
+Var upconv2x2(const Var& x, const Var& w, const Var& b);  // H, W double
+Var crop_concat(const Var& skip, const Var& up);          // [crop(skip), up] along channels
 // Inverted dropout with probability p, drawing its mask from rng (the rng advances by numel).
 Var dropout(const Var& x, float p, Rng& rng);
 // Weighted softmax cross-entropy normalised by the pixel count; labels I32 [N,H,W] on the same

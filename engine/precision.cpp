@@ -20,8 +20,10 @@ kernels::Precision choose_precision(Device device, std::optional<kernels::Precis
                  " needs a CUDA GPU with tensor cores (compute capability 8.0 or newer); the CPU computes the "
                  "convolutions in fp32 only (ask for fp32, or for the cuda device)");
   if (cc < 80)
-    UNET_FAIL_AS(Unsupported, "precision ", kernels::precision_name(*asked), " needs tensor cores of compute "
-                 "capability 8.0 or newer; this GPU has ", cc / 10, ".", cc % 10, " (ask for fp32)");
+    UNET_FAIL_AS(Unsupported, "precision ", kernels::precision_name(*asked),
+                 " needs tensor cores of compute "
+                 "capability 8.0 or newer; this GPU has ",
+                 cc / 10, ".", cc % 10, " (ask for fp32)");
   return *asked;
 }
 

@@ -29,9 +29,8 @@ struct DTypeInfo {
   const char* name;
   size_t itemsize;
 };
-constexpr DTypeInfo kDTypes[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},
-                                 {"U64", 8}, {"I32", 4}, {"U32", 4}, {"I16", 2}, {"U16", 2},
-                                 {"I8", 1},  {"U8", 1},  {"BOOL", 1}};
+constexpr DTypeInfo kDTypes[] = {{"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"U64", 8}, {"I32", 4},
+                                 {"U32", 4}, {"I16", 2}, {"U16", 2}, {"I8", 1},   {"U8", 1},  {"BOOL", 1}};
 
 const DTypeInfo* find_dtype(const std::string& s) {
   for (const auto& d : kDTypes)
@@ -48,12 +47,9 @@ std::string supported_dtypes() {
 float half_to_float(uint16_t h) {
   const uint32_t sign = (h >> 15) & 1u, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
   float v;
-  if (exp == 0)
-    v = std::ldexp(static_cast<float>(mant), -24);  // zero or subnormal
-  else if (exp == 31)
-    v = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  else
-    v = std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
+  if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);  // zero or subnormal
+  else if (exp == 31) v = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  else v = std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
   return sign ? -v : v;
 }
 
@@ -105,7 +101,9 @@ void convert(const std::string& dtype, const uint8_t* src, size_t n, float* dst)
 }
 
 struct FileCloser {
-  void operator()(std::FILE* f) const { if (f) std::fclose(f); }
+  void operator()(std::FILE* f) const {
+    if (f) std::fclose(f);
+  }
 };
 
 struct Entry {
@@ -114,9 +112,7 @@ struct Entry {
   uint64_t begin = 0, end = 0, numel = 0;
 };
 
-std::string offsets_str(uint64_t b, uint64_t e) {
-  return "[" + std::to_string(b) + ", " + std::to_string(e) + "]";
-}
+std::string offsets_str(uint64_t b, uint64_t e) { return "[" + std::to_string(b) + ", " + std::to_string(e) + "]"; }
 
 // What the header says: the tensors sorted by data offset and checked to tile the data buffer
 // exactly, and the metadata.
@@ -196,9 +192,8 @@ Layout parse_header(const char* text, size_t n, uint64_t buffer_size, const std:
     out.entries.push_back(std::move(e));
   }
 
-  std::sort(out.entries.begin(), out.entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
+  std::sort(out.entries.begin(), out.entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   uint64_t expect = 0;
   for (const auto& e : out.entries) {
     if (e.end > buffer_size)
@@ -208,13 +203,13 @@ Layout parse_header(const char* text, size_t n, uint64_t buffer_size, const std:
       UNET_FAIL("'", name, "': tensor '", e.name, "' data_offsets ", offsets_str(e.begin, e.end),
                 " overlap the previous tensor (which ends at ", expect, ")");
     if (e.begin > expect)
-      UNET_FAIL("'", name, "': tensor '", e.name, "' data_offsets ", offsets_str(e.begin, e.end),
-                " leave a hole of ", e.begin - expect, " bytes after offset ", expect);
+      UNET_FAIL("'", name, "': tensor '", e.name, "' data_offsets ", offsets_str(e.begin, e.end), " leave a hole of ",
+                e.begin - expect, " bytes after offset ", expect);
     expect = e.end;
   }
   if (expect != buffer_size)
-    UNET_FAIL("'", name, "': the data buffer holds ", buffer_size, " bytes but the tensors cover only ",
-              expect, " of them");
+    UNET_FAIL("'", name, "': the data buffer holds ", buffer_size, " bytes but the tensors cover only ", expect,
+              " of them");
   return out;
 }
 
@@ -249,8 +244,8 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
     try {
       return json::quote(s);
     } catch (const Error& e) {
-      UNET_FAIL("cannot save '", path, "': header is not valid JSON text (names and metadata must be UTF-8): ",
-                e.what());
+      UNET_FAIL("cannot save '", path,
+                "': header is not valid JSON text (names and metadata must be UTF-8): ", e.what());
     }
   };
   std::string text = "{";
@@ -261,15 +256,13 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
       UNET_CHECK(!t.name.empty(), "cannot save '", path, "': a tensor has an empty name");
       UNET_CHECK(t.name != "__metadata__", "cannot save '", path,
                  "': '__metadata__' is reserved and cannot name a tensor");
-      UNET_CHECK(names.insert(t.name).second, "cannot save '", path, "': tensor name '", t.name,
-                 "' appears twice");
+      UNET_CHECK(names.insert(t.name).second, "cannot save '", path, "': tensor name '", t.name, "' appears twice");
       for (int64_t d : t.shape)
         UNET_CHECK(d >= 0, "cannot save '", path, "': tensor '", t.name, "' has negative dimension in shape ",
                    shape_str(t.shape));
       const int64_t numel = shape_numel(t.shape);
-      UNET_CHECK(static_cast<int64_t>(t.data.size()) == numel, "cannot save '", path, "': tensor '",
-                 t.name, "' has shape ", shape_str(t.shape), " (", numel, " values) but ", t.data.size(),
-                 " values of data");
+      UNET_CHECK(static_cast<int64_t>(t.data.size()) == numel, "cannot save '", path, "': tensor '", t.name,
+                 "' has shape ", shape_str(t.shape), " (", numel, " values) but ", t.data.size(), " values of data");
       const uint64_t bytes = static_cast<uint64_t>(numel) * 4;
       std::string shape;
       for (int64_t d : t.shape) shape += (shape.empty() ? "" : ",") + std::to_string(d);

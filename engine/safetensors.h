@@ -28,14 +28,14 @@ namespace unet {
 
 struct NamedTensor {
   std::string name;
-  Shape shape;               // may be empty: a scalar (numel 1)
-  std::vector<float> data;   // row-major, shape_numel(shape) values
-  std::string dtype = "F32"; // on load: the dtype stored in the file (data is float anyway)
+  Shape shape;                // may be empty: a scalar (numel 1)
+  std::vector<float> data;    // row-major, shape_numel(shape) values
+  std::string dtype = "F32";  // on load: the dtype stored in the file (data is float anyway)
 };
 
 struct SafetensorsFile {
-  std::vector<NamedTensor> tensors;              // in file order (ascending data offset)
-  std::map<std::string, std::string> metadata;   // the "__metadata__" map (empty if absent)
+  std::vector<NamedTensor> tensors;             // in file order (ascending data offset)
+  std::map<std::string, std::string> metadata;  // the "__metadata__" map (empty if absent)
 
   // The tensor called `name`, or nullptr.
   const NamedTensor* find(const std::string& name) const;

@@ -24,18 +24,26 @@ const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "f32";
-    case DType::I32: return "i32";
-    case DType::BF16: return "bf16";
-    case DType::F16: return "f16";
+    case DType::F32:
+      return "f32";
+    case DType::I32:
+      return "i32";
+    case DType::BF16:
+      return "bf16";
+    case DType::F16:
+      return "f16";
   }
   return "?";
 }
 
 size_t element_size(DType t) {
   switch (t) {
-    case DType::F32: case DType::I32: return 4;
-    case DType::BF16: case DType::F16: return 2;
+    case DType::F32:
+    case DType::I32:
+      return 4;
+    case DType::BF16:
+    case DType::F16:
+      return 2;
   }
   return 0;
 }
@@ -126,8 +134,8 @@ Tensor Tensor::from_vector(Shape shape, const std::vector<float>& values) {
 }
 
 Tensor Tensor::from_vector_i32(Shape shape, const std::vector<int32_t>& values) {
-  UNET_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector_i32: ",
-             values.size(), " values for shape ", shape_str(shape));
+  UNET_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector_i32: ", values.size(),
+             " values for shape ", shape_str(shape));
   Tensor t = empty(std::move(shape), DType::I32);
   if (!values.empty()) std::memcpy(t.raw(), values.data(), t.nbytes());
   return t;

@@ -70,18 +70,18 @@ class Tensor {
   size_t nbytes() const { return static_cast<size_t>(numel()) * element_size(dtype_); }
 
   void* raw() const { return storage_ ? storage_->ptr : nullptr; }
-  float* f32() const;      // checks dtype == F32
-  int32_t* i32() const;    // checks dtype == I32
+  float* f32() const;    // checks dtype == F32
+  int32_t* i32() const;  // checks dtype == I32
 
-  Tensor to(Device d) const;               // copy to device d (a new buffer even when d == device())
+  Tensor to(Device d) const;  // copy to device d (a new buffer even when d == device())
   Tensor clone() const { return to(device()); }
-  void copy_from(const Tensor& src);       // same shape and dtype, any devices
-  std::vector<float> to_vector() const;    // F32 contents on the host
-  Tensor reshape(Shape s) const;           // same storage, new shape of equal numel
+  void copy_from(const Tensor& src);     // same shape and dtype, any devices
+  std::vector<float> to_vector() const;  // F32 contents on the host
+  Tensor reshape(Shape s) const;         // same storage, new shape of equal numel
 
   // Elementwise helpers through the kernel table of the tensor's device.
   void fill_(float v);
-  void add_(const Tensor& x);              // this += x
+  void add_(const Tensor& x);  // this += x
   // False when any element is NaN or +-inf (f32 only; runs on the tensor's device).
   bool all_finite() const;
 

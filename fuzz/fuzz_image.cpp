@@ -42,7 +42,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (!std::isfinite(v)) std::abort();  // the reader promised finite samples
       (void)unet::labels_from_image(unet::expand_raw(p), 2, path);
     }
-  } catch (const unet::Error&) {
-  }
+  } catch (const unet::Error&) {}
   return 0;
 }

@@ -21,7 +21,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } catch (const unet::Error&) {
       unet::load_checkpoint(path, net, nullptr);  // a weights-only file
     }
-  } catch (const unet::Error&) {
-  }
+  } catch (const unet::Error&) {}
   return 0;
 }

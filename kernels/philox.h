@@ -12,7 +12,9 @@
 
 namespace unet::philox {
 
-struct U32x4 { uint32_t v[4]; };
+struct U32x4 {
+  uint32_t v[4];
+};
 
 UNET_HD uint32_t mulhilo(uint32_t a, uint32_t b, uint32_t* hi) {
   uint64_t p = static_cast<uint64_t>(a) * b;
@@ -28,8 +30,12 @@ UNET_HD U32x4 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, 
     uint32_t lo0 = mulhilo(0xD2511F53u, c0, &hi0);
     uint32_t lo1 = mulhilo(0xCD9E8D57u, c2, &hi1);
     uint32_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
-    c0 = n0; c1 = n1; c2 = n2; c3 = n3;
-    k0 += 0x9E3779B9u; k1 += 0xBB67AE85u;
+    c0 = n0;
+    c1 = n1;
+    c2 = n2;
+    c3 = n3;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
   }
   return U32x4{{c0, c1, c2, c3}};
 }

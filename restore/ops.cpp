@@ -63,7 +63,8 @@ void stencil2d(const Tensor& x, const Tensor& k, Tensor& y) {
   check_same("stencil2d", "output", x, y);
   const Device d = x.device();
   OpRange r("stencil2d");
-  restore_kernels_for(d).stencil2d(stream_for(d), x.f32(), k.f32(), y.f32(), p.N, p.H, p.W, narrow(k.dim(0)), narrow(k.dim(1)));
+  restore_kernels_for(d).stencil2d(stream_for(d), x.f32(), k.f32(), y.f32(), p.N, p.H, p.W, narrow(k.dim(0)),
+                                   narrow(k.dim(1)));
 }
 
 void stencil2d_adjoint(const Tensor& y, const Tensor& k, Tensor& x) {
@@ -74,7 +75,7 @@ void stencil2d_adjoint(const Tensor& y, const Tensor& k, Tensor& x) {
   const Device d = y.device();
   OpRange r("stencil2d_adjoint");
   restore_kernels_for(d).stencil2d_adjoint(stream_for(d), y.f32(), k.f32(), x.f32(), p.N, p.H, p.W, narrow(k.dim(0)),
-                                   narrow(k.dim(1)));
+                                           narrow(k.dim(1)));
 }
 
 void laplacian8(const Tensor& x, const Tensor& wgt, Tensor& deg_x, Tensor& adj_x) {

@@ -27,7 +27,8 @@ Kernel airy_pattern(const PhaseOptics& o) {
   for (int dy = -o.radius; dy <= o.radius; ++dy)
     for (int dx = -o.radius; dx <= o.radius; ++dx) {
       const double r = std::sqrt(static_cast<double>(dy * dy + dx * dx)) * o.scale();
-      m[static_cast<size_t>(dy + o.radius) * n + (dx + o.radius)] = airy_term(o.R_um, r) - airy_term(o.R_um - o.W_um, r);
+      m[static_cast<size_t>(dy + o.radius) * n + (dx + o.radius)] =
+          airy_term(o.R_um, r) - airy_term(o.R_um - o.W_um, r);
     }
   const double s = spectral_norm(m, n, n);
   UNET_CHECK(s > 0.0, "phase kernel: the airy pattern is zero");
@@ -92,10 +93,8 @@ namespace {
 Image apply_any(const Kernel& k, const Image& x, Device device, bool adjoint) {
   Tensor xt = Tensor::from_vector({x.channels, x.height, x.width}, x.data).to(device);
   Tensor kt = kernel_tensor(k, device), y;
-  if (adjoint)
-    rops::stencil2d_adjoint(xt, kt, y);
-  else
-    rops::stencil2d(xt, kt, y);
+  if (adjoint) rops::stencil2d_adjoint(xt, kt, y);
+  else rops::stencil2d(xt, kt, y);
   Image out(x.channels, x.height, x.width);
   out.data = y.to_vector();
   return out;
@@ -112,7 +111,12 @@ Image fit_background(const Image& g, std::vector<double>* coefficients) {
   const int H = g.height, W = g.width;
   auto basis = [&](int i, int j, double* phi) {
     const double x = 2.0 * j / (W - 1) - 1.0, y = 2.0 * i / (H - 1) - 1.0;
-    phi[0] = 1.0; phi[1] = x; phi[2] = y; phi[3] = x * x; phi[4] = x * y; phi[5] = y * y;
+    phi[0] = 1.0;
+    phi[1] = x;
+    phi[2] = y;
+    phi[3] = x * x;
+    phi[4] = x * y;
+    phi[5] = y * y;
   };
   double A[6][7] = {};
   double phi[6];

@@ -63,7 +63,7 @@ struct PhaseOptics {
   double R_um = 4000.0, W_um = 800.0;  // phase ring outer radius and width
   int radius = 5;                      // kernel support: (2 radius + 1)^2
   double pixel_um = 1.0, lambda_um = 0.55, focal_mm = 40.0;
-  double drop = 0.01;                  // taps with |value| <= drop are set to 0 (as the reference code)
+  double drop = 0.01;  // taps with |value| <= drop are set to 0 (as the reference code)
   double scale() const { return pixel_um / (lambda_um * focal_mm * 1000.0); }
 };
 // The airy pattern divided by its spectral norm (largest singular value of the tap matrix), no drop.
@@ -132,16 +132,16 @@ const char* mode_name(Mode m);
 Mode parse_mode(const std::string& s);  // "phase", "dic", "joint"
 
 struct SolverOptions {
-  double lambda = 1.0;     // weight of the DIC term (joint)
-  double ws = 1.0;         // smoothness w_s
-  double wr = 0.5;         // sparsity w_r
-  double w0 = 1.0;         // L1 weight scale: w = w0 / (f + gamma)
+  double lambda = 1.0;  // weight of the DIC term (joint)
+  double ws = 1.0;      // smoothness w_s
+  double wr = 0.5;      // sparsity w_r
+  double w0 = 1.0;      // L1 weight scale: w = w0 / (f + gamma)
   double gamma = 3.0;
-  int iterations = 300;     // (the reference code uses 100; the joint problem converges more slowly)
-  double eps = 1e-12;      // in the update's denominator
-  double edge_tau = 0.0;   // Laplacian weight scale; 0 = sqrt(mean d^2 over all edges)
+  int iterations = 300;   // (the reference code uses 100; the joint problem converges more slowly)
+  double eps = 1e-12;     // in the update's denominator
+  double edge_tau = 0.0;  // Laplacian weight scale; 0 = sqrt(mean d^2 over all edges)
   bool closed_form_init = true;
-  double cf_ws = 1e-2;     // closed-form initialisation: smoothness and eps
+  double cf_ws = 1e-2;  // closed-form initialisation: smoothness and eps
   double cf_eps = 1e-3;
   double init_floor = 0.05;  // f0 = max(F, 0) + floor * max(F) (the update cannot revive a zero)
   // Nuisance parameters, re-estimated every refit_every iterations by least squares on the residuals of
@@ -170,7 +170,7 @@ struct Solution {
   Image total;                    // sum of the channels
   std::vector<double> objective;  // E after 0..iterations updates
   double dic_gain = 1.0;
-  Image gp, gd;                   // the observations with the fitted backgrounds removed
+  Image gp, gd;                                             // the observations with the fitted backgrounds removed
   double rel_residual_phase = 0.0, rel_residual_dic = 0.0;  // ||H f - g|| / ||g|| (exact operators, gp/gd)
 };
 
@@ -184,15 +184,15 @@ struct RestoreOptions {
   SolverOptions solver;
   bool remove_background = true;
   bool register_pair = true;
-  int max_shift = 0;         // largest accepted |dy|, |dx| of the registration (0 = a quarter of the size)
-  int su_kernels = 0;        // 0: the single phase kernel; K >= 2: Su et al.'s K retardation kernels,
-  double zeta = 0.8;         //     theta_k = 2 pi k / K (zeta: our default, not from the paper)
+  int max_shift = 0;   // largest accepted |dy|, |dx| of the registration (0 = a quarter of the size)
+  int su_kernels = 0;  // 0: the single phase kernel; K >= 2: Su et al.'s K retardation kernels,
+  double zeta = 0.8;   //     theta_k = 2 pi k / K (zeta: our default, not from the paper)
   double polarity_threshold = 0.1;
 };
 
 struct RestoreResult {
-  Image gp, gd;              // the preprocessed (background-free, unit-std, registered) inputs
-  Shift shift;               // applied to the DIC image
+  Image gp, gd;  // the preprocessed (background-free, unit-std, registered) inputs
+  Shift shift;   // applied to the DIC image
   double std_phase = 0.0, std_dic = 0.0;
   std::vector<double> thetas;  // Su: the kernels' retardations
   Solution sol;

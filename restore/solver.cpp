@@ -24,9 +24,12 @@ using namespace detail;
 
 const char* mode_name(Mode m) {
   switch (m) {
-    case Mode::kPhase: return "phase";
-    case Mode::kDic: return "dic";
-    case Mode::kJoint: return "joint";
+    case Mode::kPhase:
+      return "phase";
+    case Mode::kDic:
+      return "dic";
+    case Mode::kJoint:
+      return "joint";
   }
   return "?";
 }
@@ -398,7 +401,6 @@ Solution solve(const Problem& p, const SolverOptions& o) {
   return sol;
 }
 
-
 // ---- pipeline ---------------------------------------------------------------------------------------------
 
 RestoreResult restore_pair(const Image& phase, const Image& dic, const RestoreOptions& o) {
@@ -408,8 +410,8 @@ RestoreResult restore_pair(const Image& phase, const Image& dic, const RestoreOp
   UNET_CHECK(!use_dic || (!dic.empty() && dic.channels == 1), "restore: mode ", mode_name(o.mode),
              " needs a 1-channel DIC image");
   if (use_phase && use_dic)
-    UNET_CHECK(phase.height == dic.height && phase.width == dic.width, "restore: the phase image is ", phase.width,
-               "x", phase.height, " but the DIC image ", dic.width, "x", dic.height);
+    UNET_CHECK(phase.height == dic.height && phase.width == dic.width, "restore: the phase image is ", phase.width, "x",
+               phase.height, " but the DIC image ", dic.width, "x", dic.height);
   RestoreResult r;
   Problem p;
   if (use_phase) {
@@ -513,8 +515,8 @@ void write_figure(const std::string& path, const std::vector<std::pair<std::stri
         for (int c = 0; c < 3; ++c) fig.at(c, caption + gap + i, x0 + j) = v;
       }
     static char buf[30000];
-    const int quads = stb_easy_font_print(static_cast<float>(x0), 4.0f, const_cast<char*>(name.c_str()), nullptr, buf,
-                                          sizeof buf);
+    const int quads =
+        stb_easy_font_print(static_cast<float>(x0), 4.0f, const_cast<char*>(name.c_str()), nullptr, buf, sizeof buf);
     const float* v = reinterpret_cast<const float*>(buf);
     for (int q = 0; q < quads; ++q) {
       const float* pq = v + q * 16;

@@ -122,8 +122,8 @@ SyntheticSample make_synthetic(const SyntheticOptions& o, Device device) {
   for (int i = 0; i < H; ++i)
     for (int j = 0; j < W; ++j) {
       const double x = 2.0 * j / (W - 1) - 1.0, y = 2.0 * i / (H - 1) - 1.0;
-      bias.at(0, i, j) = static_cast<float>(coef[0] + coef[1] * x + coef[2] * y + coef[3] * x * x +
-                                            coef[4] * x * y + coef[5] * y * y);
+      bias.at(0, i, j) =
+          static_cast<float>(coef[0] + coef[1] * x + coef[2] * y + coef[3] * x * x + coef[4] * x * y + coef[5] * y * y);
     }
   const double sb = stddev(bias);
   out.dic = clean_d;

@@ -30,11 +30,11 @@ struct SyntheticOptions {
 };
 
 struct SyntheticSample {
-  Image f;          // the truth: f_dark + f_bright
-  Image f_bright;   // the mitotic cells' part
-  Image instances;  // 0 = background, 1.. = cell id (the cell with the largest f at a pixel)
-  Image label;      // 0 = background, 1 = cell
-  Image phase, dic; // the observations (the DIC translated by the shift)
+  Image f;           // the truth: f_dark + f_bright
+  Image f_bright;    // the mitotic cells' part
+  Image instances;   // 0 = background, 1.. = cell id (the cell with the largest f at a pixel)
+  Image label;       // 0 = background, 1 = cell
+  Image phase, dic;  // the observations (the DIC translated by the shift)
 };
 
 SyntheticSample make_synthetic(const SyntheticOptions& o, Device device = Device::CPU);

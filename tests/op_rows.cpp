@@ -23,10 +23,13 @@ struct ConvDims {
   Conv kind;
   int N, C, H, W, K;
   int64_t x() const { return int64_t{N} * C * H * W; }
-  int64_t w() const { return kind == Conv::k3x3 ? int64_t{K} * C * 9 : kind == Conv::k1x1 ? int64_t{K} * C : int64_t{C} * K * 4; }
+  int64_t w() const {
+    return kind == Conv::k3x3 ? int64_t{K} * C * 9 : kind == Conv::k1x1 ? int64_t{K} * C : int64_t{C} * K * 4;
+  }
   int64_t y() const {
-    return kind == Conv::k3x3 ? int64_t{N} * K * (H - 2) * (W - 2) : kind == Conv::k1x1 ? int64_t{N} * K * H * W
-                                                                  : int64_t{N} * K * 4 * H * W;
+    return kind == Conv::k3x3   ? int64_t{N} * K * (H - 2) * (W - 2)
+           : kind == Conv::k1x1 ? int64_t{N} * K * H * W
+                                : int64_t{N} * K * 4 * H * W;
   }
   double macs() const {
     const double taps = kind == Conv::k3x3 ? 9 : kind == Conv::k1x1 ? 1 : 4;
@@ -37,49 +40,53 @@ struct ConvDims {
 
 // The forward, backward-data and backward-weight rows of one convolution (or the forward alone).
 // `prec`: the kernels' precision argument (the row's name carries it when it is not fp32).
-void conv_rows(std::vector<OpCase>& rows, Conv kind, int N, int C, int H, int W, int K, Size size, const std::string& why = "",
-               Passes passes = Passes::all, const std::string& layer = "",
+void conv_rows(std::vector<OpCase>& rows, Conv kind, int N, int C, int H, int W, int K, Size size,
+               const std::string& why = "", Passes passes = Passes::all, const std::string& layer = "",
                kernels::Precision prec = kernels::Precision::FP32) {
   const ConvDims d{kind, N, C, H, W, K};
   const Precision rp = conv_precision(prec);
   const std::string pname = prec == kernels::Precision::FP32 ? "" : precision_name(rp);
   auto variant = [&](std::string v) { return v.empty() ? pname : pname.empty() ? v : v + " " + pname; };
   const std::string name = conv_name(kind);
-  auto fwd = kind == Conv::k3x3 ? &KT::conv3x3_forward : kind == Conv::k1x1 ? &KT::conv1x1_forward : &KT::upconv2x2_forward;
-  auto bwd = kind == Conv::k3x3 ? &KT::conv3x3_backward_data
-             : kind == Conv::k1x1 ? &KT::conv1x1_backward_data : &KT::upconv2x2_backward_data;
-  auto bww = kind == Conv::k3x3 ? &KT::conv3x3_backward_weight
-             : kind == Conv::k1x1 ? &KT::conv1x1_backward_weight : &KT::upconv2x2_backward_weight;
+  auto fwd = kind == Conv::k3x3   ? &KT::conv3x3_forward
+             : kind == Conv::k1x1 ? &KT::conv1x1_forward
+                                  : &KT::upconv2x2_forward;
+  auto bwd = kind == Conv::k3x3   ? &KT::conv3x3_backward_data
+             : kind == Conv::k1x1 ? &KT::conv1x1_backward_data
+                                  : &KT::upconv2x2_backward_data;
+  auto bww = kind == Conv::k3x3   ? &KT::conv3x3_backward_weight
+             : kind == Conv::k1x1 ? &KT::conv1x1_backward_weight
+                                  : &KT::upconv2x2_backward_weight;
   const bool bias = passes != Passes::forward_no_bias;
   const std::vector<int64_t> dims{N, C, H, W, K};
   rows.push_back({name + "_forward", "N,C,H,W,K", dims, variant(bias ? "" : "no bias"), why, layer, size, rp,
                   2 * d.macs(), kF * (d.x() + d.w() + (bias ? K : 0) + d.y()), [=](Buffers& b) -> Launch {
-    const float *x = b.input(d.x()), *w = b.input(d.w()), *bs = b.input(K);
-    float* y = b.output(d.y());
-    if (!bias) bs = nullptr;
-    return [=](const Backend& be) { (be.unet->*fwd)(be.stream, prec, x, w, bs, y, N, C, H, W, K); };
-  }});
+                    const float *x = b.input(d.x()), *w = b.input(d.w()), *bs = b.input(K);
+                    float* y = b.output(d.y());
+                    if (!bias) bs = nullptr;
+                    return [=](const Backend& be) { (be.unet->*fwd)(be.stream, prec, x, w, bs, y, N, C, H, W, K); };
+                  }});
   if (passes != Passes::all) return;
   rows.push_back({name + "_backward_data", "N,C,H,W,K", dims, variant(""), why, layer, size, rp, 2 * d.macs(),
                   kF * (d.y() + d.w() + d.x()), [=](Buffers& b) -> Launch {
-    const float *dy = b.input(d.y()), *w = b.input(d.w());
-    float* dx = b.output(d.x());
-    return [=](const Backend& be) { (be.unet->*bwd)(be.stream, prec, dy, w, dx, N, C, H, W, K); };
-  }});
+                    const float *dy = b.input(d.y()), *w = b.input(d.w());
+                    float* dx = b.output(d.x());
+                    return [=](const Backend& be) { (be.unet->*bwd)(be.stream, prec, dy, w, dx, N, C, H, W, K); };
+                  }});
   rows.push_back({name + "_backward_weight", "N,C,H,W,K", dims, variant(""), why, layer, size, rp, 2 * d.macs(),
                   kF * (d.x() + d.y() + d.w() + K), [=](Buffers& b) -> Launch {
-    const float *x = b.input(d.x()), *dy = b.input(d.y());
-    float *dw = b.output(d.w()), *db = b.output(K);
-    return [=](const Backend& be) { (be.unet->*bww)(be.stream, prec, x, dy, dw, db, N, C, H, W, K); };
-  }});
+                    const float *x = b.input(d.x()), *dy = b.input(d.y());
+                    float *dw = b.output(d.w()), *db = b.output(K);
+                    return [=](const Backend& be) { (be.unet->*bww)(be.stream, prec, x, dy, dw, db, N, C, H, W, K); };
+                  }});
 }
 
 // The paper's 23 convolutions: four are large rows (the GPU cross-check takes them: the 572 input, the
 // widest map, the deepest layer, the deepest up-convolution), the head is a small one, the rest bench rows.
 void paper_rows(std::vector<OpCase>& rows) {
   for (const PaperLayer& l : paper_layers()) {
-    const bool checked = l.name == "down.0.conv1" || l.name == "down.0.conv2" || l.name == "bottom.conv2" ||
-                         l.name == "up.3.upconv";
+    const bool checked =
+        l.name == "down.0.conv1" || l.name == "down.0.conv2" || l.name == "bottom.conv2" || l.name == "up.3.upconv";
     const Size size = checked ? Size::large : l.kind == Conv::k1x1 ? Size::small : Size::bench;
     conv_rows(rows, l.kind, 1, l.C, l.H, l.W, l.K, size, "the paper's layer " + l.name, Passes::all, l.name);
   }
@@ -90,19 +97,22 @@ void paper_rows(std::vector<OpCase>& rows) {
 // What the dims of an elementwise row are called: n, or a feature map's C,H,W / N,C,H,W.
 std::string names_for(const Shape& s) { return s.size() == 4 ? "N,C,H,W" : s.size() == 3 ? "C,H,W" : "n"; }
 
-void relu_rows(std::vector<OpCase>& rows, const Shape& s, Size size, const std::string& why = "", bool backward = true) {
+void relu_rows(std::vector<OpCase>& rows, const Shape& s, Size size, const std::string& why = "",
+               bool backward = true) {
   const int64_t n = shape_numel(s);
-  rows.push_back({"relu_forward", names_for(s), s, "", why, "", size, Precision::exact, 0, kF * 2 * n, [=](Buffers& b) -> Launch {
-    const float* x = b.input(n);
-    float* y = b.output(n);
-    return [=](const Backend& be) { be.unet->relu_forward(be.stream, x, y, n); };
-  }});
+  rows.push_back(
+      {"relu_forward", names_for(s), s, "", why, "", size, Precision::exact, 0, kF * 2 * n, [=](Buffers& b) -> Launch {
+         const float* x = b.input(n);
+         float* y = b.output(n);
+         return [=](const Backend& be) { be.unet->relu_forward(be.stream, x, y, n); };
+       }});
   if (!backward) return;
-  rows.push_back({"relu_backward", names_for(s), s, "", why, "", size, Precision::exact, 0, kF * 3 * n, [=](Buffers& b) -> Launch {
-    const float *y = b.input(n), *dy = b.input(n);
-    float* dx = b.output(n);
-    return [=](const Backend& be) { be.unet->relu_backward(be.stream, y, dy, dx, n); };
-  }});
+  rows.push_back(
+      {"relu_backward", names_for(s), s, "", why, "", size, Precision::exact, 0, kF * 3 * n, [=](Buffers& b) -> Launch {
+         const float *y = b.input(n), *dy = b.input(n);
+         float* dx = b.output(n);
+         return [=](const Backend& be) { be.unet->relu_backward(be.stream, y, dy, dx, n); };
+       }});
 }
 
 // `ties`: every 7th input copied into its neighbour, so windows hold equal maxima (the first one wins).
@@ -118,18 +128,18 @@ void maxpool_rows(std::vector<OpCase>& rows, int N, int C, int H, int W, Size si
   };
   rows.push_back({"maxpool2x2_forward", "N,C,H,W", dims, variant, why, "", size, Precision::exact, 0, kF * (n + m),
                   [=](Buffers& b) -> Launch {
-    const float* x = x_of(b);
-    float* y = b.output(m);
-    return [=](const Backend& be) { be.unet->maxpool2x2_forward(be.stream, x, y, N, C, H, W); };
-  }});
+                    const float* x = x_of(b);
+                    float* y = b.output(m);
+                    return [=](const Backend& be) { be.unet->maxpool2x2_forward(be.stream, x, y, N, C, H, W); };
+                  }});
   if (!backward) return;
   rows.push_back({"maxpool2x2_backward", "N,C,H,W", dims, variant, why, "", size, Precision::exact, 0, kF * (2 * n + m),
                   [=](Buffers& b) -> Launch {
-    const float* x = x_of(b);
-    const float* dy = b.input(m);
-    float* dx = b.output(n);
-    return [=](const Backend& be) { be.unet->maxpool2x2_backward(be.stream, x, dy, dx, N, C, H, W); };
-  }});
+                    const float* x = x_of(b);
+                    const float* dy = b.input(m);
+                    float* dx = b.output(n);
+                    return [=](const Backend& be) { be.unet->maxpool2x2_backward(be.stream, x, dy, dx, N, C, H, W); };
+                  }});
 }
 
 void crop_concat_rows(std::vector<OpCase>& rows, int N, int Cs, int Hs, int Ws, int Cu, int Hu, int Wu, Size size,
@@ -137,58 +147,65 @@ void crop_concat_rows(std::vector<OpCase>& rows, int N, int Cs, int Hs, int Ws, 
   const int64_t ns = int64_t{N} * Cs * Hs * Ws, nu = int64_t{N} * Cu * Hu * Wu, ny = int64_t{N} * (Cs + Cu) * Hu * Wu;
   const std::vector<int64_t> dims{N, Cs, Hs, Ws, Cu, Hu, Wu};
   // Forward: only the crop window of the skip is read.
-  rows.push_back({"crop_concat_forward", "N,Cs,Hs,Ws,Cu,Hu,Wu", dims, "", why, "", size, Precision::exact, 0, kF * 2 * ny,
-                  [=](Buffers& b) -> Launch {
-    const float *s = b.input(ns), *u = b.input(nu);
-    float* y = b.output(ny);
-    return [=](const Backend& be) { be.unet->crop_concat_forward(be.stream, s, u, y, N, Cs, Hs, Ws, Cu, Hu, Wu); };
-  }});
+  rows.push_back({"crop_concat_forward", "N,Cs,Hs,Ws,Cu,Hu,Wu", dims, "", why, "", size, Precision::exact, 0,
+                  kF * 2 * ny, [=](Buffers& b) -> Launch {
+                    const float *s = b.input(ns), *u = b.input(nu);
+                    float* y = b.output(ny);
+                    return [=](const Backend& be) {
+                      be.unet->crop_concat_forward(be.stream, s, u, y, N, Cs, Hs, Ws, Cu, Hu, Wu);
+                    };
+                  }});
   if (!backward) return;
   rows.push_back({"crop_concat_backward", "N,Cs,Hs,Ws,Cu,Hu,Wu", dims, "", why, "", size, Precision::exact, 0,
                   kF * (ny + ns + nu), [=](Buffers& b) -> Launch {
-    const float* dy = b.input(ny);
-    float *ds = b.output(ns), *du = b.output(nu);
-    return [=](const Backend& be) { be.unet->crop_concat_backward(be.stream, dy, ds, du, N, Cs, Hs, Ws, Cu, Hu, Wu); };
-  }});
+                    const float* dy = b.input(ny);
+                    float *ds = b.output(ns), *du = b.output(nu);
+                    return [=](const Backend& be) {
+                      be.unet->crop_concat_backward(be.stream, dy, ds, du, N, Cs, Hs, Ws, Cu, Hu, Wu);
+                    };
+                  }});
 }
 
 // The mask's key is the row's seed; `offset` where its Philox stream starts.
-void dropout_rows(std::vector<OpCase>& rows, const Shape& s, float p, uint64_t offset, Size size, const std::string& why = "") {
+void dropout_rows(std::vector<OpCase>& rows, const Shape& s, float p, uint64_t offset, Size size,
+                  const std::string& why = "") {
   const int64_t n = shape_numel(s);
   char variant[64];
   std::snprintf(variant, sizeof variant, "p=%g offset=%llu", p, static_cast<unsigned long long>(offset));
   rows.push_back({"dropout_forward", names_for(s), s, variant, why, "", size, Precision::exact, 0, kF * 2 * n,
                   [=](Buffers& b) -> Launch {
-    const float* x = b.input(n);
-    float* y = b.output(n);
-    const uint64_t key = b.seed();
-    return [=](const Backend& be) { be.unet->dropout_forward(be.stream, x, y, n, p, key, offset); };
-  }});
+                    const float* x = b.input(n);
+                    float* y = b.output(n);
+                    const uint64_t key = b.seed();
+                    return [=](const Backend& be) { be.unet->dropout_forward(be.stream, x, y, n, p, key, offset); };
+                  }});
   rows.push_back({"dropout_backward", names_for(s), s, variant, why, "", size, Precision::exact, 0, kF * 2 * n,
                   [=](Buffers& b) -> Launch {
-    const float* dy = b.input(n);
-    float* dx = b.output(n);
-    const uint64_t key = b.seed();
-    return [=](const Backend& be) { be.unet->dropout_backward(be.stream, dy, dx, n, p, key, offset); };
-  }});
+                    const float* dy = b.input(n);
+                    float* dx = b.output(n);
+                    const uint64_t key = b.seed();
+                    return [=](const Backend& be) { be.unet->dropout_backward(be.stream, dy, dx, n, p, key, offset); };
+                  }});
 }
 
-void softmax_rows(std::vector<OpCase>& rows, int N, int K, int H, int W, bool weighted, Size size, const std::string& why = "") {
+void softmax_rows(std::vector<OpCase>& rows, int N, int K, int H, int W, bool weighted, Size size,
+                  const std::string& why = "") {
   const int64_t P = int64_t{N} * H * W, n = P * K;
   const std::vector<int64_t> dims{N, K, H, W};
-  rows.push_back({"softmax_xent", "N,K,H,W", dims, weighted ? "weighted" : "unweighted", why, "", size, Precision::fp32, 0,
-                  kF * (n + P + (weighted ? P : 0) + 1 + n), [=](Buffers& b) -> Launch {
-    const float* a = b.input(n, -4.0f, 4.0f);
-    const int32_t* l = b.labels(P, K);
-    const float* w = weighted ? b.input(P, 0.5f, 11.0f) : nullptr;
-    float *loss = b.output(1), *g = b.output(n);
-    return [=](const Backend& be) { be.unet->softmax_xent(be.stream, a, l, w, loss, g, N, K, H, W); };
-  }});
-  rows.push_back({"softmax_forward", "N,K,H,W", dims, "", why, "", size, Precision::fp32, 0, kF * 2 * n, [=](Buffers& b) -> Launch {
-    const float* a = b.input(n, -4.0f, 4.0f);
-    float* p = b.output(n);
-    return [=](const Backend& be) { be.unet->softmax_forward(be.stream, a, p, N, K, H, W); };
-  }});
+  rows.push_back({"softmax_xent", "N,K,H,W", dims, weighted ? "weighted" : "unweighted", why, "", size, Precision::fp32,
+                  0, kF * (n + P + (weighted ? P : 0) + 1 + n), [=](Buffers& b) -> Launch {
+                    const float* a = b.input(n, -4.0f, 4.0f);
+                    const int32_t* l = b.labels(P, K);
+                    const float* w = weighted ? b.input(P, 0.5f, 11.0f) : nullptr;
+                    float *loss = b.output(1), *g = b.output(n);
+                    return [=](const Backend& be) { be.unet->softmax_xent(be.stream, a, l, w, loss, g, N, K, H, W); };
+                  }});
+  rows.push_back({"softmax_forward", "N,K,H,W", dims, "", why, "", size, Precision::fp32, 0, kF * 2 * n,
+                  [=](Buffers& b) -> Launch {
+                    const float* a = b.input(n, -4.0f, 4.0f);
+                    float* p = b.output(n);
+                    return [=](const Backend& be) { be.unet->softmax_forward(be.stream, a, p, N, K, H, W); };
+                  }});
 }
 
 // The optimiser and the engine's helpers.
@@ -197,83 +214,97 @@ void elementwise_rows(std::vector<OpCase>& rows, int64_t n, Size size, const std
   // w' = g + wd w, v = mu v + w', w -= lr v: three multiply-adds; reads w, g, v, writes w, v.
   rows.push_back({"sgd_momentum", "n", dims, "", why, "", size, Precision::elementwise, 6.0 * n, kF * 5 * n,
                   [=](Buffers& b) -> Launch {
-    float* w = b.inout(n);
-    const float* g = b.input(n);
-    float* v = b.inout(n);
-    return [=](const Backend& be) { be.unet->sgd_momentum(be.stream, w, g, v, n, 0.01f, 0.99f, 1e-4f); };
-  }});
+                    float* w = b.inout(n);
+                    const float* g = b.input(n);
+                    float* v = b.inout(n);
+                    return
+                        [=](const Backend& be) { be.unet->sgd_momentum(be.stream, w, g, v, n, 0.01f, 0.99f, 1e-4f); };
+                  }});
   // Nesterov: g' = g + wd w, v = mu v + g', w -= lr (g' + mu v): four multiply-adds; reads w, g, v, writes w, v.
   rows.push_back({"sgd_nesterov", "n", dims, "", why, "", size, Precision::elementwise, 8.0 * n, kF * 5 * n,
                   [=](Buffers& b) -> Launch {
-    float* w = b.inout(n);
-    const float* g = b.input(n);
-    float* v = b.inout(n);
-    return [=](const Backend& be) { be.unet->sgd_nesterov(be.stream, w, g, v, n, 0.01f, 0.99f, 1e-4f); };
-  }});
+                    float* w = b.inout(n);
+                    const float* g = b.input(n);
+                    float* v = b.inout(n);
+                    return
+                        [=](const Backend& be) { be.unet->sgd_nesterov(be.stream, w, g, v, n, 0.01f, 0.99f, 1e-4f); };
+                  }});
   // Adam at step 3 of lr 1e-3 (step = lr / (1 - 0.9^3), inv_sqrt_bc2 = 1 / sqrt(1 - 0.999^3)): seven
   // multiply-adds and a square root per element; reads w, g, m, s, writes w, m, s.
   rows.push_back({"adam_update", "n", dims, "", why, "", size, Precision::elementwise, 14.0 * n, kF * 7 * n,
                   [=](Buffers& b) -> Launch {
-    float* w = b.inout(n);
-    const float* g = b.input(n);
-    float* m = b.inout(n);
-    float* s = b.inout(n, 0.0f, 1.0f);  // second moments are >= 0
-    return [=](const Backend& be) {
+                    float* w = b.inout(n);
+                    const float* g = b.input(n);
+                    float* m = b.inout(n);
+                    float* s = b.inout(n, 0.0f, 1.0f);  // second moments are >= 0
+                    return
+                        [=](const Backend& be) {
       be.unet->adam_update(be.stream, w, g, m, s, n, 1e-3f / 0.271f, 0.9f, 0.999f, 1e-8f, 18.2666f, 1e-4f);
-    };
-  }});
+                        };
+                  }});
   rows.push_back({"add", "n", dims, "", why, "", size, Precision::exact, 0, kF * 3 * n, [=](Buffers& b) -> Launch {
-    float* y = b.inout(n);
-    const float* x = b.input(n);
-    return [=](const Backend& be) { be.unet->add(be.stream, y, x, n); };
-  }});
+                    float* y = b.inout(n);
+                    const float* x = b.input(n);
+                    return [=](const Backend& be) { be.unet->add(be.stream, y, x, n); };
+                  }});
   rows.push_back({"fill", "n", dims, "", why, "", size, Precision::exact, 0, kF * n, [=](Buffers& b) -> Launch {
-    float* y = b.output(n);
-    return [=](const Backend& be) { be.unet->fill(be.stream, y, 0.25f, n); };
-  }});
+                    float* y = b.output(n);
+                    return [=](const Backend& be) { be.unet->fill(be.stream, y, 0.25f, n); };
+                  }});
   // Two calls: on finite values (flag 0 stays 0) and with an infinity in the middle (flag 1 set).
-  rows.push_back({"check_finite", "n", dims, "", why, "", size, Precision::exact, 0, kF * (2 * n + 1),
-                  [=](Buffers& b) -> Launch {
-    std::vector<float> v = b.values(n);
-    const float* ok = b.input(v);
-    v[static_cast<size_t>(n / 2)] = std::numeric_limits<float>::infinity();
-    const float* bad = b.input(v);
-    int32_t* flags = b.flags(2);
-    return [=](const Backend& be) {
-      be.unet->check_finite(be.stream, ok, n, flags);
-      be.unet->check_finite(be.stream, bad, n, flags + 1);
-    };
-  }});
+  rows.push_back(
+      {"check_finite", "n", dims, "", why, "", size, Precision::exact, 0, kF * (2 * n + 1), [=](Buffers& b) -> Launch {
+         std::vector<float> v = b.values(n);
+         const float* ok = b.input(v);
+         v[static_cast<size_t>(n / 2)] = std::numeric_limits<float>::infinity();
+         const float* bad = b.input(v);
+         int32_t* flags = b.flags(2);
+         return [=](const Backend& be) {
+           be.unet->check_finite(be.stream, ok, n, flags);
+           be.unet->check_finite(be.stream, bad, n, flags + 1);
+         };
+       }});
 }
 
 // --- the restoration table ---------------------------------------------------------------------------------------
 
-void stencil_rows(std::vector<OpCase>& rows, int N, int H, int W, int kh, int kw, Size size, const std::string& why = "") {
+void stencil_rows(std::vector<OpCase>& rows, int N, int H, int W, int kh, int kw, Size size,
+                  const std::string& why = "") {
   const int64_t n = int64_t{N} * H * W, taps = int64_t{kh} * kw;
   const std::vector<int64_t> dims{N, H, W, kh, kw};
-  rows.push_back({"stencil2d", "N,H,W,kh,kw", dims, "", why, "", size, Precision::fp32, 2.0 * n * taps, kF * (2 * n + taps),
-                  [=](Buffers& b) -> Launch {
-    const float *x = b.input(n), *k = b.input(taps);
-    float* y = b.output(n);
-    return [=](const Backend& be) { be.restore->stencil2d(be.stream, x, k, y, N, H, W, kh, kw); };
-  }});
+  rows.push_back({"stencil2d", "N,H,W,kh,kw", dims, "", why, "", size, Precision::fp32, 2.0 * n * taps,
+                  kF * (2 * n + taps), [=](Buffers& b) -> Launch {
+                    const float *x = b.input(n), *k = b.input(taps);
+                    float* y = b.output(n);
+                    return [=](const Backend& be) { be.restore->stencil2d(be.stream, x, k, y, N, H, W, kh, kw); };
+                  }});
   rows.push_back({"stencil2d_adjoint", "N,H,W,kh,kw", dims, "", why, "", size, Precision::fp32, 2.0 * n * taps,
                   kF * (2 * n + taps), [=](Buffers& b) -> Launch {
-    const float *y = b.input(n), *k = b.input(taps);
-    float* x = b.output(n);
-    return [=](const Backend& be) { be.restore->stencil2d_adjoint(be.stream, y, k, x, N, H, W, kh, kw); };
-  }});
+                    const float *y = b.input(n), *k = b.input(taps);
+                    float* x = b.output(n);
+                    return
+                        [=](const Backend& be) { be.restore->stencil2d_adjoint(be.stream, y, k, x, N, H, W, kh, kw); };
+                  }});
 }
 
 // adj_x: 8 multiply-adds per pixel (deg_x sums the weights, then one multiply); reads x and 4 weights, writes 2.
 void laplacian_rows(std::vector<OpCase>& rows, int N, int H, int W, Size size, const std::string& why = "") {
   const int64_t n = int64_t{N} * H * W;
-  rows.push_back({"laplacian8_apply", "N,H,W", {N, H, W}, "", why, "", size, Precision::fp32, 2.0 * 8 * n, kF * 7 * n,
+  rows.push_back({"laplacian8_apply",
+                  "N,H,W",
+                  {N, H, W},
+                  "",
+                  why,
+                  "",
+                  size,
+                  Precision::fp32,
+                  2.0 * 8 * n,
+                  kF * 7 * n,
                   [=](Buffers& b) -> Launch {
-    const float *x = b.input(n), *w = b.input(4 * n, 0.0f, 1.0f);
-    float *deg = b.output(n), *adj = b.output(n);
-    return [=](const Backend& be) { be.restore->laplacian8_apply(be.stream, x, w, deg, adj, N, H, W); };
-  }});
+                    const float *x = b.input(n), *w = b.input(4 * n, 0.0f, 1.0f);
+                    float *deg = b.output(n), *adj = b.output(n);
+                    return [=](const Backend& be) { be.restore->laplacian8_apply(be.stream, x, w, deg, adj, N, H, W); };
+                  }});
 }
 
 // `edges`: f = 0 (a fixed point), f = 1e-31 (below the cut to zero) and an = 0 planted in nnmu_update.
@@ -282,45 +313,58 @@ void nnmu_rows(std::vector<OpCase>& rows, int64_t n, Size size, bool edges, cons
   // b^2 + 4 ap an: two multiply-adds; reads f, ap, an, b, writes f.
   rows.push_back({"nnmu_update", "n", dims, edges ? "edge values" : "", why, "", size, Precision::elementwise, 4.0 * n,
                   kF * 5 * n, [=](Buffers& b) -> Launch {
-    std::vector<float> f0 = b.values(n, 0.05f, 1.0f);
-    if (edges) f0[5] = 0.0f, f0[6] = 1e-31f;
-    float* f = b.inout(f0);
-    const float* ap = b.input(n, 0.1f, 2.0f);
-    std::vector<float> an0 = b.values(n, 0.0f, 2.0f);
-    if (edges) an0[7] = 0.0f;
-    const float *an = b.input(an0), *bb = b.input(n);
-    return [=](const Backend& be) { be.restore->nnmu_update(be.stream, f, ap, an, bb, n, 1e-12f); };
-  }});
-  rows.push_back({"axpby", "n", dims, "", why, "", size, Precision::elementwise, 2.0 * n, kF * 3 * n, [=](Buffers& b) -> Launch {
-    float* y = b.inout(n);
-    const float* x = b.input(n);
-    return [=](const Backend& be) { be.restore->axpby(be.stream, y, x, 0.75f, -1.5f, n); };
-  }});
-  rows.push_back({"l1_reweight", "n", dims, "", why, "", size, Precision::elementwise, 0, kF * 3 * n, [=](Buffers& b) -> Launch {
-    const float *f = b.input(n, 0.0f, 2.0f), *b0 = b.input(n);
-    float* out = b.output(n);
-    return [=](const Backend& be) { be.restore->l1_reweight(be.stream, f, b0, out, n, 0.5f, 3.0f); };
-  }});
-  rows.push_back({"dot", "n", dims, "", why, "", size, Precision::f64_sum, 2.0 * n, kF * (2 * n + 2), [=](Buffers& b) -> Launch {
-    const float *x = b.input(n), *y = b.input(n, 0.0f, 1.0f);
-    float* out = b.output(2);
-    return [=](const Backend& be) { be.restore->dot(be.stream, x, y, n, out); };
-  }});
-  rows.push_back({"sum_log1p", "n", dims, "", why, "", size, Precision::f64_sum, 0, kF * (n + 2), [=](Buffers& b) -> Launch {
-    const float* x = b.input(n, 0.0f, 3.0f);
-    float* out = b.output(2);
-    return [=](const Backend& be) { be.restore->sum_log1p(be.stream, x, n, 1.0f / 3.0f, out); };
-  }});
+                    std::vector<float> f0 = b.values(n, 0.05f, 1.0f);
+                    if (edges) f0[5] = 0.0f, f0[6] = 1e-31f;
+                    float* f = b.inout(f0);
+                    const float* ap = b.input(n, 0.1f, 2.0f);
+                    std::vector<float> an0 = b.values(n, 0.0f, 2.0f);
+                    if (edges) an0[7] = 0.0f;
+                    const float *an = b.input(an0), *bb = b.input(n);
+                    return [=](const Backend& be) { be.restore->nnmu_update(be.stream, f, ap, an, bb, n, 1e-12f); };
+                  }});
+  rows.push_back(
+      {"axpby", "n", dims, "", why, "", size, Precision::elementwise, 2.0 * n, kF * 3 * n, [=](Buffers& b) -> Launch {
+         float* y = b.inout(n);
+         const float* x = b.input(n);
+         return [=](const Backend& be) { be.restore->axpby(be.stream, y, x, 0.75f, -1.5f, n); };
+       }});
+  rows.push_back(
+      {"l1_reweight", "n", dims, "", why, "", size, Precision::elementwise, 0, kF * 3 * n, [=](Buffers& b) -> Launch {
+         const float *f = b.input(n, 0.0f, 2.0f), *b0 = b.input(n);
+         float* out = b.output(n);
+         return [=](const Backend& be) { be.restore->l1_reweight(be.stream, f, b0, out, n, 0.5f, 3.0f); };
+       }});
+  rows.push_back(
+      {"dot", "n", dims, "", why, "", size, Precision::f64_sum, 2.0 * n, kF * (2 * n + 2), [=](Buffers& b) -> Launch {
+         const float *x = b.input(n), *y = b.input(n, 0.0f, 1.0f);
+         float* out = b.output(2);
+         return [=](const Backend& be) { be.restore->dot(be.stream, x, y, n, out); };
+       }});
+  rows.push_back(
+      {"sum_log1p", "n", dims, "", why, "", size, Precision::f64_sum, 0, kF * (n + 2), [=](Buffers& b) -> Launch {
+         const float* x = b.input(n, 0.0f, 3.0f);
+         float* out = b.output(2);
+         return [=](const Backend& be) { be.restore->sum_log1p(be.stream, x, n, 1.0f / 3.0f, out); };
+       }});
 }
 
 // y = a x + b y with b = 0 over a y of NaN: y must not be read (the BLAS convention).
 void axpby_unread_row(std::vector<OpCase>& rows, int64_t n, Size size) {
-  rows.push_back({"axpby", "n", {n}, "b=0", "y holds NaN and must not be read", "", size, Precision::elementwise, 2.0 * n,
-                  kF * 2 * n, [=](Buffers& b) -> Launch {
-    float* y = b.output(n);
-    const float* x = b.input(n);
-    return [=](const Backend& be) { be.restore->axpby(be.stream, y, x, 2.0f, 0.0f, n); };
-  }});
+  rows.push_back({"axpby",
+                  "n",
+                  {n},
+                  "b=0",
+                  "y holds NaN and must not be read",
+                  "",
+                  size,
+                  Precision::elementwise,
+                  2.0 * n,
+                  kF * 2 * n,
+                  [=](Buffers& b) -> Launch {
+                    float* y = b.output(n);
+                    const float* x = b.input(n);
+                    return [=](const Backend& be) { be.restore->axpby(be.stream, y, x, 2.0f, 0.0f, n); };
+                  }});
 }
 
 }  // namespace
@@ -336,7 +380,8 @@ std::vector<OpCase> paper_conv_rows(kernels::Precision precision) {
 std::vector<OpCase> op_cases() {
   std::vector<OpCase> rows;
   const Size tiny = Size::tiny, small = Size::small, large = Size::large, bench = Size::bench;
-  const std::string split_k = "split-K ranges that cross images (132 SMs)", batch4 = "batch 4: prediction's batch on the GPU",
+  const std::string split_k = "split-K ranges that cross images (132 SMs)",
+                    batch4 = "batch 4: prediction's batch on the GPU",
                     multipass = "more pixels than one pass of the loss kernel (1024 x 256 threads)";
   // conv3x3: tiny and odd (nothing fills a tile), batched, the CUDA tiles' edges, the CPU blocking's edges.
   conv_rows(rows, Conv::k3x3, 1, 3, 7, 9, 5, tiny);

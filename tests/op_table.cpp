@@ -22,8 +22,8 @@ std::vector<float> random_values(int64_t n, uint64_t seed, float lo, float hi) {
   auto fill = [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end;) {
       const uint64_t idx = kStream + static_cast<uint64_t>(i), block = idx >> 2;
-      const philox::U32x4 r = philox::philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                                                     0u, 0u, seed);
+      const philox::U32x4 r =
+          philox::philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), 0u, 0u, seed);
       for (uint64_t lane = idx & 3; lane < 4 && i < end; ++lane, ++i)
         v[static_cast<size_t>(i)] = lo + (hi - lo) * (static_cast<float>(r.v[lane] >> 8) * (1.0f / 16777216.0f));
     }
@@ -41,7 +41,9 @@ std::vector<float> random_values(int64_t n, uint64_t seed, float lo, float hi) {
 }
 
 Precision conv_precision(kernels::Precision p) {
-  return p == kernels::Precision::TF32 ? Precision::tf32 : p == kernels::Precision::BF16 ? Precision::bf16 : Precision::fp32;
+  return p == kernels::Precision::TF32   ? Precision::tf32
+         : p == kernels::Precision::BF16 ? Precision::bf16
+                                         : Precision::fp32;
 }
 
 double rel_error(const std::vector<float>& a, const std::vector<float>& ref) {
@@ -58,31 +60,39 @@ double rel_error(const std::vector<float>& a, const std::vector<float>& ref) {
 
 const char* precision_name(Precision p) {
   switch (p) {
-    case Precision::exact: return "exact";
-    case Precision::elementwise: return "elementwise";
-    case Precision::fp32: return "fp32";
-    case Precision::f64_sum: return "f64_sum";
-    case Precision::tf32: return "tf32";
-    case Precision::bf16: return "bf16";
+    case Precision::exact:
+      return "exact";
+    case Precision::elementwise:
+      return "elementwise";
+    case Precision::fp32:
+      return "fp32";
+    case Precision::f64_sum:
+      return "f64_sum";
+    case Precision::tf32:
+      return "tf32";
+    case Precision::bf16:
+      return "bf16";
   }
   return "?";
 }
 
 const char* size_name(Size s) {
   switch (s) {
-    case Size::tiny: return "tiny";
-    case Size::small: return "small";
-    case Size::large: return "large";
-    case Size::bench: return "bench";
+    case Size::tiny:
+      return "tiny";
+    case Size::small:
+      return "small";
+    case Size::large:
+      return "large";
+    case Size::bench:
+      return "bench";
   }
   return "?";
 }
 
 // --- backends ----------------------------------------------------------------------------------------------
 
-Backend cpu_backend() {
-  return {"cpu", Device::CPU, &kernels::cpu_table(), &restore::kernels::cpu_table(), nullptr};
-}
+Backend cpu_backend() { return {"cpu", Device::CPU, &kernels::cpu_table(), &restore::kernels::cpu_table(), nullptr}; }
 
 Backend cuda_backend() {
 #if defined(UNET_WITH_CUDA)
@@ -123,7 +133,8 @@ std::vector<float> Buffers::values(int64_t n, float lo, float hi) { return rando
 void* Buffers::add(Role role, int64_t n, DType dtype, const void* host_values) {
   const bool guarded = role != Role::input;
   Buffer b{role, n, make_tensor(backend_.device, dtype, n, host_values, guarded, role == Role::flags), {}};
-  if (role == Role::inout) b.initial.assign(static_cast<const float*>(host_values), static_cast<const float*>(host_values) + n);
+  if (role == Role::inout)
+    b.initial.assign(static_cast<const float*>(host_values), static_cast<const float*>(host_values) + n);
   buffers_.push_back(std::move(b));
   return buffers_.back().tensor.raw();
 }
@@ -204,8 +215,7 @@ std::string OpCase::bench_name() const {
   std::string name = op + "/";
   if (!layer.empty() && dims.size() == 5)  // N,C,H,W,K: the layer's label, as the cuDNN rows beside it are named
     name += layer_label(layer, dims[1], dims[4], dims[2], dims[3]);
-  else
-    name += joined(dims);
+  else name += joined(dims);
   if (!variant.empty()) {
     std::string v = variant;
     std::replace(v.begin(), v.end(), ' ', '_');
@@ -225,7 +235,9 @@ bool timed(const OpCase& row) { return row.size == Size::large || row.size == Si
 
 // --- the paper's layers --------------------------------------------------------------------------------------
 
-const char* conv_name(Conv kind) { return kind == Conv::k3x3 ? "conv3x3" : kind == Conv::k1x1 ? "conv1x1" : "upconv2x2"; }
+const char* conv_name(Conv kind) {
+  return kind == Conv::k3x3 ? "conv3x3" : kind == Conv::k1x1 ? "conv1x1" : "upconv2x2";
+}
 
 std::string PaperLayer::label() const { return layer_label(name, C, K, H, W); }
 

@@ -39,12 +39,18 @@ enum class Precision {
 // The largest rel_error accepted against the CPU reference.
 constexpr double tolerance(Precision p) {
   switch (p) {
-    case Precision::exact: return 0.0;
-    case Precision::elementwise: return 1e-6;
-    case Precision::fp32: return 1e-5;
-    case Precision::f64_sum: return 1e-10;
-    case Precision::tf32: return 1e-3;
-    case Precision::bf16: return 1e-2;
+    case Precision::exact:
+      return 0.0;
+    case Precision::elementwise:
+      return 1e-6;
+    case Precision::fp32:
+      return 1e-5;
+    case Precision::f64_sum:
+      return 1e-10;
+    case Precision::tf32:
+      return 1e-3;
+    case Precision::bf16:
+      return 1e-2;
   }
   return 0.0;
 }
@@ -76,7 +82,7 @@ Backend cuda_backend();  // throws when this build has no CUDA backend or no dev
 
 // --- a row's buffers on one backend ------------------------------------------------------------------------
 
-constexpr int64_t kGuard = 64;         // floats after every output
+constexpr int64_t kGuard = 64;          // floats after every output
 constexpr float kSentinel = -7.25e11f;  // what they hold; any other bits mean a write past the end
 
 // The launch of a prepared row: its kernel call(s) on the backend's tables and stream.
@@ -96,15 +102,15 @@ class Buffers {
   float* output(int64_t n);                       // NaN, then the guard; read back
   float* inout(const std::vector<float>& host);   // an input the kernel updates in place; read back
   float* inout(int64_t n, float lo = -1.0f, float hi = 1.0f) { return inout(values(n, lo, hi)); }
-  int32_t* flags(int64_t n);                      // int32 zeros for an op that only sets flags; read back
+  int32_t* flags(int64_t n);  // int32 zeros for an op that only sets flags; read back
 
  private:
   friend class Prepared;
   enum class Role { input, output, inout, flags };
   struct Buffer {
     Role role;
-    int64_t n;                  // elements before the guard
-    Tensor tensor;              // on the backend's device (outputs: n + kGuard elements)
+    int64_t n;                   // elements before the guard
+    Tensor tensor;               // on the backend's device (outputs: n + kGuard elements)
     std::vector<float> initial;  // an inout's first contents, restored by reset()
   };
   void* add(Role role, int64_t n, DType dtype, const void* host_values);
@@ -157,8 +163,8 @@ struct OpCase {
   std::string layer;          // the layer of the paper's network it is, e.g. "down.0.conv1"; may be empty
   Size size;
   Precision precision;
-  double flops;               // of one launch: 2 per multiply-add of the op's formula
-  double bytes;               // of one launch: each input read once, each output written once
+  double flops;                           // of one launch: 2 per multiply-add of the op's formula
+  double bytes;                           // of one launch: each input read once, each output written once
   std::function<Launch(Buffers&)> setup;  // makes the buffers, returns the launch
 
   double tol() const { return tolerance(precision); }
@@ -183,7 +189,7 @@ enum class Conv { k3x3, k1x1, up2x2 };
 struct PaperLayer {
   std::string name;  // the checkpoint's parameter prefix (docs/checkpoints.md), e.g. "down.0.conv1"
   Conv kind;
-  int C, K, H, W;    // input channels, output channels, input size
+  int C, K, H, W;             // input channels, output channels, input size
   std::string label() const;  // "down.0.conv1/1to64@572x572"
 };
 std::vector<PaperLayer> paper_layers();

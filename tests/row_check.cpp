@@ -69,10 +69,12 @@ RowCheck check_row(const OpCase& row, const Backend& reference, const Backend& o
   p.launch();
   const std::vector<Readback> again = p.read();
   for (size_t o = 0; o < got.size(); ++o) {
-    const bool same = again[o].values.size() == got[o].values.size() &&
-                      std::memcmp(again[o].values.data(), got[o].values.data(), got[o].values.size() * sizeof(float)) == 0;
+    const bool same =
+        again[o].values.size() == got[o].values.size() &&
+        std::memcmp(again[o].values.data(), got[o].values.data(), got[o].values.size() * sizeof(float)) == 0;
     report_line("bitwise", row, o, same ? "1" : "0", "-", same ? "bitwise" : "not bitwise");
-    if (again[o].guard_overwritten) fail(result, "output " + std::to_string(o) + ": guard overwritten on the second run");
+    if (again[o].guard_overwritten)
+      fail(result, "output " + std::to_string(o) + ": guard overwritten on the second run");
     if (!same) fail(result, "output " + std::to_string(o) + ": two runs differ (from the same inputs)");
   }
   return result;

@@ -19,8 +19,8 @@ struct TempDir {
   TempDir() {
     static std::atomic<int> counter{0};
     std::random_device rd;
-    dir = std::filesystem::temp_directory_path() / ("unet_test_" + std::to_string(::getpid()) + "_" +
-                                                    std::to_string(counter++) + "_" + std::to_string(rd()));
+    dir = std::filesystem::temp_directory_path() /
+          ("unet_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + std::to_string(rd()));
     std::filesystem::create_directories(dir);
   }
   ~TempDir() {

@@ -47,8 +47,8 @@ AugmentParams geometry_only(Interp interp) {
 
 TEST_CASE("mirror_index reflects without repeating the edge", "[augment][mirror]") {
   // n = 5: ... 4 3 2 1 | 0 1 2 3 4 | 3 2 1 0 1 2 ...
-  const std::map<int, int> want = {{0, 0},  {4, 4},  {-1, 1}, {-2, 2}, {-3, 3}, {-4, 4}, {-5, 3},
-                                   {-8, 0}, {-9, 1}, {5, 3},  {6, 2},  {7, 1},  {8, 0},  {9, 1},
+  const std::map<int, int> want = {{0, 0},  {4, 4},  {-1, 1}, {-2, 2},  {-3, 3}, {-4, 4}, {-5, 3},
+                                   {-8, 0}, {-9, 1}, {5, 3},  {6, 2},   {7, 1},  {8, 0},  {9, 1},
                                    {12, 4}, {13, 3}, {16, 0}, {-16, 0}, {-13, 3}};
   for (auto [i, m] : want) {
     INFO("i = " << i);
@@ -256,7 +256,11 @@ TEST_CASE("the elastic field interpolates the control displacements", "[augment]
   int n = 0;
   for (int k = 0; k < 300; ++k) {
     const AugmentDraw e = draw_augmentation(rng, p, 50, 50, 50, 50);
-    for (float v : e.disp_x) { sum += v; sum2 += v * v; ++n; }
+    for (float v : e.disp_x) {
+      sum += v;
+      sum2 += v * v;
+      ++n;
+    }
   }
   const double mean = sum / n, sd = std::sqrt(sum2 / n - mean * mean);
   REQUIRE(mean == Approx(0.0).margin(0.5));

@@ -16,7 +16,9 @@ using namespace unet::test;
 
 namespace {
 
-struct Shape5 { int N, C, H, W, K; };
+struct Shape5 {
+  int N, C, H, W, K;
+};
 
 const kernels::KernelTable& cpu() { return kernels_for(Device::CPU); }
 
@@ -35,7 +37,8 @@ void check_conv3x3(Shape5 s) {
   std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(K);
   cpu().conv3x3_forward(nullptr, kernels::Precision::FP32, x.data(), w.data(), b.data(), y.data(), N, C, H, W, K);
   cpu().conv3x3_backward_data(nullptr, kernels::Precision::FP32, dy.data(), w.data(), dx.data(), N, C, H, W, K);
-  cpu().conv3x3_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), N, C, H, W, K);
+  cpu().conv3x3_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), N, C, H,
+                                W, K);
   CHECK(rel_error(y, vec(naive::conv3x3(dbl(x), dbl(w), dbl(b), N, C, H, W, K))) < kTol);
   naive::V rdx(x.size(), 0.0), rdw(w.size(), 0.0), rdb(K, 0.0);
   for (int n = 0; n < N; ++n)
@@ -65,7 +68,8 @@ void check_conv1x1(Shape5 s) {
   std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(K);
   cpu().conv1x1_forward(nullptr, kernels::Precision::FP32, x.data(), w.data(), b.data(), y.data(), N, C, s.H, s.W, K);
   cpu().conv1x1_backward_data(nullptr, kernels::Precision::FP32, dy.data(), w.data(), dx.data(), N, C, s.H, s.W, K);
-  cpu().conv1x1_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), N, C, s.H, s.W, K);
+  cpu().conv1x1_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), N, C, s.H,
+                                s.W, K);
   CHECK(rel_error(y, vec(naive::conv1x1(dbl(x), dbl(w), dbl(b), N, C, s.H, s.W, K))) < kTol);
   naive::V rdx(x.size(), 0.0), rdw(w.size(), 0.0), rdb(K, 0.0);
   for (int n = 0; n < N; ++n)
@@ -91,7 +95,8 @@ void check_upconv2x2(Shape5 s) {
   std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), db(K);
   cpu().upconv2x2_forward(nullptr, kernels::Precision::FP32, x.data(), w.data(), b.data(), y.data(), N, C, H, W, K);
   cpu().upconv2x2_backward_data(nullptr, kernels::Precision::FP32, dy.data(), w.data(), dx.data(), N, C, H, W, K);
-  cpu().upconv2x2_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), N, C, H, W, K);
+  cpu().upconv2x2_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), N, C, H,
+                                  W, K);
   CHECK(rel_error(y, vec(naive::upconv2x2(dbl(x), dbl(w), dbl(b), N, C, H, W, K))) < kTol);
   naive::V rdx(x.size(), 0.0), rdw(w.size(), 0.0), rdb(K, 0.0);
   for (int n = 0; n < N; ++n)

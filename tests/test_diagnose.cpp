@@ -48,8 +48,8 @@ TEST_CASE("diagnose: every map is seen, a killed layer shows all channels dead",
   std::vector<LayerActivity> s = activation_stats(net, img);
   std::vector<std::string> names;
   for (const LayerActivity& l : s) names.push_back(l.name);
-  CHECK(names == std::vector<std::string>{"down.0.conv1", "down.0.conv2", "bottom.conv1", "bottom.conv2",
-                                          "up.0.upconv", "up.0.conv1", "up.0.conv2"});
+  CHECK(names == std::vector<std::string>{"down.0.conv1", "down.0.conv2", "bottom.conv1", "bottom.conv2", "up.0.upconv",
+                                          "up.0.conv1", "up.0.conv2"});
   // A bias of -100 on the bottleneck's first convolution kills every one of its channels.
   for (const Var& p : net.parameters())
     if (p.name() == "bottom.conv1.bias") p.value().copy_from(Tensor::full(p.shape(), -100.0f));

@@ -59,7 +59,11 @@ TEST_CASE("philox: Random123 known-answer vectors", "[rng][known]") {
 TEST_CASE("rng: reproducible from (seed, offset), distinct across seeds, sane moments", "[rng]") {
   Rng a(7), b(7), c(8);
   std::vector<float> va, vb, vc;
-  for (int i = 0; i < 1000; ++i) { va.push_back(a.normal()); vb.push_back(b.normal()); vc.push_back(c.normal()); }
+  for (int i = 0; i < 1000; ++i) {
+    va.push_back(a.normal());
+    vb.push_back(b.normal());
+    vc.push_back(c.normal());
+  }
   CHECK(va == vb);
   CHECK(va != vc);
   Rng resumed(7, 500 * 2);  // normal() takes two words
@@ -67,7 +71,11 @@ TEST_CASE("rng: reproducible from (seed, offset), distinct across seeds, sane mo
   double m = 0, s = 0;
   Rng big(9);
   const int n = 200000;
-  for (int i = 0; i < n; ++i) { double x = big.normal(); m += x; s += x * x; }
+  for (int i = 0; i < n; ++i) {
+    double x = big.normal();
+    m += x;
+    s += x * x;
+  }
   m /= n;
   s = s / n - m * m;
   CHECK(std::abs(m) < 0.01);
@@ -126,7 +134,10 @@ TEST_CASE("he_normal_: std = sqrt(2 / fan_in)", "[init]") {
   he_normal_(w, 576, rng);
   std::vector<float> v = w.to_vector();
   double m = 0, s = 0;
-  for (float x : v) { m += x; s += double(x) * x; }
+  for (float x : v) {
+    m += x;
+    s += double(x) * x;
+  }
   m /= v.size();
   double sd = std::sqrt(s / v.size() - m * m);
   CHECK(sd == Approx(std::sqrt(2.0 / 576)).epsilon(0.02));

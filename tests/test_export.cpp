@@ -16,13 +16,13 @@ namespace fs = std::filesystem;
 TEST_CASE("float_to_half: known bit patterns, ties to even, range ends", "[export]") {
   CHECK(float_to_half(1.0f) == 0x3c00);
   CHECK(float_to_half(-2.0f) == 0xc000);
-  CHECK(float_to_half(65504.0f) == 0x7bff);             // the largest half
-  CHECK(float_to_half(70000.0f) == 0x7c00);             // overflow: inf
+  CHECK(float_to_half(65504.0f) == 0x7bff);  // the largest half
+  CHECK(float_to_half(70000.0f) == 0x7c00);  // overflow: inf
   CHECK(float_to_half(1.0f / 3.0f) == 0x3555);
-  CHECK(float_to_half(std::ldexp(1.0f, -24)) == 0x0001);  // the smallest subnormal
-  CHECK(float_to_half(std::ldexp(1.0f, -25)) == 0x0000);  // half of it: a tie, to even (0)
-  CHECK(float_to_half(std::ldexp(3.0f, -25)) == 0x0002);  // 1.5 ulp: a tie, to even (2)
-  CHECK(float_to_half(1.0f + std::ldexp(1.0f, -11)) == 0x3c00);       // tie between 0x3c00 and 0x3c01
+  CHECK(float_to_half(std::ldexp(1.0f, -24)) == 0x0001);                // the smallest subnormal
+  CHECK(float_to_half(std::ldexp(1.0f, -25)) == 0x0000);                // half of it: a tie, to even (0)
+  CHECK(float_to_half(std::ldexp(3.0f, -25)) == 0x0002);                // 1.5 ulp: a tie, to even (2)
+  CHECK(float_to_half(1.0f + std::ldexp(1.0f, -11)) == 0x3c00);         // tie between 0x3c00 and 0x3c01
   CHECK(float_to_half(1.0f + 3.0f * std::ldexp(1.0f, -11)) == 0x3c02);  // tie between 0x3c01 and 0x3c02
   CHECK(float_to_half(2047.5f) == 0x6800);  // 2047.5 rounds up to 2048: the carry enters the exponent
   // Every finite half survives the round trip bit for bit.

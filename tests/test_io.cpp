@@ -21,12 +21,11 @@
 
 namespace fs = std::filesystem;
 using namespace unet;
-using unet::test::TempDir;
-using unet::test::error_of;
 using Catch::Matchers::Contains;
+using unet::test::error_of;
+using unet::test::TempDir;
 
 namespace {
-
 
 Image random_image(int c, int h, int w, int maxv, unsigned seed) {
   std::mt19937 rng(seed);
@@ -61,13 +60,12 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-
 // A TIFF written directly with libtiff (for layouts our writers do not produce).
 struct RawTiffPage {
   RawTiffPage(uint32_t w_, uint32_t h_) : w(w_), h(h_) {}
   uint32_t w, h;
   uint16_t bps = 8, spp = 1, fmt = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG;
-  uint32_t tile = 0;  // 0: strips; else square tiles of this size (multiple of 16)
+  uint32_t tile = 0;           // 0: strips; else square tiles of this size (multiple of 16)
   std::vector<uint8_t> bytes;  // whole image in the page's layout (contig or planes), native order
 };
 
@@ -509,11 +507,12 @@ TEST_CASE("writes are atomic: failures leave existing files intact and no temp f
   const std::string before = read_bytes(target);
 
   SECTION("a writer that fails half-way") {
-    CHECK_THROWS_AS(atomic_write_stream(target,
-                                        [](std::FILE* f) {
-                                          std::fputs("partial garbage", f);
-                                          throw Error("simulated failure");
-                                        }),
+    CHECK_THROWS_AS(atomic_write_stream(
+                        target,
+                        [](std::FILE* f) {
+      std::fputs("partial garbage", f);
+      throw Error("simulated failure");
+                        }),
                     Error);
     CHECK(read_bytes(target) == before);
   }

@@ -87,8 +87,9 @@ TEST_CASE("json refuses what is not JSON, saying where", "[json]") {
 
 TEST_CASE("json agrees with nlohmann-json on quoting and on what parses", "[json]") {
   // Quoting: every string nlohmann-json dumps, byte for byte (what safetensors headers used to hold).
-  for (const std::string& s : {std::string(""), std::string("plain"), std::string("q\"b\\s/"),
-                               std::string("\x01\x1f\x7f\b\f\n\r\t", 8), std::string("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")})
+  for (const std::string& s :
+       {std::string(""), std::string("plain"), std::string("q\"b\\s/"), std::string("\x01\x1f\x7f\b\f\n\r\t", 8),
+        std::string("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")})
     CHECK(json::quote(s) == nlohmann::json(s).dump());
   CHECK_THROWS_WITH(json::quote("bad \xff byte"), Contains("not valid UTF-8"));
   // Random short texts over JSON's alphabet: both parse, or both refuse (ours refuses duplicate keys

@@ -28,9 +28,7 @@ Image from_rows(const std::vector<std::string>& rows) {
   return im;
 }
 
-LabelImage labels_from_rows(const std::vector<std::string>& rows) {
-  return to_labels(from_rows(rows));
-}
+LabelImage labels_from_rows(const std::vector<std::string>& rows) { return to_labels(from_rows(rows)); }
 
 // Two 5-wide cells separated by a 1-px vertical membrane at x = 5 (7 x 11).
 Image two_cells() {
@@ -75,17 +73,17 @@ TEST_CASE("label_components: 4- vs 8-connectivity, raster-order ids", "[metrics]
 TEST_CASE("simple points: foreground 4-connected, background 8-connected", "[metrics]") {
   // bits: 0 NW, 1 N, 2 NE, 3 E, 4 SE, 5 S, 6 SW, 7 W
   const uint8_t NW = 1, N = 2, NE = 4, E = 8, SE = 16, S = 32, SW = 64, W = 128;
-  CHECK_FALSE(is_simple_point(0));            // isolated pixel: an object appears / vanishes
-  CHECK_FALSE(is_simple_point(0xff));         // interior pixel: a hole appears / vanishes
-  CHECK(is_simple_point(N));                  // end of a line
-  CHECK(is_simple_point(N | NE | E));         // convex corner
+  CHECK_FALSE(is_simple_point(0));              // isolated pixel: an object appears / vanishes
+  CHECK_FALSE(is_simple_point(0xff));           // interior pixel: a hole appears / vanishes
+  CHECK(is_simple_point(N));                    // end of a line
+  CHECK(is_simple_point(N | NE | E));           // convex corner
   CHECK(is_simple_point(N | NE | E | SE | S));  // straight edge
-  CHECK_FALSE(is_simple_point(N | S));        // a bridge: flipping joins / splits two pieces
+  CHECK_FALSE(is_simple_point(N | S));          // a bridge: flipping joins / splits two pieces
   CHECK_FALSE(is_simple_point(W | E));
-  CHECK_FALSE(is_simple_point(NW));           // diagonal only: not 4-connected to the centre
+  CHECK_FALSE(is_simple_point(NW));  // diagonal only: not 4-connected to the centre
   CHECK_FALSE(is_simple_point(NW | SE));
-  CHECK(is_simple_point(NW | N));             // the corner hangs on N
-  CHECK_FALSE(is_simple_point(N | E));        // N and E are not 4-adjacent: two pieces
+  CHECK(is_simple_point(NW | N));       // the corner hangs on N
+  CHECK_FALSE(is_simple_point(N | E));  // N and E are not 4-adjacent: two pieces
   // Everything but one corner: background is that single corner, foreground is one ring.
   CHECK(is_simple_point(static_cast<uint8_t>(0xff & ~SW)));
   // Background N and E only: 8-adjacent across the NE corner, so one background component.
@@ -121,8 +119,7 @@ TEST_CASE("identical segmentations score zero errors", "[metrics]") {
   CHECK(s.gt_objects == 2);
 }
 
-TEST_CASE("a 1-px gap in a membrane is one merger and costs a third of the Rand score",
-          "[metrics]") {
+TEST_CASE("a 1-px gap in a membrane is one merger and costs a third of the Rand score", "[metrics]") {
   const Image gt = two_cells();
   Image prob = gt;
   prob.at(0, 3, 5) = 1.0f;  // the membrane breaks at (x=5, y=3): the two cells merge
@@ -144,8 +141,7 @@ TEST_CASE("a 1-px gap in a membrane is one merger and costs a third of the Rand 
   CHECK(pixel_error(prob, gt, 0.5f) == Approx(1.0 - 140.0 / 141.0));
 }
 
-TEST_CASE("merging two cells raises the Rand error and splitting one lowers the split score",
-          "[metrics]") {
+TEST_CASE("merging two cells raises the Rand error and splitting one lowers the split score", "[metrics]") {
   const Image gt = two_cells();
   Image merged = gt;
   for (int y = 0; y < 7; ++y) merged.at(0, y, 5) = 1.0f;  // membrane gone
@@ -270,8 +266,7 @@ std::pair<int, int> topology(const Image& im) {
   label_components(im, 4, &fg);
   std::vector<uint8_t> pad(static_cast<size_t>(h + 2) * (w + 2), 1);
   for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x)
-      pad[static_cast<size_t>(y + 1) * (w + 2) + x + 1] = im.at(0, y, x) > 0.5f ? 0 : 1;
+    for (int x = 0; x < w; ++x) pad[static_cast<size_t>(y + 1) * (w + 2) + x + 1] = im.at(0, y, x) > 0.5f ? 0 : 1;
   label_components(pad, h + 2, w + 2, 8, &bg);
   return {fg, bg};
 }
@@ -365,8 +360,7 @@ TEST_CASE("warping preserves the gt topology and leaves only non-simple mismatch
   }
 }
 
-TEST_CASE("thinning: boundaries become 1 px, the thinned Rand forgives thick membranes",
-          "[metrics]") {
+TEST_CASE("thinning: boundaries become 1 px, the thinned Rand forgives thick membranes", "[metrics]") {
   // A 3-px membrane between two labels thins to its middle column; a 2-px one to 1 column.
   const LabelImage thick = labels_from_rows({"11000222", "11000222", "11000222"});
   const LabelImage thin = thin_boundaries(thick);
@@ -377,8 +371,7 @@ TEST_CASE("thinning: boundaries become 1 px, the thinned Rand forgives thick mem
   for (int32_t v : two_thin.data) zeros += v == 0;
   CHECK(zeros == 2);
   // A region out of reach of any label stays 0; an image with no labels is unchanged.
-  CHECK(thin_boundaries(labels_from_rows({"000", "000"})).data ==
-        labels_from_rows({"000", "000"}).data);
+  CHECK(thin_boundaries(labels_from_rows({"000", "000"})).data == labels_from_rows({"000", "000"}).data);
 
   // gt: 1-px membrane at x = 5; prediction: 3-px membrane at x = 4..6.
   const Image gt = two_cells();

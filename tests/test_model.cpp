@@ -18,7 +18,8 @@ TEST_CASE("tile sizes: 572 -> 388 and the nearest valid sizes", "[model][tiles]"
   CHECK(TileSizes::input_for_output(388, 4) == 572);
   CHECK(TileSizes::input_for_output(1, 4) == 188);  // the smallest valid tile: 188 -> 4
   CHECK(TileSizes::output_for_input(188, 4) == 4);
-  CHECK_THROWS_WITH(TileSizes::check_input(570, 4), Catch::Contains("nearest valid sizes: 556 (output 372) and 572 (output 388)"));
+  CHECK_THROWS_WITH(TileSizes::check_input(570, 4),
+                    Catch::Contains("nearest valid sizes: 556 (output 372) and 572 (output 388)"));
   CHECK_NOTHROW(TileSizes::check_input(572, 4));
 }
 

@@ -14,7 +14,9 @@ using namespace unet::test;
 
 namespace {
 
-struct ConvShape { int N, C, H, W, K; };
+struct ConvShape {
+  int N, C, H, W, K;
+};
 const ConvShape kConvShapes[] = {{1, 1, 5, 5, 1}, {2, 3, 7, 9, 5}, {1, 7, 11, 6, 13}, {1, 16, 20, 21, 9}};
 
 }  // namespace
@@ -68,7 +70,8 @@ TEST_CASE("conv1x1: forward matches the float64 reference", "[conv1x1][forward]"
   for (auto s : kConvShapes) {
     Tensor x = rnd({s.N, s.C, s.H, s.W}, 11), w = rnd({s.K, s.C, 1, 1}, 12), b = rnd({s.K}, 13);
     Var y = ops::conv1x1(Var(x), Var(w), Var(b));
-    CHECK(rel_error(y.value().to_vector(), to_f(naive::conv1x1(to_d(x), to_d(w), to_d(b), s.N, s.C, s.H, s.W, s.K))) < 1e-6);
+    CHECK(rel_error(y.value().to_vector(), to_f(naive::conv1x1(to_d(x), to_d(w), to_d(b), s.N, s.C, s.H, s.W, s.K))) <
+          1e-6);
   }
 }
 
@@ -93,7 +96,8 @@ TEST_CASE("relu: forward and gradient", "[relu][forward][grad]") {
   Tensor r = rnd(y.shape(), 22);
   backprop_with(y, r);
   naive::V rd = to_d(r);
-  check_gradients("relu", {x}, [&](const std::vector<naive::V>& v) { return dot(naive::relu(v[0]), rd); }, 1000);
+  check_gradients(
+      "relu", {x}, [&](const std::vector<naive::V>& v) { return dot(naive::relu(v[0]), rd); }, 1000);
 }
 
 TEST_CASE("relu: known values", "[relu][known]") {
@@ -109,9 +113,9 @@ TEST_CASE("maxpool2x2: forward and gradient", "[maxpool2x2][forward][grad]") {
   Tensor r = rnd(y.shape(), 32);
   backprop_with(y, r);
   naive::V rd = to_d(r);
-  check_gradients("maxpool2x2", {x}, [&](const std::vector<naive::V>& v) {
-    return dot(naive::maxpool2x2(v[0], N, C, H, W), rd);
-  }, 1000);
+  check_gradients(
+      "maxpool2x2", {x}, [&](const std::vector<naive::V>& v) { return dot(naive::maxpool2x2(v[0], N, C, H, W), rd); },
+      1000);
 }
 
 TEST_CASE("maxpool2x2: backward routes the gradient to the argmax", "[maxpool2x2][known]") {
@@ -134,8 +138,8 @@ TEST_CASE("upconv2x2: forward and gradients", "[upconv2x2][forward][grad]") {
         b = Var::parameter(rnd({s.K}, 43), "b");
     Var y = ops::upconv2x2(x, w, b);
     REQUIRE(y.shape() == Shape{s.N, s.K, 2 * s.H, 2 * s.W});
-    CHECK(rel_error(y.value().to_vector(),
-                    to_f(naive::upconv2x2(to_d(x.value()), to_d(w.value()), to_d(b.value()), s.N, s.C, s.H, s.W, s.K))) < 1e-6);
+    CHECK(rel_error(y.value().to_vector(), to_f(naive::upconv2x2(to_d(x.value()), to_d(w.value()), to_d(b.value()), s.N,
+                                                                 s.C, s.H, s.W, s.K))) < 1e-6);
     Tensor r = rnd(y.shape(), 44);
     backprop_with(y, r);
     naive::V rd = to_d(r);
@@ -146,8 +150,8 @@ TEST_CASE("upconv2x2: forward and gradients", "[upconv2x2][forward][grad]") {
 }
 
 TEST_CASE("upconv2x2: one pixel becomes the 2x2 kernel", "[upconv2x2][known]") {
-  Var y = ops::upconv2x2(Var(Tensor::from_vector({1, 1, 1, 1}, {2.0f})), Var(Tensor::from_vector({1, 1, 2, 2}, {1, 2, 3, 4})),
-                         Var(Tensor::from_vector({1}, {0.5f})));
+  Var y = ops::upconv2x2(Var(Tensor::from_vector({1, 1, 1, 1}, {2.0f})),
+                         Var(Tensor::from_vector({1, 1, 2, 2}, {1, 2, 3, 4})), Var(Tensor::from_vector({1}, {0.5f})));
   CHECK(y.value().to_vector() == std::vector<float>{2.5f, 4.5f, 6.5f, 8.5f});
 }
 
@@ -160,16 +164,20 @@ TEST_CASE("crop_concat: forward and gradients", "[crop_concat][forward][grad]") 
   Tensor r = rnd(y.shape(), 53);
   backprop_with(y, r);
   naive::V rd = to_d(r);
-  check_gradients("crop_concat", {s, u}, [&](const std::vector<naive::V>& v) {
+  check_gradients(
+      "crop_concat", {s, u},
+      [&](const std::vector<naive::V>& v) {
     return dot(naive::crop_concat(v[0], v[1], N, Cs, Hs, Ws, Cu, Hu, Wu), rd);
-  }, 1000);
+      },
+      1000);
 }
 
 TEST_CASE("crop_concat: the crop is centred", "[crop_concat][known]") {
   // skip 4x4 holding 0..15, up 2x2: the centre of skip is {5, 6, 9, 10}.
   std::vector<float> sv(16);
   for (int i = 0; i < 16; ++i) sv[i] = static_cast<float>(i);
-  Var y = ops::crop_concat(Var(Tensor::from_vector({1, 1, 4, 4}, sv)), Var(Tensor::from_vector({1, 1, 2, 2}, {-1, -2, -3, -4})));
+  Var y = ops::crop_concat(Var(Tensor::from_vector({1, 1, 4, 4}, sv)),
+                           Var(Tensor::from_vector({1, 1, 2, 2}, {-1, -2, -3, -4})));
   CHECK(y.value().to_vector() == std::vector<float>{5, 6, 9, 10, -1, -2, -3, -4});
 }
 
@@ -207,16 +215,17 @@ TEST_CASE("softmax_xent: loss and gradient match float64 finite differences", "[
   CHECK(std::abs(loss.value().to_vector()[0] - ref) < 1e-5 * std::abs(ref));
   backward(loss);
   naive::V wd = to_d(w);
-  check_gradients("softmax_xent", {a}, [&](const std::vector<naive::V>& v) {
-    return naive::softmax_xent(v[0], l, wd, N, K, H, W);
-  }, 1000);
+  check_gradients(
+      "softmax_xent", {a}, [&](const std::vector<naive::V>& v) { return naive::softmax_xent(v[0], l, wd, N, K, H, W); },
+      1000);
 }
 
 TEST_CASE("softmax_xent: uniform logits give log K, weights scale it", "[softmax_xent][known]") {
   for (int K : {2, 3, 7}) {
     Tensor a = Tensor::full({1, K, 3, 3}, 0.25f);
     Tensor l = Tensor::from_vector_i32({1, 3, 3}, std::vector<int32_t>(9, K - 1));
-    CHECK(ops::softmax_xent(Var(a), l).value().to_vector()[0] == Approx(std::log(static_cast<double>(K))).epsilon(1e-6));
+    CHECK(ops::softmax_xent(Var(a), l).value().to_vector()[0] ==
+          Approx(std::log(static_cast<double>(K))).epsilon(1e-6));
     CHECK(ops::softmax_xent(Var(a), l, Tensor::full({1, 3, 3}, 2.0f)).value().to_vector()[0] ==
           Approx(2.0 * std::log(static_cast<double>(K))).epsilon(1e-6));
   }
@@ -271,9 +280,9 @@ struct Chain {
   }
   std::vector<Var> params() const { return {w1, b1, w2, b2, wu, bu, wh, bh}; }
   Var loss() const {
-    Var h1 = ops::relu(ops::conv3x3(Var(x), w1, b1));          // [1,3,10,10]
-    Var h2 = ops::conv3x3(ops::maxpool2x2(h1), w2, b2);        // [1,4,3,3]
-    Var u = ops::upconv2x2(h2, wu, bu);                        // [1,2,6,6]
+    Var h1 = ops::relu(ops::conv3x3(Var(x), w1, b1));            // [1,3,10,10]
+    Var h2 = ops::conv3x3(ops::maxpool2x2(h1), w2, b2);          // [1,4,3,3]
+    Var u = ops::upconv2x2(h2, wu, bu);                          // [1,2,6,6]
     Var logits = ops::conv1x1(ops::crop_concat(h1, u), wh, bh);  // [1,3,6,6]
     return ops::softmax_xent(logits, labels, weights);
   }
@@ -281,7 +290,8 @@ struct Chain {
     naive::V h1 = naive::relu(naive::conv3x3(to_d(x), p[0], p[1], 1, C0, H0, H0, C1));
     naive::V h2 = naive::conv3x3(naive::maxpool2x2(h1, 1, C1, 10, 10), p[2], p[3], 1, C1, 5, 5, C2);
     naive::V u = naive::upconv2x2(h2, p[4], p[5], 1, C2, 3, 3, C3);
-    naive::V logits = naive::conv1x1(naive::crop_concat(h1, u, 1, C1, 10, 10, C3, 6, 6), p[6], p[7], 1, C1 + C3, 6, 6, K);
+    naive::V logits =
+        naive::conv1x1(naive::crop_concat(h1, u, 1, C1, 10, 10, C3, 6, 6), p[6], p[7], 1, C1 + C3, 6, 6, K);
     std::vector<int32_t> l(labels.i32(), labels.i32() + labels.numel());
     return naive::softmax_xent(logits, l, to_d(weights), 1, K, 6, 6);
   }
@@ -297,7 +307,8 @@ TEST_CASE("chain: gradients of every parameter match float64 finite differences"
           return p;
         }())) < 1e-5);
   backward(loss);
-  check_gradients("chain", c.params(), [&](const std::vector<naive::V>& p) { return c.loss_f64(p); }, 1000);
+  check_gradients(
+      "chain", c.params(), [&](const std::vector<naive::V>& p) { return c.loss_f64(p); }, 1000);
 }
 
 TEST_CASE("chain: 200 SGD steps drive the loss down at least 10x", "[chain][sgd]") {

@@ -15,7 +15,9 @@ using namespace unet;
 namespace fs = std::filesystem;
 
 namespace {
-Var param(std::vector<float> v) { return Var::parameter(Tensor::from_vector({static_cast<int64_t>(v.size())}, v), "w"); }
+Var param(std::vector<float> v) {
+  return Var::parameter(Tensor::from_vector({static_cast<int64_t>(v.size())}, v), "w");
+}
 float at(const Tensor& t, int i) { return t.to_vector()[static_cast<size_t>(i)]; }
 }  // namespace
 
@@ -127,7 +129,7 @@ TEST_CASE("lr schedules: step, poly and warm-up by hand", "[schedule]") {
   CHECK(lr_at(p, 500) == Approx(0.01 * std::pow(0.5, 0.9)));
   CHECK(lr_at(p, 1000) == 0.0f);
   p.warmup = 10;
-  CHECK(lr_at(p, 0) == Approx(0.001));         // 1/10 of the poly value at 0
+  CHECK(lr_at(p, 0) == Approx(0.001));  // 1/10 of the poly value at 0
   CHECK(lr_at(p, 4) == Approx(0.01 * std::pow(0.996, 0.9) * 0.5));
   CHECK(lr_at(p, 10) == Approx(0.01 * std::pow(0.99, 0.9)));
   CHECK(describe(p) == "poly power 0.9 over 1000, warm-up 10");

@@ -20,7 +20,8 @@ TEST_CASE("plot: CSV columns by name, with errors naming the file", "[plot]") {
   REQUIRE(pe.size() == 2);
   CHECK(pe[1].first == 200.0);
   CHECK(pe[1].second == Approx(0.15));
-  CHECK_THROWS_WITH(read_csv_column(csv, "rand"), Catch::Contains(csv) && Catch::Contains("iteration,loss,pixel_error"));
+  CHECK_THROWS_WITH(read_csv_column(csv, "rand"),
+                    Catch::Contains(csv) && Catch::Contains("iteration,loss,pixel_error"));
   const std::string bad = (fs::path(tmp.dir) / "bad.csv").string();
   std::ofstream(bad) << "iteration,loss\n1,abc\n";
   CHECK_THROWS_WITH(read_csv_column(bad, "loss"), Catch::Contains("line 2"));
@@ -46,8 +47,7 @@ TEST_CASE("plot: each series is drawn in its own colour", "[plot]") {
   auto count = [&](float r, float g, float bl) {
     int n = 0;
     for (int y = 0; y < img.height; ++y)
-      for (int x = 0; x < img.width; ++x)
-        n += img.at(0, y, x) == r && img.at(1, y, x) == g && img.at(2, y, x) == bl;
+      for (int x = 0; x < img.width; ++x) n += img.at(0, y, x) == r && img.at(1, y, x) == g && img.at(2, y, x) == bl;
     return n;
   };
   CHECK(count(0, 114, 178) > 100);  // the first palette colour: the falling series and its legend

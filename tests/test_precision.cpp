@@ -45,7 +45,7 @@ TEST_CASE("TF32 rounding: to nearest with ties away from zero, 10 mantissa bits"
 TEST_CASE("BF16 rounding: to nearest even, 7 mantissa bits", "[precision]") {
   using kernels::round_bf16;
   REQUIRE(round_bf16(1.0f) == 1.0f);
-  REQUIRE(round_bf16(1.0f + std::ldexp(1.0f, -8)) == 1.0f);  // a tie to the even 1.0
+  REQUIRE(round_bf16(1.0f + std::ldexp(1.0f, -8)) == 1.0f);                             // a tie to the even 1.0
   REQUIRE(round_bf16(1.0f + 3 * std::ldexp(1.0f, -8)) == 1.0f + std::ldexp(1.0f, -6));  // a tie up to even
   REQUIRE(round_bf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)) == 1.0f + std::ldexp(1.0f, -7));
   REQUIRE(word(round_bf16(bits(0xC0497FFFu))) == 0xC0490000u);
@@ -78,7 +78,8 @@ TEST_CASE("the CPU's TF32 and BF16 convolutions are the FP32 products of rounded
     REQUIRE(test::rel_error(y, y32) < test::conv_tolerance(p));
     std::vector<float> dw(w.size()), dw_ref(w.size()), db(K), db32(K), dw32(w.size());
     k.conv3x3_backward_weight(nullptr, p, x.data(), dy.data(), dw.data(), db.data(), N, C, H, W, K);
-    k.conv3x3_backward_weight(nullptr, Precision::FP32, xr.data(), dyr.data(), dw_ref.data(), db32.data(), N, C, H, W, K);
+    k.conv3x3_backward_weight(nullptr, Precision::FP32, xr.data(), dyr.data(), dw_ref.data(), db32.data(), N, C, H, W,
+                              K);
     REQUIRE(std::memcmp(dw.data(), dw_ref.data(), dw.size() * sizeof(float)) == 0);
     k.conv3x3_backward_weight(nullptr, Precision::FP32, x.data(), dy.data(), dw32.data(), db32.data(), N, C, H, W, K);
     REQUIRE(std::memcmp(db.data(), db32.data(), K * sizeof(float)) == 0);  // db sums the FP32 dy
@@ -132,10 +133,10 @@ namespace {
 // The paper's convolutions (572 tile) as products: forward, data and weight gradient of each 3x3 layer.
 std::vector<kernels::cuda::gemm::Shape> paper_products() {
   std::vector<kernels::cuda::gemm::Shape> v;
-  const int layers[][3] = {{1, 64, 572},    {64, 64, 570},   {64, 128, 284},  {128, 128, 282}, {128, 256, 140},
-                           {256, 256, 138}, {256, 512, 68},  {512, 512, 66},  {512, 1024, 32}, {1024, 1024, 30},
-                           {1024, 512, 56}, {512, 512, 54},  {512, 256, 104}, {256, 256, 102}, {256, 128, 200},
-                           {128, 128, 198}, {128, 64, 392},  {64, 64, 390}};
+  const int layers[][3] = {{1, 64, 572},    {64, 64, 570},  {64, 128, 284},  {128, 128, 282}, {128, 256, 140},
+                           {256, 256, 138}, {256, 512, 68}, {512, 512, 66},  {512, 1024, 32}, {1024, 1024, 30},
+                           {1024, 512, 56}, {512, 512, 54}, {512, 256, 104}, {256, 256, 102}, {256, 128, 200},
+                           {128, 128, 198}, {128, 64, 392}, {64, 64, 390}};
   for (const auto& l : layers) {
     const int64_t C = l[0], K = l[1], S = l[2], O = (S - 2) * (S - 2);
     v.push_back({K, O, 9 * C, K <= 64 ? 64 : 128, 128, 16});

@@ -52,8 +52,7 @@ Image assemble(const UNet& net, const RawImage& img, const PredictOptions& opt) 
     REQUIRE(band.channels == out.channels);
     REQUIRE(band.width == img.width);
     REQUIRE(band.height == g.band_rows(calls, img.height));
-    for (int k = 0; k < band.channels; ++k)
-      std::copy(band.plane(k), band.plane(k) + band.pixels(), &out.at(k, y0, 0));
+    for (int k = 0; k < band.channels; ++k) std::copy(band.plane(k), band.plane(k) + band.pixels(), &out.at(k, y0, 0));
     next += band.height;
     ++calls;
   });
@@ -70,7 +69,8 @@ Image plane_of(const Image& img, int c) {
 
 }  // namespace
 
-TEST_CASE("predict stream: bands equal predict_probabilities on odd sizes, with batches and TTA", "[predict][stream][slow]") {
+TEST_CASE("predict stream: bands equal predict_probabilities on odd sizes, with batches and TTA",
+          "[predict][stream][slow]") {
   UNet net = tiny_net(11);
   for (auto [h, w] : {std::pair{53, 41}, std::pair{9, 14}, std::pair{70, 29}}) {
     RawImage raw = raw8(1, h, w, 100 + h);
@@ -233,7 +233,8 @@ TEST_CASE("streaming PNG: decodes to the pixels given, for 1 to 4 channels and l
       std::vector<uint8_t> inter(static_cast<size_t>(c) * h * w);
       for (int y = 0; y < h; ++y)
         for (int x = 0; x < w; ++x)
-          for (int k = 0; k < c; ++k) inter[(static_cast<size_t>(y) * w + x) * c + k] = static_cast<uint8_t>(img.at(k, y, x));
+          for (int k = 0; k < c; ++k)
+            inter[(static_cast<size_t>(y) * w + x) * c + k] = static_cast<uint8_t>(img.at(k, y, x));
       const std::string path = dir / "s.png";
       PngStreamWriter p(path, w, h, c);
       for (int y0 = 0; y0 < h; y0 += 13) {
@@ -267,8 +268,7 @@ TEST_CASE("streaming npy: bands at their offsets read back as write_npy's file",
     for (int y0 = 0; y0 < 23; y0 += 6) {
       const int rows = std::min(6, 23 - y0);
       Image b(channels, rows, 17);
-      for (int k = 0; k < channels; ++k)
-        std::copy(&map.at(k, y0, 0), &map.at(k, y0, 0) + rows * 17, b.plane(k));
+      for (int k = 0; k < channels; ++k) std::copy(&map.at(k, y0, 0), &map.at(k, y0, 0) + rows * 17, b.plane(k));
       n.write_rows(y0, b);
     }
     n.finish();

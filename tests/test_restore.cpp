@@ -82,7 +82,9 @@ bool non_increasing(const std::vector<double>& e, double rel_tol, size_t* where)
 }  // namespace
 
 TEST_CASE("stencil2d_adjoint is the exact transpose of the mirror-boundary stencil2d", "[restore][adjoint]") {
-  struct Case { int h, w, kh, kw; };
+  struct Case {
+    int h, w, kh, kw;
+  };
   // odd sizes, a kernel as large as the image, one larger (the reflection folds several times)
   for (Case c : {Case{13, 11, 5, 3}, Case{20, 17, 13, 13}, Case{9, 7, 25, 25}, Case{96, 96, 25, 25}}) {
     INFO(c.h << "x" << c.w << " kernel " << c.kh << "x" << c.kw);
@@ -111,7 +113,8 @@ TEST_CASE("both imaging models pass the dot-product test", "[restore][adjoint]")
   CHECK(gp < 1e-6);
   CHECK(gd < 1e-6);
   // Su et al.'s retardation kernels too.
-  for (double th : {0.0, 1.0, 2.5, 4.0}) CHECK(adjoint_gap(phase_retardation_kernel(PhaseOptics{}, th, 0.8), 48, 40, 17) < 1e-6);
+  for (double th : {0.0, 1.0, 2.5, 4.0})
+    CHECK(adjoint_gap(phase_retardation_kernel(PhaseOptics{}, th, 0.8), 48, 40, 17) < 1e-6);
 }
 
 TEST_CASE("H^T H is the mirror stencil of xcorr(h, h): everywhere for the phase kernel, inside for DIC",
@@ -143,7 +146,8 @@ TEST_CASE("the phase-contrast kernel: airy pattern with a unit spectral norm, sm
     CHECK((v == 0.0f || std::abs(v) > o.drop));
     dropped += v == 0.0f;
   }
-  std::printf("phase kernel %dx%d: centre %.3f, %d taps dropped (|v| <= %.2f)\n", h.h, h.w, h.at(0, 0), dropped, o.drop);
+  std::printf("phase kernel %dx%d: centre %.3f, %d taps dropped (|v| <= %.2f)\n", h.h, h.w, h.at(0, 0), dropped,
+              o.drop);
   // Su's kernel at theta = pi/2 is the single phase kernel.
   const Kernel s = phase_retardation_kernel(o, 1.5707963267948966, 0.8);
   for (size_t i = 0; i < h.taps.size(); ++i) CHECK(s.taps[i] == Approx(h.taps[i]).margin(1e-6));
@@ -224,7 +228,10 @@ TEST_CASE("the objective decreases monotonically under the multiplicative update
   so.cells = 3;
   so.mitotic = 1;
   SyntheticSample s = make_synthetic(so);
-  struct Run { Mode mode; int kernels; };
+  struct Run {
+    Mode mode;
+    int kernels;
+  };
   for (Run run : {Run{Mode::kPhase, 0}, Run{Mode::kDic, 0}, Run{Mode::kJoint, 0}, Run{Mode::kJoint, 4}}) {
     RestoreOptions o;
     o.mode = run.mode;
@@ -261,8 +268,9 @@ TEST_CASE("the solver recovers f from synthetic data, and the joint restoration 
       RestoreResult r = restore_pair(s.phase, s.dic, o);
       err[m++] = relative_error(r.sol.total, s.f);
     }
-    std::printf("synthetic 96x96 seed %d (noise 5%%, 300 iterations): relative error phase %.4f, DIC %.4f, joint %.4f\n",
-                seed, err[0], err[1], err[2]);
+    std::printf(
+        "synthetic 96x96 seed %d (noise 5%%, 300 iterations): relative error phase %.4f, DIC %.4f, joint %.4f\n", seed,
+        err[0], err[1], err[2]);
     CHECK(err[2] < err[0]);
     CHECK(err[2] < err[1]);
     CHECK(err[2] < 0.10);
@@ -271,7 +279,8 @@ TEST_CASE("the solver recovers f from synthetic data, and the joint restoration 
     sum_d += err[1];
     sum_j += err[2];
   }
-  std::printf("mean over %d seeds: phase %.4f, DIC %.4f, joint %.4f\n", seeds, sum_p / seeds, sum_d / seeds, sum_j / seeds);
+  std::printf("mean over %d seeds: phase %.4f, DIC %.4f, joint %.4f\n", seeds, sum_p / seeds, sum_d / seeds,
+              sum_j / seeds);
 }
 
 TEST_CASE("Su et al.'s multi-kernel model tells bright (mitotic) cells from dark ones", "[restore][su][slow]") {
@@ -297,8 +306,10 @@ TEST_CASE("Su et al.'s multi-kernel model tells bright (mitotic) cells from dark
   single.su_kernels = 0;
   RestoreResult r1 = restore_pair(s.phase, s.dic, single);
   const double e4 = relative_error(r.sol.total, s.f), e1 = relative_error(r1.sol.total, s.f);
-  std::printf("Su model (4 kernels): bright-cell pixels classed bright %.3f, dark-cell pixels classed dark %.3f; "
-              "relative error %.4f (single kernel %.4f)\n", bright_ok / bright_n, dark_ok / dark_n, e4, e1);
+  std::printf(
+      "Su model (4 kernels): bright-cell pixels classed bright %.3f, dark-cell pixels classed dark %.3f; "
+      "relative error %.4f (single kernel %.4f)\n",
+      bright_ok / bright_n, dark_ok / dark_n, e4, e1);
   REQUIRE(bright_n > 0);
   CHECK(bright_ok / bright_n > 0.8);
   CHECK(dark_ok / dark_n > 0.8);

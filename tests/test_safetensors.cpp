@@ -19,12 +19,11 @@
 
 namespace fs = std::filesystem;
 using namespace unet;
-using unet::test::TempDir;
-using unet::test::error_of;
 using Catch::Matchers::Contains;
+using unet::test::error_of;
+using unet::test::TempDir;
 
 namespace {
-
 
 std::string read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -48,7 +47,6 @@ std::string raw(const std::vector<T>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
 }
 
-
 bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
   // memcmp must not see the null data() of an empty vector, even for 0 bytes.
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
@@ -70,8 +68,12 @@ TEST_CASE("safetensors round trip is bit-exact and keeps order and metadata", "[
     t.data.resize(static_cast<size_t>(shape_numel(t.shape)));
     for (float& v : t.data) v = dist(rng);
   }
-  tensors[4].data = {-0.0f, std::numeric_limits<float>::infinity(), std::numeric_limits<float>::denorm_min(),
-                     std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::max(), 1.0f / 3.0f};
+  tensors[4].data = {-0.0f,
+                     std::numeric_limits<float>::infinity(),
+                     std::numeric_limits<float>::denorm_min(),
+                     std::numeric_limits<float>::quiet_NaN(),
+                     std::numeric_limits<float>::max(),
+                     1.0f / 3.0f};
   const std::map<std::string, std::string> meta = {{"format", "pt"}, {"epoch", "12"}, {"note", "ünïcode ✓"}};
   const std::string path = tmp / "model.safetensors";
   save_safetensors(path, tensors, meta);
@@ -108,9 +110,8 @@ TEST_CASE("safetensors round trip is bit-exact and keeps order and metadata", "[
 
 TEST_CASE("safetensors loads tensors in data-offset order whatever the JSON order", "[safetensors]") {
   TempDir tmp;
-  const std::string header =
-      R"({"second":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
-      R"("first":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  const std::string header = R"({"second":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+                             R"("first":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
   write_bytes(tmp / "o.safetensors", make_file(header, raw(std::vector<float>{1.5f, 2.5f})));
   const SafetensorsFile f = load_safetensors(tmp / "o.safetensors");
   REQUIRE(f.tensors.size() == 2);
@@ -173,9 +174,7 @@ TEST_CASE("corrupt safetensors files are rejected with clear messages", "[safete
     CHECK_THAT(error_of([&] { load_safetensors(tmp / "missing.safetensors"); }),
                Contains("missing.safetensors") && Contains("No such file"));
   }
-  SECTION("shorter than 8 bytes") {
-    CHECK_THAT(load_error("abc"), Contains("bad.safetensors") && Contains("8-byte"));
-  }
+  SECTION("shorter than 8 bytes") { CHECK_THAT(load_error("abc"), Contains("bad.safetensors") && Contains("8-byte")); }
   SECTION("header length larger than the file") {
     std::string bytes = make_file(good_header, good_data);
     bytes[2] = 0x10;  // N += 1 MiB
@@ -234,14 +233,18 @@ TEST_CASE("save_safetensors validates its input and writes atomically", "[safete
   save_safetensors(path, {{"w", {2}, {1.0f, 2.0f}}}, {{"epoch", "1"}});
   const std::string before = read_bytes(path);
 
-  CHECK_THAT(error_of([&] { save_safetensors(path, {{"w", {3}, {1.0f, 2.0f}}}); }),
+  CHECK_THAT(error_of([&] {
+               save_safetensors(path, {{"w", {3}, {1.0f, 2.0f}}});
+             }),
              Contains("ckpt.safetensors") && Contains("'w'"));
   CHECK_THAT(error_of([&] { save_safetensors(path, {{"w", {1}, {1.0f}}, {"w", {1}, {2.0f}}}); }), Contains("twice"));
   CHECK_THAT(error_of([&] { save_safetensors(path, {{"__metadata__", {1}, {1.0f}}}); }), Contains("reserved"));
   CHECK_THAT(error_of([&] { save_safetensors(path, {{"", {1}, {1.0f}}}); }), Contains("empty name"));
   CHECK(read_bytes(path) == before);
 
-  CHECK_THAT(error_of([&] { save_safetensors(tmp / "missing/dir/x.safetensors", {{"w", {1}, {1.0f}}}); }),
+  CHECK_THAT(error_of([&] {
+               save_safetensors(tmp / "missing/dir/x.safetensors", {{"w", {1}, {1.0f}}});
+             }),
              Contains("x.safetensors"));
   fs::create_directory(tmp / "isdir");
   CHECK_THAT(error_of([&] { save_safetensors(tmp / "isdir", {{"w", {1}, {1.0f}}}); }), Contains("directory"));

@@ -96,19 +96,26 @@ TEST_CASE("thread pool: an exception in a chunk reaches the thread that started 
   for (int rep = 0; rep < 50; ++rep) {
     const int64_t bad = rep % 16;  // on whichever thread runs that chunk
     std::atomic<int> ran{0};
-    CHECK_THROWS_AS(cpu::parallel_for(16, 1,
-                                      [&](int64_t b, int64_t) {
-                                        ++ran;
-                                        if (b == bad) throw std::bad_alloc();
-                                      }),
+    CHECK_THROWS_AS(cpu::parallel_for(
+                        16, 1,
+                        [&](int64_t b, int64_t) {
+      ++ran;
+      if (b == bad) throw std::bad_alloc();
+                        }),
                     std::bad_alloc);
     CHECK(ran.load() >= 1);
   }
-  CHECK_THROWS_WITH(cpu::parallel_for(8, 1, [](int64_t b, int64_t) { if (b == 7) throw std::runtime_error("chunk 7"); }),
+  CHECK_THROWS_WITH(cpu::parallel_for(
+                        8, 1,
+                        [](int64_t b, int64_t) {
+    if (b == 7) throw std::runtime_error("chunk 7");
+                        }),
                     "chunk 7");
   // The pool still works afterwards, for any caller.
   std::vector<int> hit(100, 0);
-  cpu::parallel_for(100, 1, [&](int64_t b, int64_t e) { for (int64_t i = b; i < e; ++i) hit[i]++; });
+  cpu::parallel_for(100, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) hit[i]++;
+  });
   for (int h : hit) CHECK(h == 1);
 }
 

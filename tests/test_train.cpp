@@ -30,7 +30,6 @@ std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
-
 // Discs on a noisy background: class 1 inside the discs, image brighter there.
 Dataset synthetic(int n, int size, uint64_t seed, const WeightMapParams& wm = {}) {
   Dataset d;
@@ -121,7 +120,8 @@ TEST_CASE("checkpoint: a wrong architecture or a damaged file is rejected with t
   f.tensors[0].shape = {4, 3, 1, 9};
   std::string bad = (dir / "shape.safetensors").string();
   save_safetensors(bad, f.tensors, f.metadata);
-  CHECK_THROWS_WITH(load_checkpoint(bad, n3, nullptr), Catch::Contains("down.0.conv1.weight") && Catch::Contains("[4,3,1,9]"));
+  CHECK_THROWS_WITH(load_checkpoint(bad, n3, nullptr),
+                    Catch::Contains("down.0.conv1.weight") && Catch::Contains("[4,3,1,9]"));
   // Truncated.
   std::string cut = (dir / "cut.safetensors").string();
   fs::copy_file(path, cut);
@@ -164,8 +164,8 @@ TEST_CASE("train: a diverging run stops with a clear message and keeps its last 
   TrainOptions o = tiny_options(d);
   o.iterations = 200;
   o.checkpoint_every = 1;
-  o.lr_step = 3;        // three sane steps, each checkpointed ...
-  o.lr_gamma = 1e30f;   // ... then the weights blow up
+  o.lr_step = 3;       // three sane steps, each checkpointed ...
+  o.lr_gamma = 1e30f;  // ... then the weights blow up
   const std::string err = error_of([&] { train(ds, Dataset{}, o); });
   CHECK_THAT(err, Contains("diverged") && Contains("last good checkpoint"));
   // "Last good" is good: the checkpoint it names holds no NaN or inf, weights and momentum alike.
@@ -179,9 +179,9 @@ TEST_CASE("train: a diverging run stops with a clear message and keeps its last 
   o = tiny_options(e_tmp.dir);
   o.checkpoint_every = 1;
   o.lr = 3e38f;
-  CHECK_THAT(error_of([&] { train(ds, Dataset{}, o); }),
-             Contains("diverged at iteration 1") && Contains("NaN or inf although the loss was finite") &&
-                 Contains("No checkpoint"));
+  CHECK_THAT(error_of([&] { train(ds, Dataset{}, o); }), Contains("diverged at iteration 1") &&
+                                                             Contains("NaN or inf although the loss was finite") &&
+                                                             Contains("No checkpoint"));
   CHECK_FALSE(fs::exists(e_tmp.dir / "checkpoint.safetensors"));
 }
 
@@ -302,7 +302,7 @@ TEST_CASE("train: the loss falls on a learnable synthetic problem", "[train]") {
   o.iterations = 150;
   o.net.dropout = 0.0f;
   o.augment = AugmentParams::none();  // tiles of 52 px: the paper's 10 px deformations would dominate
-  o.lr = 0.002f;  // with the paper's momentum 0.99 (larger rates stall on dead ReLUs here)
+  o.lr = 0.002f;                      // with the paper's momentum 0.99 (larger rates stall on dead ReLUs here)
   o.momentum = 0.99f;
   o.net.base = 8;
   o.checkpoint_every = 0;
@@ -345,7 +345,8 @@ TEST_CASE("predict: one big tile and many small tiles give the same map", "[pred
   }
 }
 
-TEST_CASE("predict: TTA of a symmetric network input equals the plain prediction on symmetric images", "[predict][tta]") {
+TEST_CASE("predict: TTA of a symmetric network input equals the plain prediction on symmetric images",
+          "[predict][tta]") {
   // A constant image is invariant under all 8 rotations/flips, so TTA must not change it.
   UNetConfig cfg;
   cfg.base = 4;

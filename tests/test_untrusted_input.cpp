@@ -16,9 +16,9 @@
 #include "unet/io.h"
 
 using namespace unet;
-using unet::test::TempDir;
-using unet::test::error_of;
 using Catch::Matchers::Contains;
+using unet::test::error_of;
+using unet::test::TempDir;
 
 namespace {
 
@@ -36,11 +36,13 @@ void put32be(std::string& s, uint32_t v) {
 // A little-endian baseline TIFF of one uncompressed 8-bit strip whose header declares width x height
 // but whose file holds only `data_bytes` bytes of pixels.
 std::string tiff_declaring(uint32_t width, uint32_t height, uint32_t data_bytes) {
-  struct Tag { uint16_t tag, type; uint32_t count, value; };
+  struct Tag {
+    uint16_t tag, type;
+    uint32_t count, value;
+  };
   const uint32_t ifd = 8, entries = 8, data = ifd + 2 + entries * 12 + 4;
-  const Tag tags[entries] = {{256, 4, 1, width},      {257, 4, 1, height}, {258, 3, 1, 8},   {259, 3, 1, 1},
-                             {262, 3, 1, 1},          {273, 4, 1, data},   {278, 4, 1, height},
-                             {279, 4, 1, width * height}};
+  const Tag tags[entries] = {{256, 4, 1, width}, {257, 4, 1, height}, {258, 3, 1, 8},      {259, 3, 1, 1},
+                             {262, 3, 1, 1},     {273, 4, 1, data},   {278, 4, 1, height}, {279, 4, 1, width * height}};
   std::string s = "II";
   put16(s, 42);
   put32(s, ifd);

@@ -54,8 +54,10 @@ void brute_d12(const std::vector<int32_t>& id, int h, int w, std::vector<float>&
     const std::vector<float> sq = brute_edt_sq(m, h, w);
     for (size_t i = 0; i < id.size(); ++i) {
       const float d = std::sqrt(sq[i]);
-      if (d < d1[i]) { d2[i] = d1[i]; d1[i] = d; }
-      else if (d < d2[i]) d2[i] = d;
+      if (d < d1[i]) {
+        d2[i] = d1[i];
+        d1[i] = d;
+      } else if (d < d2[i]) d2[i] = d;
     }
   }
 }
@@ -118,10 +120,7 @@ TEST_CASE("edt_1d handles infinite samples", "[weightmap][edt]") {
 TEST_CASE("connected components with 4- and 8-connectivity", "[weightmap][cc]") {
   // Two pixels touching diagonally, and an L shape.
   const int h = 4, w = 5;
-  const std::vector<uint8_t> m = {1, 0, 0, 1, 1,
-                                  0, 1, 0, 0, 1,
-                                  0, 0, 0, 0, 0,
-                                  1, 1, 1, 0, 0};
+  const std::vector<uint8_t> m = {1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0};
   int n4 = 0, n8 = 0;
   const std::vector<int32_t> c4 = connected_components(m, h, w, 4, &n4);
   const std::vector<int32_t> c8 = connected_components(m, h, w, 8, &n8);
@@ -256,8 +255,10 @@ TEST_CASE("border_distances matches brute force, within and beyond the reach", "
     const BorderDistances bd = border_distances(id, h, w, reach);
     for (size_t i = 0; i < id.size(); ++i) {
       INFO("reach " << reach << " pixel " << i);
-      if (b1[i] <= reach) REQUIRE(bd.d1[i] == Approx(b1[i]).margin(1e-5)); else REQUIRE(std::isinf(bd.d1[i]));
-      if (b2[i] <= reach) REQUIRE(bd.d2[i] == Approx(b2[i]).margin(1e-5)); else REQUIRE(std::isinf(bd.d2[i]));
+      if (b1[i] <= reach) REQUIRE(bd.d1[i] == Approx(b1[i]).margin(1e-5));
+      else REQUIRE(std::isinf(bd.d1[i]));
+      if (b2[i] <= reach) REQUIRE(bd.d2[i] == Approx(b2[i]).margin(1e-5));
+      else REQUIRE(std::isinf(bd.d2[i]));
     }
   }
 }

@@ -1,8 +1,8 @@
 // Winograd F(4x4, 3x3) for the CPU's conv3x3_forward, conv3x3_backward_data and
-// conv3x3_backward_weight (kernels/cpu/winograd.h): against float64 references written as the formulas read, on small and
-// odd shapes (ragged tiles, one-tile rows, panels across images, partial channel blocks) and on
-// every 3x3 layer of the paper's network and of the base-16 network at their real sizes; the
-// same results for 1, 2 and 3 threads; and the rule that chooses it.
+// conv3x3_backward_weight (kernels/cpu/winograd.h): against float64 references written as the formulas read, on small
+// and odd shapes (ragged tiles, one-tile rows, panels across images, partial channel blocks) and on every 3x3 layer of
+// the paper's network and of the base-16 network at their real sizes; the same results for 1, 2 and 3 threads; and the
+// rule that chooses it.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -53,26 +53,31 @@ bool guard_intact(const std::vector<float>& v) {
 }
 std::vector<float> body(const std::vector<float>& v) { return std::vector<float>(v.begin(), v.end() - kGuard); }
 
-struct ConvShape { int N, C, H, W, K; };
+struct ConvShape {
+  int N, C, H, W, K;
+};
 
 std::vector<float> forward(const ConvShape& s, const std::vector<float>& x, const std::vector<float>& w,
                            const std::vector<float>& b) {
   std::vector<float> y = poisoned(int64_t{s.N} * s.K * (s.H - 2) * (s.W - 2));
-  cpu().conv3x3_forward(nullptr, kernels::Precision::FP32, x.data(), w.data(), b.data(), y.data(), s.N, s.C, s.H, s.W, s.K);
+  cpu().conv3x3_forward(nullptr, kernels::Precision::FP32, x.data(), w.data(), b.data(), y.data(), s.N, s.C, s.H, s.W,
+                        s.K);
   CHECK(guard_intact(y));
   return body(y);
 }
 
 std::vector<float> backward_data(const ConvShape& s, const std::vector<float>& dy, const std::vector<float>& w) {
   std::vector<float> dx = poisoned(int64_t{s.N} * s.C * s.H * s.W);
-  cpu().conv3x3_backward_data(nullptr, kernels::Precision::FP32, dy.data(), w.data(), dx.data(), s.N, s.C, s.H, s.W, s.K);
+  cpu().conv3x3_backward_data(nullptr, kernels::Precision::FP32, dy.data(), w.data(), dx.data(), s.N, s.C, s.H, s.W,
+                              s.K);
   CHECK(guard_intact(dx));
   return body(dx);
 }
 
 std::vector<float> backward_weight(const ConvShape& s, const std::vector<float>& x, const std::vector<float>& dy) {
   std::vector<float> dw = poisoned(int64_t{s.K} * s.C * 9), db = poisoned(s.K);
-  cpu().conv3x3_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), s.N, s.C, s.H, s.W, s.K);
+  cpu().conv3x3_backward_weight(nullptr, kernels::Precision::FP32, x.data(), dy.data(), dw.data(), db.data(), s.N, s.C,
+                                s.H, s.W, s.K);
   CHECK(guard_intact(dw));
   CHECK(guard_intact(db));
   CHECK(std::isfinite(db[0]));
@@ -93,7 +98,8 @@ double ref_dw(const ConvShape& s, const std::vector<float>& x, const std::vector
 }
 
 // dx[n,c,i,j] = sum_{k,di,dj} w[k,c,di,dj] * dy[n,k,i-di,j-dj] in float64 at one pixel.
-double ref_dx(const ConvShape& s, const std::vector<float>& dy, const std::vector<float>& w, int n, int c, int i, int j) {
+double ref_dx(const ConvShape& s, const std::vector<float>& dy, const std::vector<float>& w, int n, int c, int i,
+              int j) {
   const int Ho = s.H - 2, Wo = s.W - 2;
   double acc = 0.0;
   for (int k = 0; k < s.K; ++k)
@@ -171,8 +177,8 @@ TEST_CASE("winograd conv3x3 gives the same bits for 1, 2 and 3 threads", "[winog
   ForceAlgo force(Conv3x3Algo::kWinograd);
   // Shapes that take each path of the driver: filters and inputs transformed once for all tasks
   // or by each task, several ranges of output channels and groups of panels, a half last panel.
-  const ConvShape shapes[] = {{1, 70, 34, 34, 140}, {2, 33, 60, 61, 24}, {1, 256, 16, 16, 256}, {1, 64, 182, 182, 136},
-                         {1, 1024, 50, 50, 128}};
+  const ConvShape shapes[] = {
+      {1, 70, 34, 34, 140}, {2, 33, 60, 61, 24}, {1, 256, 16, 16, 256}, {1, 64, 182, 182, 136}, {1, 1024, 50, 50, 128}};
   for (const ConvShape& s : shapes) {
     INFO("N,C,H,W,K = " << s.N << "," << s.C << "," << s.H << "," << s.W << "," << s.K);
     const std::vector<float> x = random_values(int64_t{s.N} * s.C * s.H * s.W, 41),
@@ -196,11 +202,13 @@ namespace {
 
 // The 3x3 layers of the U-Net at tile 572 (the paper's, base 64) and of the base-16 network at
 // tile 316 (its default on the CPU): (C, K, H) of each layer's input, square.
-struct Layer { int C, K, H; };
-const Layer kPaperLayers[] = {{1, 64, 572},    {64, 64, 570},    {64, 128, 284},  {128, 128, 282}, {128, 256, 140},
-                              {256, 256, 138}, {256, 512, 68},   {512, 512, 66},  {512, 1024, 32}, {1024, 1024, 30},
-                              {1024, 512, 56}, {512, 512, 54},   {512, 256, 104}, {256, 256, 102}, {256, 128, 200},
-                              {128, 128, 198}, {128, 64, 392},   {64, 64, 390}};
+struct Layer {
+  int C, K, H;
+};
+const Layer kPaperLayers[] = {{1, 64, 572},    {64, 64, 570},  {64, 128, 284},  {128, 128, 282}, {128, 256, 140},
+                              {256, 256, 138}, {256, 512, 68}, {512, 512, 66},  {512, 1024, 32}, {1024, 1024, 30},
+                              {1024, 512, 56}, {512, 512, 54}, {512, 256, 104}, {256, 256, 102}, {256, 128, 200},
+                              {128, 128, 198}, {128, 64, 392}, {64, 64, 390}};
 const Layer kBase16Layers[] = {{1, 16, 316},   {16, 16, 314},  {16, 32, 156},  {32, 32, 154},  {32, 64, 76},
                                {64, 64, 74},   {64, 128, 36},  {128, 128, 34}, {128, 256, 16}, {256, 256, 14},
                                {256, 128, 24}, {128, 128, 22}, {128, 64, 40},  {64, 64, 38},   {64, 32, 72},
@@ -290,8 +298,9 @@ TEST_CASE("winograd conv3x3 error against float64 at every layer of the base-16 
 // Not run by default: the direct product's error at the same samples, for the results page.
 TEST_CASE("direct conv3x3 error at every layer, for comparison", "[.][winograd][report]") {
   ForceAlgo force(Conv3x3Algo::kDirect);
-  for (const auto& [layers, net] : {std::pair{std::vector<Layer>(std::begin(kPaperLayers), std::end(kPaperLayers)), "base64"},
-                                     {std::vector<Layer>(std::begin(kBase16Layers), std::end(kBase16Layers)), "base16"}})
+  for (const auto& [layers, net] :
+       {std::pair{std::vector<Layer>(std::begin(kPaperLayers), std::end(kPaperLayers)), "base64"},
+        {std::vector<Layer>(std::begin(kBase16Layers), std::end(kBase16Layers)), "base16"}})
     for (const Layer& l : layers)
       std::printf("direct error %s %d->%d @ %d: forward %.2e, data gradient %.2e, weight gradient %.2e\n", net, l.C,
                   l.K, l.H, layer_error(Conv3x3Pass::kForward, l),
@@ -326,18 +335,18 @@ TEST_CASE("winograd conv3x3: the algorithm can be forced, and the forced one run
     CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kForward, 1, 4, 284, 284, 64));
     CHECK(conv3x3_uses_winograd(Conv3x3Pass::kForward, 1, 8, 284, 284, 64));
     CHECK(conv3x3_uses_winograd(Conv3x3Pass::kForward, 1, 1024, 30, 30, 1024));
-    CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kForward, 1, 256, 14, 14, 256));      // 3 x 3 tiles
-    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kForward, 2, 256, 14, 14, 256));            // 2 images: 18
-    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardData, 1, 256, 14, 14, 256));       // 4 x 4 tiles
+    CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kForward, 1, 256, 14, 14, 256));  // 3 x 3 tiles
+    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kForward, 2, 256, 14, 14, 256));        // 2 images: 18
+    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardData, 1, 256, 14, 14, 256));   // 4 x 4 tiles
     // The weight gradient: at least 8 input channels, 16 output channels and 9 tiles.
     CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 1, 572, 572, 64));  // the first layer
     CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 4, 284, 284, 64));
     CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 8, 284, 284, 64));
     CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 64, 284, 284, 8));
     CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 16, 314, 314, 16));
-    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 256, 14, 14, 256));     // 3 x 3 tiles
+    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 256, 14, 14, 256));        // 3 x 3 tiles
     CHECK_FALSE(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 1, 256, 10, 10, 256));  // 2 x 2
-    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 3, 256, 10, 10, 256));     // 3 images: 12
+    CHECK(conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, 3, 256, 10, 10, 256));        // 3 images: 12
   }
   // Both are right, and they are different computations (rounding differs).
   CHECK(rel_error(yw, yd) < kWinogradTol);

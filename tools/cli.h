@@ -20,9 +20,9 @@ namespace unet::cli {
 
 // One option of a subcommand, as `unet <command> --help` lists it.
 struct Option {
-  std::string name;                   // without the leading "--"
-  std::string value;                  // what the value looks like ("N", "DIR|STACK"); empty for a flag
-  std::string help;                   // one line, with the default where there is one
+  std::string name;                    // without the leading "--"
+  std::string value;                   // what the value looks like ("N", "DIR|STACK"); empty for a flag
+  std::string help;                    // one line, with the default where there is one
   std::vector<std::string> aliases{};  // other names accepted for it
 };
 
@@ -63,7 +63,8 @@ class Args {
         continue;
       }
       if (a == "-o") a = "--out";
-      UNET_CHECK(a.rfind("--", 0) == 0, "unexpected argument \"", a, "\" (unet ", cmd.name, " --help lists the options)");
+      UNET_CHECK(a.rfind("--", 0) == 0, "unexpected argument \"", a, "\" (unet ", cmd.name,
+                 " --help lists the options)");
       auto it = by_name.find(a.substr(2));
       UNET_CHECK(it != by_name.end(), "unknown option ", a, " (unet ", cmd.name, " --help lists the options)");
       const Option& o = *it->second;
@@ -152,9 +153,7 @@ class Progress {
  public:
   explicit Progress(double every_seconds = 10.0)
       : tty_(isatty(fileno(stderr)) != 0), every_(every_seconds), t0_(std::chrono::steady_clock::now()) {}
-  double elapsed() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-  }
+  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count(); }
   // `line` without a line end; `last` ends the progress.
   void show(const std::string& line, bool last) {
     const double now = elapsed();

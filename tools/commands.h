@@ -91,28 +91,26 @@ inline const Command kEval{
      {"batch", "N", "tiles per forward pass"},
      {"tta", "", "average the 8 rotations and flips"}}};
 
-inline const Command kWeightmap{
-    "weightmap",
-    "--labels IMG -o OUT.png [options]",
-    "Writes the paper's Eq. 2 weight map of a label image.\n"
-    "As a PNG scaled to its maximum and as a float TIFF.",
-    {{"labels", "IMG", "the label image"},
-     {"out", "OUT.png", "the output PNG (-o); the floats go to OUT.tif"},
-     {"w0", "X", "border weight (default 10)"},
-     {"sigma", "PX", "border width (default 5)"},
-     {"classes", "N", "classes (default 2)"}}};
+inline const Command kWeightmap{"weightmap",
+                                "--labels IMG -o OUT.png [options]",
+                                "Writes the paper's Eq. 2 weight map of a label image.\n"
+                                "As a PNG scaled to its maximum and as a float TIFF.",
+                                {{"labels", "IMG", "the label image"},
+                                 {"out", "OUT.png", "the output PNG (-o); the floats go to OUT.tif"},
+                                 {"w0", "X", "border weight (default 10)"},
+                                 {"sigma", "PX", "border width (default 5)"},
+                                 {"classes", "N", "classes (default 2)"}}};
 
-inline const Command kAugment{
-    "augment",
-    "--images IMG --labels IMG -o DIR [options]",
-    "Writes augmented training samples as training draws them.\n"
-    "Image, labels and weight map of each sample as PNGs.",
-    {{"images", "IMG", "the image", {"image"}},
-     {"labels", "IMG", "its labels"},
-     {"out", "DIR", "output folder (-o)"},
-     {"count", "N", "samples (default 4)"},
-     {"seed", "S", "random seed (default 1)"},
-     {"elastic-sigma", "PX", "elastic deformation strength (default 10)"}}};
+inline const Command kAugment{"augment",
+                              "--images IMG --labels IMG -o DIR [options]",
+                              "Writes augmented training samples as training draws them.\n"
+                              "Image, labels and weight map of each sample as PNGs.",
+                              {{"images", "IMG", "the image", {"image"}},
+                               {"labels", "IMG", "its labels"},
+                               {"out", "DIR", "output folder (-o)"},
+                               {"count", "N", "samples (default 4)"},
+                               {"seed", "S", "random seed (default 1)"},
+                               {"elastic-sigma", "PX", "elastic deformation strength (default 10)"}}};
 
 inline const Command kPlot{
     "plot",

@@ -41,8 +41,7 @@ int cmd_inspect(int argc, char** argv) {
     const int tile = a.count("tile", 0, 0, TileSizes::kMaxTile);
     std::printf("\n%-24s %8s %8s %10s %10s\n", "activations", "channels", "dead", "zero frac", "rms");
     for (const LayerActivity& l : activation_stats(net, img, tile))
-      std::printf("%-24s %8d %8d %10.3f %10.4f\n", l.name.c_str(), l.channels, l.dead_channels, l.zero_fraction,
-                  l.rms);
+      std::printf("%-24s %8d %8d %10.3f %10.4f\n", l.name.c_str(), l.channels, l.dead_channels, l.zero_fraction, l.rms);
   }
   return 0;
 }

@@ -2,7 +2,8 @@
 // synthetic pairs it is tested on. Dispatched from tools/unet.cpp.
 //
 //   unet restore --phase P.tif --dic D.tif -o F.tif [--mode joint|phase|dic] [model and solver flags]
-//                [--out-scale 1] [--pair-out PAIR.tif] [--figure FIG.png [--compare] [--truth T.tif]] [--objective-csv FILE]
+//                [--out-scale 1] [--pair-out PAIR.tif] [--figure FIG.png [--compare] [--truth T.tif]] [--objective-csv
+//                FILE]
 //   unet restore --synthetic DIR [--count N] [--seed S] [--size 96] [--noise 0.05] [--cells 5] [--pairs 1]
 //                [--mitotic 0] [--shift-dy 0 --shift-dx 0]
 #include <algorithm>
@@ -74,7 +75,8 @@ int synthetic(const Args& a) {
     for (float& v : lab.data) v *= 255.0f;
     write_png((fs::path(dir) / "label" / (std::string(name) + ".png")).string(), lab);
   }
-  std::printf("wrote %d synthetic %dx%d pairs to %s/{phase,dic,truth,label}\n", count, so.width, so.height, dir.c_str());
+  std::printf("wrote %d synthetic %dx%d pairs to %s/{phase,dic,truth,label}\n", count, so.width, so.height,
+              dir.c_str());
   return 0;
 }
 
@@ -187,7 +189,8 @@ int cmd_restore(int argc, char** argv) {
     UNET_CHECK(a.has("dic"), "missing required option --dic (mode ", mode_name(o.mode), ")");
     dic = read_plane(a.str("dic"));
   }
-  UNET_CHECK(a.has("out") || a.has("pair-out") || a.has("figure"), "give -o F.tif, --pair-out PAIR.tif or --figure FIG.png");
+  UNET_CHECK(a.has("out") || a.has("pair-out") || a.has("figure"),
+             "give -o F.tif, --pair-out PAIR.tif or --figure FIG.png");
 
   const Image& ref = phase.empty() ? dic : phase;
   if (!quiet)
@@ -203,7 +206,8 @@ int cmd_restore(int argc, char** argv) {
     if (quiet) return;
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     char line[160];
-    std::snprintf(line, sizeof line, "[restore] iteration %d/%d  objective %.6g  %.1f s", it, o.solver.iterations, e, el);
+    std::snprintf(line, sizeof line, "[restore] iteration %d/%d  objective %.6g  %.1f s", it, o.solver.iterations, e,
+                  el);
     progress.show(line, it == o.solver.iterations);
   };
   // Run the pipeline; with --compare also both single-modality restorations (quietly).
@@ -218,7 +222,8 @@ int cmd_restore(int argc, char** argv) {
       std::fprintf(stderr, ", DIC gain %.4g, registration shift (%d, %d)", r.sol.dic_gain, r.shift.dy, r.shift.dx);
     std::fprintf(stderr, "\n");
     if (o.mode == Mode::kJoint && r.sol.dic_gain < 0)
-      std::fprintf(stderr, "[restore] note: the DIC gain is negative: the shear direction seems opposite to --dic-theta\n");
+      std::fprintf(stderr,
+                   "[restore] note: the DIC gain is negative: the shear direction seems opposite to --dic-theta\n");
   }
 
   if (a.has("out")) {
@@ -231,8 +236,7 @@ int cmd_restore(int argc, char** argv) {
     if (o.su_kernels >= 2) {
       const std::string stem = (fs::path(a.str("out")).parent_path() / fs::path(a.str("out")).stem()).string();
       Image ch(o.su_kernels, ref.height, ref.width);
-      for (int k = 0; k < o.su_kernels; ++k)
-        std::copy(r.sol.f[k].data.begin(), r.sol.f[k].data.end(), ch.plane(k));
+      for (int k = 0; k < o.su_kernels; ++k) std::copy(r.sol.f[k].data.begin(), r.sol.f[k].data.end(), ch.plane(k));
       write_tiff_float(stem + "_channels.tif", ch);
       Image pol = r.polarity;
       for (float& v : pol.data) v *= 127.5f;

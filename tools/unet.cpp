@@ -76,8 +76,8 @@ void take_recorded_options(Args& a, const std::string& checkpoint) {
   a.set_default("depth", std::to_string(c.depth));
   a.set_default("base", std::to_string(c.base));
   const TrainState s = read_checkpoint_state(checkpoint);
-  UNET_CHECK(!a.has("iterations") || a.integer("iterations", 0, 0, std::numeric_limits<long long>::max()) ==
-                                          s.total_iterations,
+  UNET_CHECK(!a.has("iterations") ||
+                 a.integer("iterations", 0, 0, std::numeric_limits<long long>::max()) == s.total_iterations,
              "--iterations ", a.str("iterations"), ": checkpoint ", checkpoint, " belongs to a run of ",
              s.total_iterations, " iterations; to change its length, use --extend-to N");
   for (const auto& [k, v] : s.extra) {
@@ -162,8 +162,10 @@ int cmd_train(int argc, char** argv) {
       }
       cmd += std::string(" ") + argv[i];
     }
-    std::fprintf(stderr, "[train] interrupted by signal %d after iteration %lld of %lld: checkpoint %s written.\n"
-                 "[train] to continue: %s --resume %s\n", r.interrupted_by, static_cast<long long>(r.iterations_done),
+    std::fprintf(stderr,
+                 "[train] interrupted by signal %d after iteration %lld of %lld: checkpoint %s written.\n"
+                 "[train] to continue: %s --resume %s\n",
+                 r.interrupted_by, static_cast<long long>(r.iterations_done),
                  static_cast<long long>(r.total_iterations), r.checkpoint.c_str(), cmd.c_str(), r.checkpoint.c_str());
     return 128 + r.interrupted_by;  // the shell's status for a process ended by that signal
   }
@@ -241,7 +243,8 @@ std::vector<std::pair<std::string, Image>> read_slices(const std::string& path, 
   for (const std::string& f : files) {
     if (labels) {
       std::vector<Image> st = read_label_stack(f, classes);
-      for (size_t i = 0; i < st.size(); ++i) out.emplace_back(st.size() > 1 ? f + "[" + std::to_string(i) + "]" : f, st[i]);
+      for (size_t i = 0; i < st.size(); ++i)
+        out.emplace_back(st.size() > 1 ? f + "[" + std::to_string(i) + "]" : f, st[i]);
     } else {
       ImageInfo info;
       std::vector<Image> st = read_stack(f, &info);
@@ -257,7 +260,8 @@ std::vector<std::pair<std::string, Image>> read_slices(const std::string& path, 
 int cmd_eval(int argc, char** argv) {
   Args a(argc, argv, 2, cli::kEval);
   if (printed_help(a, cli::kEval)) return 0;
-  UNET_CHECK(a.has("model") != a.has("probs"), "give either --model CKPT --images ... or --probs ... (probability maps)");
+  UNET_CHECK(a.has("model") != a.has("probs"),
+             "give either --model CKPT --images ... or --probs ... (probability maps)");
   const std::string format = a.str("format", "table");
   UNET_CHECK(format == "table" || format == "csv" || format == "json", "--format must be table, csv or json");
   auto labels = read_slices(a.need("labels"), true, 2);
@@ -271,11 +275,12 @@ int cmd_eval(int argc, char** argv) {
     po.tta = a.flag("tta");
     const std::shared_ptr<const Model> model = Model::load(resolve_model(a.need("model")));
     const UNetConfig& cfg = model->config();
-    UNET_CHECK(cfg.classes == 2, "unet eval scores 2-class (membrane/cell) models; this one has ", cfg.classes, " classes");
+    UNET_CHECK(cfg.classes == 2, "unet eval scores 2-class (membrane/cell) models; this one has ", cfg.classes,
+               " classes");
     const Predictor predictor(model, po);
     auto images = read_slices(a.need("images"), false, 2);
-    UNET_CHECK(images.size() == labels.size(), a.need("images"), " has ", images.size(), " slices but ", a.need("labels"),
-               " has ", labels.size());
+    UNET_CHECK(images.size() == labels.size(), a.need("images"), " has ", images.size(), " slices but ",
+               a.need("labels"), " has ", labels.size());
     for (size_t i = 0; i < images.size(); ++i) {
       std::fprintf(stderr, "[eval] slice %zu/%zu: %s\n", i + 1, images.size(), images[i].first.c_str());
       cli::Progress shown;
@@ -331,7 +336,8 @@ int cmd_eval(int argc, char** argv) {
     vrand += s.v_rand();
     vinfo += s.v_info();
     if (format == "table") report += "== " + labels[i].first + "\n" + format_table(s) + "\n";
-    else if (format == "csv") report += (i ? "" : "slice,") + std::string() + [&] {
+    else if (format == "csv")
+      report += (i ? "" : "slice,") + std::string() + [&] {
         std::string c = to_csv(s), out;
         size_t start = c.find('\n') + 1;  // header once, then rows prefixed with the slice
         if (i == 0) out += c.substr(0, start);
@@ -419,12 +425,11 @@ struct Entry {
   const Command* command;
   int (*run)(int argc, char** argv);
 };
-const Entry kCommands[] = {{&cli::kTrain, cmd_train},         {&cli::kPredict, cmd_predict},
-                           {&cli::kEval, cmd_eval},           {&cli::kWeightmap, cmd_weightmap},
-                           {&cli::kAugment, cmd_augment},     {&kRestore, cmd_restore},
-                           {&cli::kPlot, cmd_plot},           {&cli::kExport, cmd_export},
-                           {&cli::kInfo, cmd_info},           {&cli::kInspect, cmd_inspect},
-                           {&cli::kDeviceCommand, cmd_device}};
+const Entry kCommands[] = {
+    {&cli::kTrain, cmd_train},         {&cli::kPredict, cmd_predict},     {&cli::kEval, cmd_eval},
+    {&cli::kWeightmap, cmd_weightmap}, {&cli::kAugment, cmd_augment},     {&kRestore, cmd_restore},
+    {&cli::kPlot, cmd_plot},           {&cli::kExport, cmd_export},       {&cli::kInfo, cmd_info},
+    {&cli::kInspect, cmd_inspect},     {&cli::kDeviceCommand, cmd_device}};
 
 void usage(std::FILE* to) {
   std::fprintf(to, "usage: unet <command> [options]      (unet <command> --help lists its options)\n\ncommands:\n");

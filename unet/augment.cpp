@@ -17,8 +17,8 @@ constexpr double kPi = 3.14159265358979323846;
 // offsets -1, 0, 1, 2 from floor(t) for the fraction f = t - floor(t). f == 0 gives (0, 1, 0, 0)
 // exactly, so sampling at integer points reproduces the input.
 inline void cubic_weights(float f, float wt[4]) {
-  auto near = [](float x) { return (1.5f * x - 2.5f) * x * x + 1.0f; };            // |x| <= 1
-  auto far = [](float x) { return ((-0.5f * x + 2.5f) * x - 4.0f) * x + 2.0f; };   // 1 < |x| < 2
+  auto near = [](float x) { return (1.5f * x - 2.5f) * x * x + 1.0f; };           // |x| <= 1
+  auto far = [](float x) { return ((-0.5f * x + 2.5f) * x - 4.0f) * x + 2.0f; };  // 1 < |x| < 2
   wt[0] = far(1.0f + f);
   wt[1] = near(f);
   wt[2] = near(1.0f - f);
@@ -146,7 +146,10 @@ void sampling_map(const AugmentDraw& d, std::vector<float>& src_y, std::vector<f
   UNET_CHECK(g >= 1 && d.disp_y.size() == static_cast<size_t>(g) * g && d.disp_x.size() == d.disp_y.size(),
              "sampling_map: bad control grid");
   // Separable Catmull-Rom interpolation of the control grid: taps and weights per row and column.
-  struct Taps { int k[4]; float wt[4]; };
+  struct Taps {
+    int k[4];
+    float wt[4];
+  };
   auto taps_for = [g](int n) {
     std::vector<Taps> t(n);
     for (int i = 0; i < n; ++i) {
@@ -176,7 +179,7 @@ void sampling_map(const AugmentDraw& d, std::vector<float>& src_y, std::vector<f
   const double cy = 0.5 * (h - 1), cx = 0.5 * (w - 1);
   src_y.resize(static_cast<size_t>(h) * w);
   src_x.resize(static_cast<size_t>(h) * w);
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(h) * w >= 65536)
+#pragma omp parallel for schedule(static) if (static_cast <int64_t>(h) * w >= 65536)
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x) {
       float ey = 0.0f, ex = 0.0f;
@@ -194,13 +197,13 @@ void sampling_map(const AugmentDraw& d, std::vector<float>& src_y, std::vector<f
   }
 }
 
-Image resample(const Image& img, const std::vector<float>& src_y, const std::vector<float>& src_x, int map_w,
-               int y0, int x0, int h, int w, Interp interp) {
+Image resample(const Image& img, const std::vector<float>& src_y, const std::vector<float>& src_x, int map_w, int y0,
+               int x0, int h, int w, Interp interp) {
   UNET_CHECK(!img.empty(), "resample: empty image");
   UNET_CHECK(src_y.size() == src_x.size() && map_w >= 1 && src_y.size() % map_w == 0, "resample: bad map");
   const int map_h = static_cast<int>(src_y.size() / map_w);
-  UNET_CHECK(y0 >= 0 && x0 >= 0 && h >= 0 && w >= 0 && y0 + h <= map_h && x0 + w <= map_w,
-             "resample: window ", h, "x", w, " at (", y0, ", ", x0, ") outside the ", map_h, "x", map_w, " map");
+  UNET_CHECK(y0 >= 0 && x0 >= 0 && h >= 0 && w >= 0 && y0 + h <= map_h && x0 + w <= map_w, "resample: window ", h, "x",
+             w, " at (", y0, ", ", x0, ") outside the ", map_h, "x", map_w, " map");
   const int H = img.height, W = img.width, C = img.channels;
   Image out(C, h, w);
   std::vector<float> vmin(C, 0.0f), vmax(C, 0.0f);
@@ -211,7 +214,7 @@ Image resample(const Image& img, const std::vector<float>& src_y, const std::vec
       vmax[c] = *mm.second;
     }
   }
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(h) * w >= 16384)
+#pragma omp parallel for schedule(static) if (static_cast <int64_t>(h) * w >= 16384)
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x) {
       const size_t mi = static_cast<size_t>(y + y0) * map_w + (x + x0);
@@ -257,25 +260,24 @@ Image resample(const Image& img, const std::vector<float>& src_y, const std::vec
   return out;
 }
 
-Sample apply_augmentation(const Sample& src, const AugmentDraw& d, int label_h, int label_w,
-                          const AugmentParams& p) {
+Sample apply_augmentation(const Sample& src, const AugmentDraw& d, int label_h, int label_w, const AugmentParams& p) {
   check_sample(src);
-  UNET_CHECK(label_h >= 0 && label_w >= 0 && label_h <= d.out_h && label_w <= d.out_w, "augment: label tile ",
-             label_h, "x", label_w, " larger than the input tile ", d.out_h, "x", d.out_w);
+  UNET_CHECK(label_h >= 0 && label_w >= 0 && label_h <= d.out_h && label_w <= d.out_w, "augment: label tile ", label_h,
+             "x", label_w, " larger than the input tile ", d.out_h, "x", d.out_w);
   std::vector<float> sy, sx;
   sampling_map(d, sy, sx);
   Sample out;
   out.image = resample(src.image, sy, sx, d.out_w, 0, 0, d.out_h, d.out_w, p.image_interp);
   apply_gray(out.image, d, p);
   const int ly = (d.out_h - label_h) / 2, lx = (d.out_w - label_w) / 2;
-  if (!src.labels.empty()) out.labels = resample(src.labels, sy, sx, d.out_w, ly, lx, label_h, label_w, Interp::kNearest);
+  if (!src.labels.empty())
+    out.labels = resample(src.labels, sy, sx, d.out_w, ly, lx, label_h, label_w, Interp::kNearest);
   if (!src.weights.empty())
     out.weights = resample(src.weights, sy, sx, d.out_w, ly, lx, label_h, label_w, Interp::kNearest);
   return out;
 }
 
-Sample augment_tile(const Sample& src, int in_h, int in_w, int label_h, int label_w, Rng& rng,
-                    const AugmentParams& p) {
+Sample augment_tile(const Sample& src, int in_h, int in_w, int label_h, int label_w, Rng& rng, const AugmentParams& p) {
   check_sample(src);
   const AugmentDraw d = draw_augmentation(rng, p, src.image.height, src.image.width, in_h, in_w);
   return apply_augmentation(src, d, label_h, label_w, p);
@@ -293,8 +295,8 @@ void write_augmented_samples(const Sample& src, int n, int tile_h, int tile_w, R
                              const ImageSink& sink) {
   UNET_CHECK(static_cast<bool>(sink), "write_augmented_samples: no sink");
   for (int i = 0; i < n; ++i) {
-    const Sample s = tile_h > 0 && tile_w > 0 ? augment_tile(src, tile_h, tile_w, tile_h, tile_w, rng, p)
-                                              : deform(src, rng, p);
+    const Sample s =
+        tile_h > 0 && tile_w > 0 ? augment_tile(src, tile_h, tile_w, tile_h, tile_w, rng, p) : deform(src, rng, p);
     char prefix[32];
     std::snprintf(prefix, sizeof prefix, "sample_%03d", i);
     const std::string base(prefix);

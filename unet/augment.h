@@ -88,13 +88,13 @@ struct Sample {
 // order and number, whatever the parameters enable, so switching one augmentation off does not
 // change the draws of the others.
 struct AugmentDraw {
-  int out_h = 0, out_w = 0;              // size of the sampled (input) tile
+  int out_h = 0, out_w = 0;               // size of the sampled (input) tile
   double center_y = 0.0, center_x = 0.0;  // source point the tile centre ((out - 1) / 2) maps to
   double angle = 0.0;                     // radians
   double scale = 1.0;
   bool flip_y = false, flip_x = false;
-  int grid = 0;                           // control grid is grid x grid
-  std::vector<float> disp_y, disp_x;      // control displacements in pixels, row-major
+  int grid = 0;                       // control grid is grid x grid
+  std::vector<float> disp_y, disp_x;  // control displacements in pixels, row-major
   float gamma = 1.0f, contrast = 1.0f, brightness = 0.0f;
   uint64_t noise_seed = 0, noise_offset = 0;  // Rng block of the per-pixel noise
 };
@@ -110,19 +110,17 @@ void sampling_map(const AugmentDraw& d, std::vector<float>& src_y, std::vector<f
 
 // Reads img at the map's points (rows y0..y0+h-1, columns x0..x0+w-1 of a map that is map_w wide),
 // mirroring outside the image. Bicubic results are clamped to img's per-channel value range.
-Image resample(const Image& img, const std::vector<float>& src_y, const std::vector<float>& src_x, int map_w,
-               int y0, int x0, int h, int w, Interp interp);
+Image resample(const Image& img, const std::vector<float>& src_y, const std::vector<float>& src_x, int map_w, int y0,
+               int x0, int h, int w, Interp interp);
 
 // Applies a draw: the image tile is the whole out_h x out_w map (with the gray-value variation), the
 // label and weight tiles (label_h x label_w) are its centre, offset by ((out - label) / 2).
-Sample apply_augmentation(const Sample& src, const AugmentDraw& d, int label_h, int label_w,
-                          const AugmentParams& p);
+Sample apply_augmentation(const Sample& src, const AugmentDraw& d, int label_h, int label_w, const AugmentParams& p);
 
 // One training pair for the network: an in_h x in_w input tile and the label_h x label_w label and
 // weight tiles of the network's output (e.g. 572x572 and 388x388), centred on the same point, drawn
 // at a random position of src (p.random_position) with the random geometry and gray values of p.
-Sample augment_tile(const Sample& src, int in_h, int in_w, int label_h, int label_w, Rng& rng,
-                    const AugmentParams& p);
+Sample augment_tile(const Sample& src, int in_h, int in_w, int label_h, int label_w, Rng& rng, const AugmentParams& p);
 
 // The whole sample deformed at its own size (tile centred on the image centre, no random shift).
 Sample deform(const Sample& src, Rng& rng, const AugmentParams& p);
@@ -139,8 +137,7 @@ using ImageSink = std::function<void(const std::string& name, const Image& img)>
 void write_augmented_samples(const Sample& src, int n, int tile_h, int tile_w, Rng& rng, const AugmentParams& p,
                              const ImageSink& sink);
 // The same with the whole image (deform).
-inline void write_augmented_samples(const Sample& src, int n, Rng& rng, const AugmentParams& p,
-                                    const ImageSink& sink) {
+inline void write_augmented_samples(const Sample& src, int n, Rng& rng, const AugmentParams& p, const ImageSink& sink) {
   write_augmented_samples(src, n, 0, 0, rng, p, sink);
 }
 

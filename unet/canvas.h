@@ -39,13 +39,13 @@ struct Canvas {
     const float* v = reinterpret_cast<const float*>(buf);
     for (int q = 0; q < quads; ++q) {
       const float* p = v + q * 16;  // 4 vertices * (x, y, z, rgba-as-float)
-      int xa = static_cast<int>(p[0]), ya = static_cast<int>(p[1]), xb = static_cast<int>(p[8]), yb = static_cast<int>(p[9]);
+      int xa = static_cast<int>(p[0]), ya = static_cast<int>(p[1]), xb = static_cast<int>(p[8]),
+          yb = static_cast<int>(p[9]);
       for (int yy = std::min(ya, yb); yy < std::max(ya, yb); ++yy)
         for (int xx = std::min(xa, xb); xx < std::max(xa, xb); ++xx) px(xx, yy, c);
     }
   }
 };
-
 
 inline std::string plot_num(double v) {
   char b[32];

@@ -37,10 +37,10 @@ int64_t meta_int(const SafetensorsFile& f, const std::string& key, const std::st
   char* end = nullptr;
   errno = 0;
   const long long x = std::strtoll(v.c_str(), &end, 10);
-  UNET_CHECK(!v.empty() && end && *end == '\0' && errno != ERANGE, "checkpoint ", path, ": metadata \"", key,
-             "\" = \"", v, "\" is not an integer");
-  UNET_CHECK(x >= lo && x <= hi, "checkpoint ", path, ": metadata \"", key, "\" = ", x, " is out of range [", lo,
-             ", ", hi, "]");
+  UNET_CHECK(!v.empty() && end && *end == '\0' && errno != ERANGE, "checkpoint ", path, ": metadata \"", key, "\" = \"",
+             v, "\" is not an integer");
+  UNET_CHECK(x >= lo && x <= hi, "checkpoint ", path, ": metadata \"", key, "\" = ", x, " is out of range [", lo, ", ",
+             hi, "]");
   return x;
 }
 
@@ -49,8 +49,8 @@ uint64_t meta_uint(const SafetensorsFile& f, const std::string& key, const std::
   char* end = nullptr;
   errno = 0;
   const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-  UNET_CHECK(!v.empty() && v[0] != '-' && end && *end == '\0' && errno != ERANGE, "checkpoint ", path,
-             ": metadata \"", key, "\" = \"", v, "\" is not an integer in [0, 2^64)");
+  UNET_CHECK(!v.empty() && v[0] != '-' && end && *end == '\0' && errno != ERANGE, "checkpoint ", path, ": metadata \"",
+             key, "\" = \"", v, "\" is not an integer in [0, 2^64)");
   return x;
 }
 
@@ -60,8 +60,8 @@ float meta_float(const SafetensorsFile& f, const std::string& key, const std::st
   const double x = std::strtod(v.c_str(), &end);
   UNET_CHECK(!v.empty() && end && *end == '\0' && std::isfinite(x), "checkpoint ", path, ": metadata \"", key,
              "\" = \"", v, "\" is not a finite number");
-  UNET_CHECK(x >= lo && x <= hi, "checkpoint ", path, ": metadata \"", key, "\" = ", v, " is out of range [", lo,
-             ", ", hi, "]");
+  UNET_CHECK(x >= lo && x <= hi, "checkpoint ", path, ": metadata \"", key, "\" = ", v, " is out of range [", lo, ", ",
+             hi, "]");
   return static_cast<float>(x);
 }
 
@@ -83,9 +83,8 @@ UNetConfig config_of(const SafetensorsFile& f, const std::string& path) {
     const NamedTensor* t = f.find(p.name);
     UNET_CHECK(t != nullptr, "checkpoint ", path, ": its metadata describes a U-Net with ", c.str(),
                " but the file has no tensor \"", p.name, "\" of shape ", shape_str(p.shape));
-    UNET_CHECK(t->shape == p.shape, "checkpoint ", path, ": its metadata describes a U-Net with ", c.str(),
-               " whose \"", p.name, "\" has shape ", shape_str(p.shape), ", but the file's has shape ",
-               shape_str(t->shape));
+    UNET_CHECK(t->shape == p.shape, "checkpoint ", path, ": its metadata describes a U-Net with ", c.str(), " whose \"",
+               p.name, "\" has shape ", shape_str(p.shape), ", but the file's has shape ", shape_str(t->shape));
   }
   return c;
 }
@@ -153,8 +152,8 @@ TrainState load_checkpoint(const SafetensorsFile& f, const std::string& path, UN
   auto load = [&](const std::string& name, Tensor& into) {
     const NamedTensor* t = f.find(name);
     UNET_CHECK(t != nullptr, "checkpoint ", path, " has no tensor \"", name, "\"");
-    UNET_CHECK(t->shape == into.shape(), "checkpoint ", path, ": tensor \"", name, "\" has shape ",
-               shape_str(t->shape), ", the model expects ", shape_str(into.shape()));
+    UNET_CHECK(t->shape == into.shape(), "checkpoint ", path, ": tensor \"", name, "\" has shape ", shape_str(t->shape),
+               ", the model expects ", shape_str(into.shape()));
     // A NaN or inf weight would spread to every output: refuse the file rather than predict NaN.
     const auto bad = std::find_if(t->data.begin(), t->data.end(), [](float v) { return !std::isfinite(v); });
     if (bad != t->data.end()) {
@@ -170,10 +169,11 @@ TrainState load_checkpoint(const SafetensorsFile& f, const std::string& path, UN
                " holds no optimizer state (weights only): it can seed a new run (--init) but not resume one");
     // Checkpoints written before the optimizer was recorded are SGD ones.
     const std::string kind = f.metadata.count("optimizer") ? f.metadata.at("optimizer") : "sgd";
-    UNET_CHECK(kind == opt->kind(), "checkpoint ", path, " was trained with the ", kind, " optimizer; resume it with --optimizer ",
-               kind, " (this run uses ", opt->kind(), ")");
+    UNET_CHECK(kind == opt->kind(), "checkpoint ", path, " was trained with the ", kind,
+               " optimizer; resume it with --optimizer ", kind, " (this run uses ", opt->kind(), ")");
     for (const Optimizer::Buffers& b : opt->state())
-      for (size_t i = 0; i < b.tensors->size(); ++i) load("optim." + b.name + "." + opt->params()[i].name(), (*b.tensors)[i]);
+      for (size_t i = 0; i < b.tensors->size(); ++i)
+        load("optim." + b.name + "." + opt->params()[i].name(), (*b.tensors)[i]);
     const int64_t kMax = std::numeric_limits<int64_t>::max();
     opt->set_steps(f.metadata.count("optimizer_steps") ? meta_int(f, "optimizer_steps", path, 0, kMax)
                                                        : meta_int(f, "iteration", path, 0, kMax));

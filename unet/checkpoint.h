@@ -16,8 +16,8 @@
 namespace unet {
 
 struct TrainState {
-  int64_t iteration = 0;        // iterations completed
-  int64_t total_iterations = 0; // the run's plan
+  int64_t iteration = 0;         // iterations completed
+  int64_t total_iterations = 0;  // the run's plan
   uint64_t rng_seed = 0, rng_offset = 0;
   float lr = 0.0f;
   std::map<std::string, std::string> extra;  // options worth keeping (tile, w0, sigma, ...)

@@ -12,18 +12,18 @@
 namespace unet {
 
 struct LayerWeights {
-  std::string name;              // a weight tensor, e.g. "bottom.conv1.weight"
+  std::string name;  // a weight tensor, e.g. "bottom.conv1.weight"
   double rms = 0.0, rms_init = 0.0;
-  double rel_change = 0.0;       // ||W - W_init|| / ||W_init||
+  double rel_change = 0.0;  // ||W - W_init|| / ||W_init||
 };
 // Weight tensors only (biases start at 0, so their relative change is undefined). Throws when the
 // two networks differ in architecture.
 std::vector<LayerWeights> weight_change(const UNet& net, const UNet& init);
 
 struct LayerActivity {
-  std::string name;              // an intermediate map as UNet::forward names it
+  std::string name;                     // an intermediate map as UNet::forward names it
   int channels = 0, dead_channels = 0;  // dead: every value of the channel <= 0 on this input
-  double zero_fraction = 0.0;    // values <= 0
+  double zero_fraction = 0.0;           // values <= 0
   double rms = 0.0;
 };
 // Runs `net` (inference, no dropout) on the centre tile (`tile` px, 0 = the largest valid tile

@@ -20,7 +20,7 @@ uint16_t float_to_half(float f) {
   uint32_t mant = x & 0x7fffffu;
   const int exp = static_cast<int>((x >> 23) & 0xffu);
   if (exp == 255) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0u));  // inf, NaN
-  const int e = exp - 127 + 15;  // the half's biased exponent
+  const int e = exp - 127 + 15;                                                         // the half's biased exponent
   if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
   if (e <= 0) {  // subnormal half (or zero): value = m * 2^-24
     if (e < -10) return sign;

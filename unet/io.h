@@ -97,8 +97,7 @@ struct OverlayOptions {
 };
 // RGB PNG of `gray01` (1 channel, or 3 channels RGB, values in [0, 1]) with the pixels of class
 // `tint_class` in `mask` (1 channel of class indices, same height x width) tinted.
-void overlay_png(const std::string& path, const Image& gray01, const Image& mask,
-                 const OverlayOptions& opt = {});
+void overlay_png(const std::string& path, const Image& gray01, const Image& mask, const OverlayOptions& opt = {});
 
 // ---- compact raw images -----------------------------------------------------------------------
 // What `unet predict` reads, so that an image of any size (10000 x 10000 and beyond) is segmented
@@ -109,7 +108,7 @@ void overlay_png(const std::string& path, const Image& gray01, const Image& mask
 // 16 MiB here, 64 MiB as an Image). Exactly one of u8 / u16 / f32 is filled, chosen by `info`.
 struct RawImage {
   int channels = 0, height = 0, width = 0;
-  ImageInfo info;              // bits 8 -> u8, bits 16 -> u16, is_float -> f32
+  ImageInfo info;  // bits 8 -> u8, bits 16 -> u16, is_float -> f32
   std::vector<uint8_t> u8;
   std::vector<uint16_t> u16;
   std::vector<float> f32;

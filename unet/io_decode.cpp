@@ -42,13 +42,20 @@ Image image_from_raw(RawImage raw) {
 
 const char* sample_format_name(uint16_t f) {
   switch (f) {
-    case SAMPLEFORMAT_UINT: return "unsigned integer";
-    case SAMPLEFORMAT_INT: return "signed integer";
-    case SAMPLEFORMAT_IEEEFP: return "floating point";
-    case SAMPLEFORMAT_VOID: return "untyped";
-    case SAMPLEFORMAT_COMPLEXINT: return "complex integer";
-    case SAMPLEFORMAT_COMPLEXIEEEFP: return "complex floating point";
-    default: return "unknown sample format";
+    case SAMPLEFORMAT_UINT:
+      return "unsigned integer";
+    case SAMPLEFORMAT_INT:
+      return "signed integer";
+    case SAMPLEFORMAT_IEEEFP:
+      return "floating point";
+    case SAMPLEFORMAT_VOID:
+      return "untyped";
+    case SAMPLEFORMAT_COMPLEXINT:
+      return "complex integer";
+    case SAMPLEFORMAT_COMPLEXIEEEFP:
+      return "complex floating point";
+    default:
+      return "unknown sample format";
   }
 }
 
@@ -78,8 +85,8 @@ void check_tiff_data(TIFF* tif, const std::string& where, uint64_t file, uint64_
 RawImage read_tiff_page(TIFF* tif, const std::string& path, int page, const TiffErrorScope& scope) {
   const std::string where = "TIFF file '" + path + "' page " + std::to_string(page);
   uint32_t w = 0, h = 0;
-  uint16_t bps = 1, spp = 1, fmt = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG,
-           photo = PHOTOMETRIC_MINISBLACK, compression = COMPRESSION_NONE;
+  uint16_t bps = 1, spp = 1, fmt = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG, photo = PHOTOMETRIC_MINISBLACK,
+           compression = COMPRESSION_NONE;
   TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
   TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
   TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
@@ -88,12 +95,12 @@ RawImage read_tiff_page(TIFF* tif, const std::string& path, int page, const Tiff
   TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
   TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
   if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo)) photo = PHOTOMETRIC_MINISBLACK;
-  if (w == 0 || h == 0 || spp == 0)
-    UNET_FAIL(where, " has zero size (", w, "x", h, ", ", spp, " samples per pixel)");
+  if (w == 0 || h == 0 || spp == 0) UNET_FAIL(where, " has zero size (", w, "x", h, ", ", spp, " samples per pixel)");
   check_size(where, spp, h, w);
   std::error_code ec;
   const uint64_t file_bytes = std::filesystem::file_size(path, ec);
-  check_tiff_data(tif, where, ec ? 0 : file_bytes, static_cast<uint64_t>(w) * h * spp * std::max<uint16_t>(bps / 8, 1), compression);
+  check_tiff_data(tif, where, ec ? 0 : file_bytes, static_cast<uint64_t>(w) * h * spp * std::max<uint16_t>(bps / 8, 1),
+                  compression);
 
   if (fmt == SAMPLEFORMAT_VOID) fmt = SAMPLEFORMAT_UINT;
   const bool ok = (fmt == SAMPLEFORMAT_UINT && (bps == 8 || bps == 16)) || (fmt == SAMPLEFORMAT_IEEEFP && bps == 32);
@@ -124,7 +131,7 @@ RawImage read_tiff_page(TIFF* tif, const std::string& path, int page, const Tiff
   allocate_raw(img, spp, static_cast<int>(h), static_cast<int>(w), ImageInfo{bps, fmt == SAMPLEFORMAT_IEEEFP, 1});
   const bool separate = planar == PLANARCONFIG_SEPARATE && spp > 1;
   const int planes = separate ? spp : 1;
-  const int per_pixel = separate ? 1 : spp;   // samples per pixel inside one strip / tile
+  const int per_pixel = separate ? 1 : spp;  // samples per pixel inside one strip / tile
   const int bytes = bps / 8;
   uint8_t* dst = raw_bytes(img);
   const size_t hw = static_cast<size_t>(w) * h;
@@ -376,7 +383,8 @@ std::vector<RawImage> read_stack_raw(const std::string& path, ImageInfo* info) {
   if (is_tiff(peek_magic(path))) {
     pages = read_tiff(path, local, /*first_only=*/false);
     for (size_t i = 0; i < pages.size(); ++i)
-      check_finite_samples(pages[i], "image file '" + path + "'" + (pages.size() > 1 ? " page " + std::to_string(i) : ""));
+      check_finite_samples(pages[i],
+                           "image file '" + path + "'" + (pages.size() > 1 ? " page " + std::to_string(i) : ""));
   } else {
     pages.push_back(read_image_raw(path, &local));
   }

@@ -38,10 +38,10 @@ inline std::vector<T> interleave(const Image& img, float maxv) {
 }
 
 inline void check_writable_image(const std::string& path, const Image& img, int max_channels) {
-  UNET_CHECK(img.channels >= 1 && img.height >= 1 && img.width >= 1, "cannot write '", path,
-             "': image has zero size (", img.width, "x", img.height, ", ", img.channels, " channels)");
-  UNET_CHECK(img.data.size() == static_cast<size_t>(img.channels) * img.height * img.width, "cannot write '",
-             path, "': image data holds ", img.data.size(), " values, not channels*height*width");
+  UNET_CHECK(img.channels >= 1 && img.height >= 1 && img.width >= 1, "cannot write '", path, "': image has zero size (",
+             img.width, "x", img.height, ", ", img.channels, " channels)");
+  UNET_CHECK(img.data.size() == static_cast<size_t>(img.channels) * img.height * img.width, "cannot write '", path,
+             "': image data holds ", img.data.size(), " values, not channels*height*width");
   UNET_CHECK(img.channels <= max_channels, "cannot write '", path, "': ", img.channels,
              " channels (this format takes 1 to ", max_channels, ")");
 }
@@ -79,7 +79,9 @@ struct TiffErrorScope {
 };
 
 struct TiffCloser {
-  void operator()(TIFF* t) const { if (t) TIFFClose(t); }
+  void operator()(TIFF* t) const {
+    if (t) TIFFClose(t);
+  }
 };
 using TiffPtr = std::unique_ptr<TIFF, TiffCloser>;
 

@@ -185,7 +185,15 @@ void write_npy(const std::string& path, const Image& img) {
   header.append((64 - unpadded % 64) % 64, ' ');
   header.push_back('\n');
   UNET_CHECK(header.size() <= 65535, "cannot write '", path, "': npy header too long");
-  std::vector<uint8_t> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(header.size() & 0xff),
+  std::vector<uint8_t> out = {0x93,
+                              'N',
+                              'U',
+                              'M',
+                              'P',
+                              'Y',
+                              1,
+                              0,
+                              static_cast<uint8_t>(header.size() & 0xff),
                               static_cast<uint8_t>(header.size() >> 8)};
   out.insert(out.end(), header.begin(), header.end());
   const auto* data = reinterpret_cast<const uint8_t*>(img.data.data());

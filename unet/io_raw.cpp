@@ -26,7 +26,8 @@ uint32_t be32(const uint8_t* p) {
 // Width, height and channels a PNG or JPEG header declares, read without decoding (stb_image refuses
 // to report sizes it will not decode; the user should still hear what the file claims).
 bool declared_size(const std::vector<uint8_t>& b, int64_t& w, int64_t& h, int64_t& c) {
-  if (b.size() >= 26 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0 && std::memcmp(b.data() + 12, "IHDR", 4) == 0) {
+  if (b.size() >= 26 && std::memcmp(b.data(), "\x89PNG\r\n\x1a\n", 8) == 0 &&
+      std::memcmp(b.data() + 12, "IHDR", 4) == 0) {
     w = be32(b.data() + 16);
     h = be32(b.data() + 20);
     static const int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};  // by colour type
@@ -37,7 +38,10 @@ bool declared_size(const std::vector<uint8_t>& b, int64_t& w, int64_t& h, int64_
     for (size_t p = 2; p + 9 < b.size();) {  // walk the marker segments to the frame header
       if (b[p] != 0xff) return false;
       const uint8_t m = b[p + 1];
-      if (m == 0xff) { ++p; continue; }
+      if (m == 0xff) {
+        ++p;
+        continue;
+      }
       const size_t len = (size_t{b[p + 2]} << 8) | b[p + 3];
       if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
         h = (int64_t{b[p + 5]} << 8) | b[p + 6];
@@ -144,15 +148,16 @@ const char* format_name(const std::vector<uint8_t>& b) {
 void check_size(const std::string& where, int64_t c, int64_t h, int64_t w) {
   if (w <= 0 || h <= 0 || c <= 0) UNET_FAIL(where, " has zero size (", w, "x", h, ", ", c, " channels)");
   if (static_cast<uint64_t>(w) * static_cast<uint64_t>(h) * static_cast<uint64_t>(c) > kMaxSamples)
-    UNET_FAIL(where, " declares ", w, " x ", h, " pixels with ", c, " channel(s), ",
-              static_cast<uint64_t>(w) * h * c, " samples: more than the limit of ", kMaxSamples, " (2^32) samples");
+    UNET_FAIL(where, " declares ", w, " x ", h, " pixels with ", c, " channel(s), ", static_cast<uint64_t>(w) * h * c,
+              " samples: more than the limit of ", kMaxSamples, " (2^32) samples");
 }
 
 void check_declared_bytes(const std::string& where, uint64_t declared, uint64_t stored, uint64_t ratio,
                           const char* codec) {
   if (declared <= stored * ratio + 4096) return;
   UNET_FAIL(where, " declares ", declared, " bytes of image data but holds ", stored, " bytes of ", codec,
-            " data, which decode to at most ", stored * ratio + 4096, ": the file is truncated or its header is corrupt");
+            " data, which decode to at most ", stored * ratio + 4096,
+            ": the file is truncated or its header is corrupt");
 }
 
 void check_finite_samples(const RawImage& img, const std::string& where) {
@@ -183,7 +188,8 @@ uint8_t* raw_bytes(RawImage& img) {
   return img.u8.data();
 }
 
-RawImage decode_stb(const std::string& path, const std::vector<uint8_t>& bytes, ImageInfo& info, const char* supported) {
+RawImage decode_stb(const std::string& path, const std::vector<uint8_t>& bytes, ImageInfo& info,
+                    const char* supported) {
   const auto* buf = bytes.data();
   const int len = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
   int w = 0, h = 0, c = 0;
@@ -195,12 +201,13 @@ RawImage decode_stb(const std::string& path, const std::vector<uint8_t>& bytes, 
       check_declared_bytes("image file '" + path + "'", static_cast<uint64_t>(dw * dh * dc), bytes.size(),
                            stb_max_ratio(bytes), fmt);
     }
-    UNET_FAIL("cannot read image file '", path, "': ", std::string(fmt) == "image" ? "unsupported or unrecognised format" : "cannot decode its header",
+    UNET_FAIL("cannot read image file '", path,
+              "': ", std::string(fmt) == "image" ? "unsupported or unrecognised format" : "cannot decode its header",
               " (", stb_codec::failure_reason() ? stb_codec::failure_reason() : "unknown", "); supported: ", supported);
   }
   check_size("image file '" + path + "'", c, h, w);
-  check_declared_bytes("image file '" + path + "'", static_cast<uint64_t>(w) * h * c, bytes.size(), stb_max_ratio(bytes),
-                       fmt);
+  check_declared_bytes("image file '" + path + "'", static_cast<uint64_t>(w) * h * c, bytes.size(),
+                       stb_max_ratio(bytes), fmt);
   // Binary PNM is stored raw: every sample must be in the file (stb_image would leave the missing
   // ones unset).
   PnmLayout pnm;
@@ -208,9 +215,9 @@ RawImage decode_stb(const std::string& path, const std::vector<uint8_t>& bytes, 
   if (is_pnm) {
     const uint64_t need = static_cast<uint64_t>(pnm.width) * pnm.height * pnm.channels * pnm.sample_bytes;
     if (need > bytes.size() - pnm.offset)
-      UNET_FAIL("image file '", path, "' is truncated: a ", pnm.width, " x ", pnm.height, " PNM image of ", pnm.channels,
-                " channel(s) and ", 8 * pnm.sample_bytes, "-bit samples needs ", need, " bytes of data, the file holds ",
-                bytes.size() - pnm.offset);
+      UNET_FAIL("image file '", path, "' is truncated: a ", pnm.width, " x ", pnm.height, " PNM image of ",
+                pnm.channels, " channel(s) and ", 8 * pnm.sample_bytes, "-bit samples needs ", need,
+                " bytes of data, the file holds ", bytes.size() - pnm.offset);
   }
   info = ImageInfo{};
   void* pixels = nullptr;
@@ -226,8 +233,9 @@ RawImage decode_stb(const std::string& path, const std::vector<uint8_t>& bytes, 
     info.bits = 8;
   }
   if (!pixels)
-    UNET_FAIL("cannot decode ", fmt, " file '", path, "': ",
-              stb_codec::failure_reason() ? stb_codec::failure_reason() : "unknown error", " (corrupt or truncated?)");
+    UNET_FAIL("cannot decode ", fmt, " file '", path,
+              "': ", stb_codec::failure_reason() ? stb_codec::failure_reason() : "unknown error",
+              " (corrupt or truncated?)");
   std::unique_ptr<void, void (*)(void*)> guard(pixels, stb_codec::free_pixels);
   check_size("image file '" + path + "'", c, h, w);
   RawImage img;
@@ -245,6 +253,5 @@ RawImage decode_stb(const std::string& path, const std::vector<uint8_t>& bytes, 
   }
   return img;
 }
-
 
 }  // namespace unet::io_raw

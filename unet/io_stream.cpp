@@ -58,7 +58,9 @@ class PendingFile {
 };
 
 struct FileCloser {
-  void operator()(std::FILE* f) const { if (f) std::fclose(f); }
+  void operator()(std::FILE* f) const {
+    if (f) std::fclose(f);
+  }
 };
 using FilePtr = std::unique_ptr<std::FILE, FileCloser>;
 
@@ -92,8 +94,8 @@ void check_band(const std::string& path, int y0, int rows_done, int rows, int he
              rows_done);
   UNET_CHECK(rows >= 0 && y0 + rows <= height, "cannot write '", path, "': rows ", y0, "..", y0 + rows - 1,
              " are past the picture's ", height, " rows");
-  UNET_CHECK(width_got == width && channels_got == channels, "cannot write '", path, "': band of ", width_got,
-             " px x ", channels_got, " channel(s) for a picture of ", width, " px x ", channels, " channel(s)");
+  UNET_CHECK(width_got == width && channels_got == channels, "cannot write '", path, "': band of ", width_got, " px x ",
+             channels_got, " channel(s) for a picture of ", width, " px x ", channels, " channel(s)");
 }
 
 // ---- deflate, streamed -------------------------------------------------------------------------------
@@ -127,8 +129,8 @@ class DeflateStream {
 
   void finish() {
     encode(true);
-    symbol(256);                          // end of block
-    put_bits(0, (8 - nbits_ % 8) % 8);    // to a byte boundary
+    symbol(256);                        // end of block
+    put_bits(0, (8 - nbits_ % 8) % 8);  // to a byte boundary
     const uint32_t adler = (b_ << 16) | a_;
     for (int s = 24; s >= 0; s -= 8) out_.push_back(static_cast<uint8_t>(adler >> s));
     flush_out();
@@ -173,10 +175,13 @@ class DeflateStream {
   void match(int len, int dist) {
     static const int lbase[29] = {3,  4,  5,  6,  7,  8,  9,  10, 11,  13,  15,  17,  19,  23, 27,
                                   31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258};
-    static const int lextra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
-    static const int dbase[30] = {1,   2,   3,   4,   5,   7,    9,    13,   17,   25,   33,   49,   65,    97,    129,
-                                  193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
-    static const int dextra[30] = {0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
+    static const int lextra[29] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2,
+                                   2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0};
+    static const int dbase[30] = {1,    2,    3,    4,    5,    7,    9,    13,    17,    25,
+                                  33,   49,   65,   97,   129,  193,  257,  385,   513,   769,
+                                  1025, 1537, 2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577};
+    static const int dextra[30] = {0, 0, 0, 0, 1, 1, 2, 2,  3,  3,  4,  4,  5,  5,  6,
+                                   6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13};
     const int li = static_cast<int>(std::upper_bound(lbase, lbase + 29, len) - lbase) - 1;
     symbol(257 + li);
     put_bits(static_cast<uint32_t>(len - lbase[li]), lextra[li]);
@@ -241,7 +246,7 @@ class DeflateStream {
   std::vector<int64_t> head_, prev_;  // hash chains of stream positions, -1 = none
   uint64_t bits_ = 0;
   int nbits_ = 0;
-  uint32_t a_ = 1, b_ = 0;            // Adler-32
+  uint32_t a_ = 1, b_ = 0;  // Adler-32
 };
 
 }  // namespace
@@ -252,9 +257,9 @@ struct TiffFloatPagesWriter::Impl {
   PendingFile file;
   int pages, height, width, rps;
   uint16_t compression = COMPRESSION_NONE;
-  TiffPtr tif;                 // declared after `file`: closed before the temporary file is removed
-  FilePtr spool;               // pages 1.. as raw floats, page-major; unlinked at creation
-  std::vector<float> strip;    // rows of page 0 waiting for a full strip
+  TiffPtr tif;               // declared after `file`: closed before the temporary file is removed
+  FilePtr spool;             // pages 1.. as raw floats, page-major; unlinked at creation
+  std::vector<float> strip;  // rows of page 0 waiting for a full strip
   int strip_rows = 0, rows_done = 0;
   bool finished = false;
 
@@ -355,7 +360,8 @@ void TiffFloatPagesWriter::finish() {
         UNET_FAIL("cannot write TIFF file '", path, "': cannot read back the spooled page ", k);
       m.write_strip(k, y0, rows, scope);
     }
-    if (!TIFFWriteDirectory(m.tif.get())) UNET_FAIL("cannot write TIFF file '", path, "' page ", k, ": ", scope.reason());
+    if (!TIFFWriteDirectory(m.tif.get()))
+      UNET_FAIL("cannot write TIFF file '", path, "' page ", k, ": ", scope.reason());
   }
   m.spool.reset();
   TIFFClose(m.tif.release());
@@ -437,8 +443,8 @@ struct PngStreamWriter::Impl {
 };
 
 PngStreamWriter::PngStreamWriter(const std::string& path, int width, int height, int channels) {
-  UNET_CHECK(width >= 1 && height >= 1 && channels >= 1, "cannot write '", path, "': image has zero size (", width,
-             "x", height, ", ", channels, " channels)");
+  UNET_CHECK(width >= 1 && height >= 1 && channels >= 1, "cannot write '", path, "': image has zero size (", width, "x",
+             height, ", ", channels, " channels)");
   UNET_CHECK(channels <= 4, "cannot write '", path, "': ", channels, " channels (this format takes 1 to 4)");
   UNET_CHECK(static_cast<int64_t>(width) * channels < (int64_t{1} << 30), "cannot write '", path,
              "': rows too wide for PNG");
@@ -492,8 +498,8 @@ struct NpyStreamWriter::Impl {
 };
 
 NpyStreamWriter::NpyStreamWriter(const std::string& path, int channels, int height, int width) {
-  UNET_CHECK(channels >= 1 && height >= 1 && width >= 1, "cannot write '", path, "': image has zero size (", width,
-             "x", height, ", ", channels, " channels)");
+  UNET_CHECK(channels >= 1 && height >= 1 && width >= 1, "cannot write '", path, "': image has zero size (", width, "x",
+             height, ", ", channels, " channels)");
   impl_ = std::make_unique<Impl>(path, channels, height, width);
   Impl& m = *impl_;
   // The header of write_npy.
@@ -505,7 +511,15 @@ NpyStreamWriter::NpyStreamWriter(const std::string& path, int channels, int heig
   const size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
   header.push_back('\n');
-  std::vector<uint8_t> out = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(header.size() & 0xff),
+  std::vector<uint8_t> out = {0x93,
+                              'N',
+                              'U',
+                              'M',
+                              'P',
+                              'Y',
+                              1,
+                              0,
+                              static_cast<uint8_t>(header.size() & 0xff),
                               static_cast<uint8_t>(header.size() >> 8)};
   out.insert(out.end(), header.begin(), header.end());
   m.f = open_for_writing(m.file.tmp(), path);

@@ -41,8 +41,8 @@ Image labels_from_image(const Image& raw, int num_classes, const std::string& so
   for (size_t i = 0; i < hw; ++i) {
     const float x = v[i];
     if (!std::isfinite(x))
-      UNET_FAIL("label file '", source_name, "' contains a non-finite value at pixel x=", i % raw.width, ", y=",
-                i / raw.width);
+      UNET_FAIL("label file '", source_name, "' contains a non-finite value at pixel x=", i % raw.width,
+                ", y=", i / raw.width);
     if (x >= 0.0f && x <= 65535.0f && x == std::floor(x)) ++small[static_cast<size_t>(x)];
     else ++other[x];
   }
@@ -108,8 +108,7 @@ Image read_label(const std::string& path, int num_classes) {
 std::vector<Image> read_label_stack(const std::string& path, int num_classes) {
   std::vector<Image> pages = read_stack(path);
   for (size_t i = 0; i < pages.size(); ++i)
-    pages[i] = labels_from_image(pages[i], num_classes,
-                                 pages.size() == 1 ? path : path + " page " + std::to_string(i));
+    pages[i] = labels_from_image(pages[i], num_classes, pages.size() == 1 ? path : path + " page " + std::to_string(i));
   return pages;
 }
 

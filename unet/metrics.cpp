@@ -37,15 +37,14 @@ void check_single_channel(const Image& im, const char* what) {
 void check_same_size(const Image& a, const char* an, const Image& b, const char* bn) {
   check_single_channel(a, an);
   check_single_channel(b, bn);
-  UNET_CHECK(a.height == b.height && a.width == b.width, an, " is ", a.height, "x", a.width,
-             " but ", bn, " is ", b.height, "x", b.width);
+  UNET_CHECK(a.height == b.height && a.width == b.width, an, " is ", a.height, "x", a.width, " but ", bn, " is ",
+             b.height, "x", b.width);
 }
 
 void check_same_size(const LabelImage& a, const char* an, const LabelImage& b, const char* bn) {
-  UNET_CHECK(a.height == b.height && a.width == b.width, an, " is ", a.height, "x", a.width,
-             " but ", bn, " is ", b.height, "x", b.width);
-  UNET_CHECK(a.data.size() == static_cast<size_t>(a.pixels()) &&
-                 b.data.size() == static_cast<size_t>(b.pixels()),
+  UNET_CHECK(a.height == b.height && a.width == b.width, an, " is ", a.height, "x", a.width, " but ", bn, " is ",
+             b.height, "x", b.width);
+  UNET_CHECK(a.data.size() == static_cast<size_t>(a.pixels()) && b.data.size() == static_cast<size_t>(b.pixels()),
              "label image data does not match its size");
 }
 
@@ -94,7 +93,10 @@ int ring_components(uint8_t sel, int adjacency, bool only_touching_4) {
     if (!(sel >> k & 1)) continue;
     if (only_touching_4 && k % 2 == 0) continue;
     const int r = find(k);
-    if (!counted[r]) { counted[r] = true; ++n; }
+    if (!counted[r]) {
+      counted[r] = true;
+      ++n;
+    }
   }
   return n;
 }
@@ -137,8 +139,7 @@ Image binarize(const Image& prob, float t) {
 }
 
 // Components numbered 1, 2, ... in row-major order of their first pixel (unet/weightmap.h).
-LabelImage label_components(const std::vector<uint8_t>& mask, int height, int width,
-                            int connectivity, int* count) {
+LabelImage label_components(const std::vector<uint8_t>& mask, int height, int width, int connectivity, int* count) {
   LabelImage out;
   out.height = height;
   out.width = width;
@@ -148,8 +149,7 @@ LabelImage label_components(const std::vector<uint8_t>& mask, int height, int wi
 
 LabelImage label_components(const Image& binary, int connectivity, int* count) {
   check_single_channel(binary, "binary image");
-  return label_components(mask_above(binary, 0.5f), binary.height, binary.width, connectivity,
-                          count);
+  return label_components(mask_above(binary, 0.5f), binary.height, binary.width, connectivity, count);
 }
 
 LabelImage to_labels(const Image& instances) {
@@ -189,13 +189,9 @@ PixelStats pixel_stats(const Image& prob, const Image& gt, float t) {
   return s;
 }
 
-double pixel_error(const Image& prob, const Image& gt, float t) {
-  return pixel_stats(prob, gt, t).error();
-}
+double pixel_error(const Image& prob, const Image& gt, float t) { return pixel_stats(prob, gt, t).error(); }
 
-double pixel_mismatch(const Image& prob, const Image& gt, float t) {
-  return pixel_stats(prob, gt, t).mismatch();
-}
+double pixel_mismatch(const Image& prob, const Image& gt, float t) { return pixel_stats(prob, gt, t).mismatch(); }
 
 // ---- Rand -------------------------------------------------------------------------------------
 
@@ -227,8 +223,7 @@ RandScores rand_scores(const LabelImage& seg, const LabelImage& gt) {
     return r;
   }
   // Sums in pixel counts; the 1/n^2 normalisation cancels in every ratio.
-  double sum_joint = static_cast<double>(singletons), sum_gt = 0.0,
-         sum_seg = static_cast<double>(singletons);
+  double sum_joint = static_cast<double>(singletons), sum_gt = 0.0, sum_seg = static_cast<double>(singletons);
   for (const auto& kv : joint) sum_joint += static_cast<double>(kv.second) * kv.second;
   for (double v : row) sum_gt += v * v;
   for (double v : col) sum_seg += v * v;
@@ -238,14 +233,11 @@ RandScores rand_scores(const LabelImage& seg, const LabelImage& gt) {
   return r;
 }
 
-double rand_fscore(const LabelImage& seg, const LabelImage& gt) {
-  return rand_scores(seg, gt).fscore;
-}
+double rand_fscore(const LabelImage& seg, const LabelImage& gt) { return rand_scores(seg, gt).fscore; }
 
 LabelImage thin_boundaries(const LabelImage& labels) {
   const int h = labels.height, w = labels.width;
-  UNET_CHECK(labels.data.size() == static_cast<size_t>(labels.pixels()),
-             "label image data does not match its size");
+  UNET_CHECK(labels.data.size() == static_cast<size_t>(labels.pixels()), "label image data does not match its size");
   LabelImage out = labels;
   // state: 0 untouched, 1 queued, 2 boundary for good (touches two labels).
   std::vector<uint8_t> state(out.data.size(), 0);
@@ -324,8 +316,8 @@ enum MismatchClass : uint8_t {
 // turn; searches that meet are merged, and a search that runs dry while others remain proves a
 // separate piece. The cost is bounded by (number of seeds) x (size of the smallest piece).
 struct PieceCounter {
-  std::vector<uint32_t> gen;    // visit generation per pixel
-  std::vector<uint8_t> owner;   // search that visited it
+  std::vector<uint32_t> gen;   // visit generation per pixel
+  std::vector<uint8_t> owner;  // search that visited it
   uint32_t current = 0;
 
   int pieces(const std::vector<uint8_t>& m, int h, int w, int removed, const int* seeds, int k) {
@@ -375,8 +367,7 @@ struct PieceCounter {
             const int o = find(owner[j]);
             if (o != s) {  // two searches met: merge o into s
               parent[o] = s;
-              q[s].insert(q[s].end(), q[o].begin() + static_cast<std::ptrdiff_t>(head[o]),
-                          q[o].end());
+              q[s].insert(q[s].end(), q[o].begin() + static_cast<std::ptrdiff_t>(head[o]), q[o].end());
               q[o].clear();
               head[o] = 0;
               if (--roots == 1) return 1;
@@ -424,7 +415,7 @@ WarpingResult warping_error(const Image& prob, const Image& gt, float t) {
   const int h = prob.height, w = prob.width;
   const size_t n = static_cast<size_t>(prob.pixels());
   const TopoTable& tt = topo();
-  std::vector<uint8_t> L = gt_mask(gt);          // the ground truth, warped in place
+  std::vector<uint8_t> L = gt_mask(gt);                // the ground truth, warped in place
   const std::vector<uint8_t> T = mask_above(prob, t);  // the binarised prediction
   const float* p = prob.plane(0);
 
@@ -488,7 +479,7 @@ WarpingResult warping_error(const Image& prob, const Image& gt, float t) {
       if (nids >= 2) cls[i] = kMerge;
       else if (nids == 0) cls[i] = kObjectAddition;
       else cls[i] = tt.t8_bg[code] == 0 ? kHoleDeletion : kHoleAddition;  // fills / closes a loop
-    } else {  // the prediction removes foreground here
+    } else {                                                              // the prediction removes foreground here
       if (nfg4 == 0) cls[i] = kObjectDeletion;
       else if (counter.pieces(L, h, w, static_cast<int>(i), fg4, nfg4) >= 2) cls[i] = kSplit;
       else cls[i] = tt.t8_bg[code] == 0 ? kHoleAddition : kHoleDeletion;  // punches / opens
@@ -506,19 +497,17 @@ WarpingResult warping_error(const Image& prob, const Image& gt, float t) {
 
 // ---- IoU and SEG ------------------------------------------------------------------------------
 
-std::vector<double> iou_per_class(const Image& pred_classes, const Image& gt_classes,
-                                  int num_classes) {
+std::vector<double> iou_per_class(const Image& pred_classes, const Image& gt_classes, int num_classes) {
   check_same_size(pred_classes, "predicted classes", gt_classes, "ground-truth classes");
   UNET_CHECK(num_classes >= 1, "num_classes must be positive, got ", num_classes);
-  std::vector<int64_t> inter(static_cast<size_t>(num_classes), 0),
-      pred_n(static_cast<size_t>(num_classes), 0), gt_n(static_cast<size_t>(num_classes), 0);
+  std::vector<int64_t> inter(static_cast<size_t>(num_classes), 0), pred_n(static_cast<size_t>(num_classes), 0),
+      gt_n(static_cast<size_t>(num_classes), 0);
   const float* p = pred_classes.plane(0);
   const float* g = gt_classes.plane(0);
   auto cls = [&](float v, const char* what) {
     UNET_CHECK(std::isfinite(v), what, " holds a non-finite value");
     const long c = std::lround(v);
-    UNET_CHECK(c >= 0 && c < num_classes, what, " holds class ", v, " outside [0, ", num_classes,
-               ")");
+    UNET_CHECK(c >= 0 && c < num_classes, what, " holds class ", v, " outside [0, ", num_classes, ")");
     return static_cast<size_t>(c);
   };
   const size_t n = static_cast<size_t>(pred_classes.pixels());
@@ -530,16 +519,14 @@ std::vector<double> iou_per_class(const Image& pred_classes, const Image& gt_cla
   }
   std::vector<double> iou(static_cast<size_t>(num_classes));
   for (size_t k = 0; k < iou.size(); ++k)
-    iou[k] = safe_div(static_cast<double>(inter[k]),
-                      static_cast<double>(pred_n[k] + gt_n[k] - inter[k]));
+    iou[k] = safe_div(static_cast<double>(inter[k]), static_cast<double>(pred_n[k] + gt_n[k] - inter[k]));
   return iou;
 }
 
 double seg_score(const LabelImage& pred_instances, const LabelImage& gt_instances) {
   check_same_size(pred_instances, "predicted instances", gt_instances, "reference instances");
   const int32_t gmax = gt_instances.max_label(), pmax = pred_instances.max_label();
-  std::vector<int64_t> gsize(static_cast<size_t>(gmax) + 1, 0),
-      psize(static_cast<size_t>(pmax) + 1, 0);
+  std::vector<int64_t> gsize(static_cast<size_t>(gmax) + 1, 0), psize(static_cast<size_t>(pmax) + 1, 0);
   std::unordered_map<uint64_t, int64_t> overlap;
   for (size_t k = 0; k < gt_instances.data.size(); ++k) {
     const int32_t g = gt_instances.data[k], s = pred_instances.data[k];
@@ -692,24 +679,21 @@ nlohmann::ordered_json best_json(const IsbiBest& b) {
 
 std::string format_table(const IsbiScores& s) {
   std::ostringstream os;
-  os << "ISBI 2012 metrics (" << s.height << "x" << s.width << ", " << s.gt_objects
-     << " ground-truth objects)\n";
+  os << "ISBI 2012 metrics (" << s.height << "x" << s.width << ", " << s.gt_objects << " ground-truth objects)\n";
   char line[256];
-  std::snprintf(line, sizeof line, "%6s %10s %10s %10s %10s %10s %10s %7s %7s %7s %7s\n", "thresh",
-                "pixel_err", "mismatch", "rand_err", "rand_thin", "info_thin", "warp_err", "splits",
-                "merges", "topo", "objects");
+  std::snprintf(line, sizeof line, "%6s %10s %10s %10s %10s %10s %10s %7s %7s %7s %7s\n", "thresh", "pixel_err",
+                "mismatch", "rand_err", "rand_thin", "info_thin", "warp_err", "splits", "merges", "topo", "objects");
   os << line;
   for (const IsbiThresholdScores& r : s.per_threshold) {
-    std::snprintf(line, sizeof line, "%6.2f %10s %10s %10s %10s %10s %10s %7d %7d %7d %7d\n",
-                  r.threshold, fmt(r.pixel_error).c_str(), fmt(r.pixel_mismatch).c_str(),
-                  fmt(r.rand_error).c_str(), fmt(r.rand_error_thinned).c_str(),
-                  fmt(r.info_error_thinned).c_str(), fmt(r.warping_error).c_str(), r.splits,
-                  r.mergers, r.topological_errors, r.objects);
+    std::snprintf(line, sizeof line, "%6.2f %10s %10s %10s %10s %10s %10s %7d %7d %7d %7d\n", r.threshold,
+                  fmt(r.pixel_error).c_str(), fmt(r.pixel_mismatch).c_str(), fmt(r.rand_error).c_str(),
+                  fmt(r.rand_error_thinned).c_str(), fmt(r.info_error_thinned).c_str(), fmt(r.warping_error).c_str(),
+                  r.splits, r.mergers, r.topological_errors, r.objects);
     os << line;
   }
   auto best_line = [&](const char* name, const IsbiBest& b) {
-    std::snprintf(line, sizeof line, "best %-22s %10s at threshold %s\n", name,
-                  fmt(b.value).c_str(), fmt(b.threshold, "%.2f").c_str());
+    std::snprintf(line, sizeof line, "best %-22s %10s at threshold %s\n", name, fmt(b.value).c_str(),
+                  fmt(b.threshold, "%.2f").c_str());
     os << line;
   };
   best_line("pixel error", s.pixel_error);
@@ -722,8 +706,8 @@ std::string format_table(const IsbiScores& s) {
   os << line;
   std::snprintf(line, sizeof line, "at 0.5: IoU membrane %s  cell %s  mean %s  SEG %s\n",
                 fmt(s.iou_at_05.size() > 0 ? s.iou_at_05[0] : kNaN).c_str(),
-                fmt(s.iou_at_05.size() > 1 ? s.iou_at_05[1] : kNaN).c_str(),
-                fmt(s.mean_iou_at_05).c_str(), fmt(s.seg_at_05).c_str());
+                fmt(s.iou_at_05.size() > 1 ? s.iou_at_05[1] : kNaN).c_str(), fmt(s.mean_iou_at_05).c_str(),
+                fmt(s.seg_at_05).c_str());
   os << line;
   return os.str();
 }
@@ -735,14 +719,12 @@ std::string to_csv(const IsbiScores& s) {
         "info_split_thinned,info_merge_thinned,warping_error,warping_mismatches,splits,mergers,"
         "topological_errors,objects\n";
   for (const IsbiThresholdScores& r : s.per_threshold) {
-    os << fmt(r.threshold, "%.2f") << ',' << fmt(r.pixel_error, "%.9g") << ','
-       << fmt(r.pixel_mismatch, "%.9g") << ',' << fmt(r.rand_error, "%.9g") << ','
-       << fmt(r.rand.split, "%.9g") << ',' << fmt(r.rand.merge, "%.9g") << ','
+    os << fmt(r.threshold, "%.2f") << ',' << fmt(r.pixel_error, "%.9g") << ',' << fmt(r.pixel_mismatch, "%.9g") << ','
+       << fmt(r.rand_error, "%.9g") << ',' << fmt(r.rand.split, "%.9g") << ',' << fmt(r.rand.merge, "%.9g") << ','
        << fmt(r.rand_error_thinned, "%.9g") << ',' << fmt(r.rand_thinned.split, "%.9g") << ','
        << fmt(r.rand_thinned.merge, "%.9g") << ',' << fmt(r.info_error_thinned, "%.9g") << ','
        << fmt(r.info_thinned.split, "%.9g") << ',' << fmt(r.info_thinned.merge, "%.9g") << ','
-       << fmt(r.warping_error, "%.9g") << ','
-       << r.warping_mismatches << ',' << r.splits << ',' << r.mergers << ','
+       << fmt(r.warping_error, "%.9g") << ',' << r.warping_mismatches << ',' << r.splits << ',' << r.mergers << ','
        << r.topological_errors << ',' << r.objects << '\n';
   }
   return os.str();

@@ -27,8 +27,7 @@ struct LabelImage {
   std::vector<int32_t> data;  // data[y * width + x]
 
   LabelImage() = default;
-  LabelImage(int h, int w, int32_t v = 0)
-      : height(h), width(w), data(static_cast<size_t>(h) * w, v) {}
+  LabelImage(int h, int w, int32_t v = 0) : height(h), width(w), data(static_cast<size_t>(h) * w, v) {}
   int64_t pixels() const { return static_cast<int64_t>(height) * width; }
   int32_t& at(int y, int x) { return data[static_cast<size_t>(y) * width + x]; }
   int32_t at(int y, int x) const { return data[static_cast<size_t>(y) * width + x]; }
@@ -42,8 +41,8 @@ Image binarize(const Image& prob, float t);
 // connectivity is 4 or 8. For an Image the foreground is value > 0.5 (1 channel required); for a
 // mask (h*w bytes, row-major) it is value != 0.
 LabelImage label_components(const Image& binary, int connectivity = 4, int* count = nullptr);
-LabelImage label_components(const std::vector<uint8_t>& mask, int height, int width,
-                            int connectivity = 4, int* count = nullptr);
+LabelImage label_components(const std::vector<uint8_t>& mask, int height, int width, int connectivity = 4,
+                            int* count = nullptr);
 
 // An instance image stored as floats (1 channel, non-negative integer ids) as a LabelImage.
 LabelImage to_labels(const Image& instances);
@@ -118,8 +117,8 @@ bool is_simple_point(uint8_t neighbourhood);
 // topological change its flip would make to the warped ground truth, and same-class mismatches
 // that touch (8-connectivity) are counted as one error.
 struct WarpingResult {
-  int64_t mismatches = 0;  // pixels where the warped ground truth still differs from prediction
-  double error = 0.0;      // mismatches / pixels: the ISBI "warping error"
+  int64_t mismatches = 0;    // pixels where the warped ground truth still differs from prediction
+  double error = 0.0;        // mismatches / pixels: the ISBI "warping error"
   int mergers = 0;           // prediction joins 2+ ground-truth objects
   int splits = 0;            // prediction cuts a ground-truth object into 2+ pieces
   int object_additions = 0;  // prediction has an object the ground truth lacks
@@ -128,8 +127,7 @@ struct WarpingResult {
   int hole_deletions = 0;    // prediction fills / opens a ground-truth hole
   Image warped;              // the warped ground truth (1 channel, 0/1)
   int topological_errors() const {
-    return mergers + splits + object_additions + object_deletions + hole_additions +
-           hole_deletions;
+    return mergers + splits + object_additions + object_deletions + hole_additions + hole_deletions;
   }
 };
 WarpingResult warping_error(const Image& prob, const Image& gt, float t);
@@ -137,8 +135,7 @@ WarpingResult warping_error(const Image& prob, const Image& gt, float t);
 // ---- IoU and Cell Tracking Challenge SEG ------------------------------------------------------
 // Jaccard index |P_k ∩ G_k| / |P_k ∪ G_k| of each class k in [0, num_classes); images hold class
 // indices (rounded to the nearest integer; out of range throws). NaN for a class in neither image.
-std::vector<double> iou_per_class(const Image& pred_classes, const Image& gt_classes,
-                                  int num_classes);
+std::vector<double> iou_per_class(const Image& pred_classes, const Image& gt_classes, int num_classes);
 
 // CTC SEG: for every reference object R (gt id > 0) the predicted object S with
 // |R ∩ S| > 0.5 |R| (at most one can qualify) scores J = |R ∩ S| / |R ∪ S|, else 0;
@@ -148,11 +145,11 @@ double seg_score(const LabelImage& pred_instances, const LabelImage& gt_instance
 // ---- The ISBI evaluation over thresholds ------------------------------------------------------
 struct IsbiThresholdScores {
   float threshold = 0.0f;
-  double pixel_error = 0.0;     // 1 - F1, cell positive
-  double pixel_mismatch = 0.0;  // fraction of wrongly classified pixels
-  RandScores rand;              // foreground-restricted Rand, no thinning
-  RandScores rand_thinned;      // the same after thinning the prediction's boundaries (V_rand)
-  InfoScores info_thinned;      // V_info after thinning the prediction's boundaries
+  double pixel_error = 0.0;         // 1 - F1, cell positive
+  double pixel_mismatch = 0.0;      // fraction of wrongly classified pixels
+  RandScores rand;                  // foreground-restricted Rand, no thinning
+  RandScores rand_thinned;          // the same after thinning the prediction's boundaries (V_rand)
+  InfoScores info_thinned;          // V_info after thinning the prediction's boundaries
   double rand_error = 0.0;          // 1 - rand.fscore
   double rand_error_thinned = 0.0;  // 1 - rand_thinned.fscore = 1 - V_rand
   double info_error_thinned = 0.0;  // 1 - info_thinned.fscore = 1 - V_info
@@ -186,8 +183,7 @@ std::vector<float> isbi_thresholds();
 
 // Every metric at every threshold, the best of each, IoU and SEG at 0.5. prob and gt: 1 channel,
 // same size. Thresholds run in parallel (OpenMP); the result does not depend on the thread count.
-IsbiScores evaluate_isbi(const Image& prob, const Image& gt,
-                         const std::vector<float>& thresholds = isbi_thresholds());
+IsbiScores evaluate_isbi(const Image& prob, const Image& gt, const std::vector<float>& thresholds = isbi_thresholds());
 
 std::string format_table(const IsbiScores& s);  // human-readable, one line per threshold + best
 std::string to_csv(const IsbiScores& s);        // header + one row per threshold

@@ -13,8 +13,8 @@
 namespace unet {
 
 InfoScores info_scores(const LabelImage& seg, const LabelImage& gt) {
-  UNET_CHECK(seg.height == gt.height && seg.width == gt.width, "V_info: segmentation is ", seg.height, "x",
-             seg.width, " but the ground truth is ", gt.height, "x", gt.width);
+  UNET_CHECK(seg.height == gt.height && seg.width == gt.width, "V_info: segmentation is ", seg.height, "x", seg.width,
+             " but the ground truth is ", gt.height, "x", gt.width);
   UNET_CHECK(seg.data.size() == static_cast<size_t>(seg.pixels()) && gt.data.size() == static_cast<size_t>(gt.pixels()),
              "V_info: label image data does not match its size");
   const int32_t gmax = gt.max_label(), smax = seg.max_label();

@@ -160,9 +160,7 @@ void check_tile_fits(const UNetConfig& cfg, Device device, int64_t batch, int ti
 
 double forward_flops(const UNetConfig& cfg, int h, int w) {
   double flops = 0.0;
-  auto conv = [&](double taps, int cin, int cout, int oh, int ow) {
-    flops += 2.0 * taps * cin * cout * oh * ow;
-  };
+  auto conv = [&](double taps, int cin, int cout, int oh, int ow) { flops += 2.0 * taps * cin * cout * oh * ow; };
   int c = cfg.in_channels;
   for (int l = 0; l < cfg.depth; ++l) {
     const int out = cfg.base << l;
@@ -230,8 +228,8 @@ Var UNet::double_conv(const ConvPair& p, Var x, const std::string& name, const O
 
 Var UNet::forward(const Var& x, bool train, Rng* dropout_rng, const Observer* observe) const {
   const Shape& s = x.shape();
-  UNET_CHECK(s.size() == 4 && s[1] == cfg_.in_channels, "U-Net input must be [N, ", cfg_.in_channels,
-             ", H, W], got ", shape_str(s));
+  UNET_CHECK(s.size() == 4 && s[1] == cfg_.in_channels, "U-Net input must be [N, ", cfg_.in_channels, ", H, W], got ",
+             shape_str(s));
   TileSizes::check_input(static_cast<int>(s[2]), cfg_.depth, "input tile height");
   TileSizes::check_input(static_cast<int>(s[3]), cfg_.depth, "input tile width");
   const bool drop = train && cfg_.dropout > 0.0f;

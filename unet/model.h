@@ -30,7 +30,7 @@ struct UNetConfig {
   static constexpr int kMaxChannels = 4096;  // in_channels and base
   static constexpr int kMaxClasses = 1024;
   static constexpr int kMaxDepth = 8;
-  static constexpr int kMaxWidest = 16384;   // base * 2^depth, the bottleneck's channels
+  static constexpr int kMaxWidest = 16384;  // base * 2^depth, the bottleneck's channels
 
   std::string str() const;
   // Throws, naming `where` (e.g. "checkpoint x.safetensors"), the field, its value and the limit.
@@ -96,16 +96,18 @@ class UNet {
   int conv_count() const;  // 3x3, 2x2 up- and 1x1 convolutions (23 for the paper's network)
 
  private:
-  struct ConvPair { Var w1, b1, w2, b2; };
+  struct ConvPair {
+    Var w1, b1, w2, b2;
+  };
   void build(Rng* rng);  // rng == nullptr: uninitialised weights
   Var double_conv(const ConvPair& p, Var x, const std::string& name, const Observer* observe) const;
 
   UNetConfig cfg_;
   Device device_;
-  std::vector<ConvPair> down_;        // depth levels
+  std::vector<ConvPair> down_;  // depth levels
   ConvPair bottom_;
-  std::vector<Var> up_w_, up_b_;      // depth up-convolutions (deepest first)
-  std::vector<ConvPair> up_conv_;     // depth levels (deepest first)
+  std::vector<Var> up_w_, up_b_;   // depth up-convolutions (deepest first)
+  std::vector<ConvPair> up_conv_;  // depth levels (deepest first)
   Var head_w_, head_b_;
   std::vector<Var> params_;
 };

@@ -20,8 +20,8 @@ struct CurveSeries {
 
 struct CurvesPlot {
   std::string title, xlabel = "iteration", ylabel;
-  bool log_y = true;      // log-scaled y axis (values <= 0 are left out)
-  int smooth = 1;         // running-mean window in points (1 = the raw values)
+  bool log_y = true;  // log-scaled y axis (values <= 0 are left out)
+  int smooth = 1;     // running-mean window in points (1 = the raw values)
   int width = 720, height = 420;
 };
 

@@ -14,7 +14,7 @@ namespace unet {
 namespace {
 
 // Distinct colours that stay apart on white (Okabe-Ito order, then greys).
-const float kPalette[][3] = {{0, 114, 178},  {213, 94, 0},  {0, 158, 115}, {204, 121, 167},
+const float kPalette[][3] = {{0, 114, 178}, {213, 94, 0},   {0, 158, 115}, {204, 121, 167},
                              {230, 159, 0}, {86, 180, 233}, {0, 0, 0},     {150, 150, 150}};
 
 std::vector<std::string> split(const std::string& line, char sep) {
@@ -77,7 +77,10 @@ void write_curves_plot(const std::string& path, const std::vector<CurveSeries>& 
   UNET_CHECK(xlo <= xhi, "plot: nothing to draw (all values <= 0 on a log axis?)");
   if (xhi == xlo) xhi = xlo + 1.0;
   if (o.log_y) {
-    if (yhi / ylo < 1.5) { ylo /= 1.25; yhi *= 1.25; }
+    if (yhi / ylo < 1.5) {
+      ylo /= 1.25;
+      yhi *= 1.25;
+    }
   } else {
     const double pad = yhi > ylo ? 0.05 * (yhi - ylo) : 0.05 * std::max(std::abs(yhi), 1.0);
     ylo -= pad;
@@ -113,7 +116,8 @@ void write_curves_plot(const std::string& path, const std::vector<CurveSeries>& 
   for (size_t s = 0; s < drawn.size(); ++s) {
     const float* c = kPalette[s % (sizeof kPalette / sizeof kPalette[0])];
     const auto& m = drawn[s];
-    for (size_t i = 1; i < m.size(); ++i) cv.line(X(m[i - 1].first), Y(m[i - 1].second), X(m[i].first), Y(m[i].second), c);
+    for (size_t i = 1; i < m.size(); ++i)
+      cv.line(X(m[i - 1].first), Y(m[i - 1].second), X(m[i].first), Y(m[i].second), c);
     if (m.size() == 1) cv.dot(X(m[0].first), Y(m[0].second), c);
     // Legend, top right: a short thick line and the label.
     const int ly = T + 8 + 14 * static_cast<int>(s), lx = W - R - 230;

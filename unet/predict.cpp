@@ -77,8 +77,8 @@ int choose_tile(const PredictOptions& opt, int h, int w, const UNetConfig& cfg) 
     const int out = TileSizes::output_for_input(t, depth);
     if (out <= 0 || lattice_step(out, depth) <= 0) continue;
     const int step = lattice_step(out, depth);
-    const double cost = static_cast<double>(tiles_along(h, out, step)) * tiles_along(w, out, step) *
-                        forward_flops(cfg, t, t);
+    const double cost =
+        static_cast<double>(tiles_along(h, out, step)) * tiles_along(w, out, step) * forward_flops(cfg, t, t);
     if (best_cost < 0.0 || cost < best_cost) {
       best = t;
       best_cost = cost;
@@ -120,8 +120,9 @@ ImageView ImageView::planar(const void* data, Type type, int channels, int heigh
 }
 
 ImageView ImageView::of(const RawImage& img) {
-  UNET_CHECK(img.u8.size() + img.u16.size() + img.f32.size() == static_cast<size_t>(img.channels) * img.height * img.width,
-             "predict: raw image holds the wrong number of samples");
+  UNET_CHECK(
+      img.u8.size() + img.u16.size() + img.f32.size() == static_cast<size_t>(img.channels) * img.height * img.width,
+      "predict: raw image holds the wrong number of samples");
   if (img.info.is_float) return planar(img.f32.data(), Type::kF32, img.channels, img.height, img.width);
   if (img.info.bits == 16) return planar(img.u16.data(), Type::kU16, img.channels, img.height, img.width);
   return planar(img.u8.data(), Type::kU8, img.channels, img.height, img.width);
@@ -167,11 +168,12 @@ void predict_core(const UNet& net, int channels, int h, int w, const TileCutter&
   const TileGrid g = tile_grid(cfg, opt, h, w);
   const int T = g.tile, O = g.out, B = (T - O) / 2, K = cfg.classes, C = cfg.in_channels, step = g.step;
   const int64_t total = g.count();
-  check_tile_fits(cfg, net.device(), std::min<int64_t>(opt.batch, total), T, /*training=*/false,
-                  "prediction tile " + std::to_string(T) + " (--tile) at batch " + std::to_string(opt.batch) +
-                      " (--batch)");
+  check_tile_fits(
+      cfg, net.device(), std::min<int64_t>(opt.batch, total), T, /*training=*/false,
+      "prediction tile " + std::to_string(T) + " (--tile) at batch " + std::to_string(opt.batch) + " (--batch)");
 
-  const std::vector<Dihedral> views = opt.tta ? std::vector<Dihedral>(kAll, kAll + 8) : std::vector<Dihedral>{kIdentity};
+  const std::vector<Dihedral> views =
+      opt.tta ? std::vector<Dihedral>(kAll, kAll + 8) : std::vector<Dihedral>{kIdentity};
   NoGrad no_grad;
   const ops::ConvPrecision conv_precision(choose_precision(net.device(), opt.precision));
   const size_t in_tile = static_cast<size_t>(C) * T * T, out_tile = static_cast<size_t>(K) * O * O;
@@ -200,7 +202,8 @@ void predict_core(const UNet& net, int channels, int h, int w, const TileCutter&
     sum.assign(nb * out_tile, 0.0f);
     for (const Dihedral& d : views) {
       batch_in.resize(nb * in_tile);
-      for (size_t i = 0; i < nb; ++i) dihedral_apply(tiles_in.data() + i * in_tile, batch_in.data() + i * in_tile, C, T, d);
+      for (size_t i = 0; i < nb; ++i)
+        dihedral_apply(tiles_in.data() + i * in_tile, batch_in.data() + i * in_tile, C, T, d);
       Tensor x = Tensor::from_vector({static_cast<int64_t>(nb), C, T, T}, batch_in).to(net.device());
       Tensor p = ops::softmax(net.forward(Var(x), false).value());
       batch_out = p.to_vector();
@@ -245,8 +248,7 @@ void predict_bands(const UNet& net, const ImageView& img, const PredictOptions& 
     cut = [&](int y0, int x0, int n, float* dst) { cut_tile<float>(img, 0.0f, y0, x0, n, dst, xs); };
   else if (img.type == ImageView::Type::kU16)
     cut = [&](int y0, int x0, int n, float* dst) { cut_tile<uint16_t>(img, 1.0f / 65535.0f, y0, x0, n, dst, xs); };
-  else
-    cut = [&](int y0, int x0, int n, float* dst) { cut_tile<uint8_t>(img, 1.0f / 255.0f, y0, x0, n, dst, xs); };
+  else cut = [&](int y0, int x0, int n, float* dst) { cut_tile<uint8_t>(img, 1.0f / 255.0f, y0, x0, n, dst, xs); };
   predict_core(net, img.channels, img.height, img.width, cut, opt, sink);
 }
 

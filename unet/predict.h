@@ -28,9 +28,9 @@ namespace unet {
 
 struct PredictOptions {
   static constexpr int kMaxBatch = 256;
-  int tile = 0;       // input tile size; 0 = chosen for speed (choose_tile, docs/predict.md)
-  int batch = 1;      // tiles per forward pass
-  bool tta = false;   // average over the 8 rotations and flips
+  int tile = 0;      // input tile size; 0 = chosen for speed (choose_tile, docs/predict.md)
+  int batch = 1;     // tiles per forward pass
+  bool tta = false;  // average over the 8 rotations and flips
   // The convolutions' arithmetic; unset: tf32 on a GPU that has it, else fp32 (engine/precision.h).
   std::optional<kernels::Precision> precision;
   // Called after each batch with (tiles done, tiles total).
@@ -115,18 +115,18 @@ struct PredictFiles {
   // to 255), <prefix>_overlay.png (RGB: the image with the pixels of `overlay.tint_class`
   // tinted, as overlay_png draws it; region mode only).
   std::string prefix;
-  bool npy = false;        // also <prefix>_probs.npy (float32, (C, H, W))
+  bool npy = false;  // also <prefix>_probs.npy (float32, (C, H, W))
   OverlayOptions overlay{0, false, 0.45f, 255, 40, 40};
   // Optional: class indices of the image (1 channel, same size) to evaluate against.
   const Image* labels = nullptr;
 };
 
 struct PredictEvaluation {
-  bool done = false;              // labels were given
-  double pixel_error = 0.0;       // fraction of pixels whose argmax class is not the label
-  double loss = 0.0;              // mean cross-entropy -log p(label) (p clamped to 1e-12)
-  double threshold_error = 1.0;   // the best single global threshold t = 1..254 of the raw image
-                                  // (first channel, normalised * 255 > t means class 1): its pixel error
+  bool done = false;             // labels were given
+  double pixel_error = 0.0;      // fraction of pixels whose argmax class is not the label
+  double loss = 0.0;             // mean cross-entropy -log p(label) (p clamped to 1e-12)
+  double threshold_error = 1.0;  // the best single global threshold t = 1..254 of the raw image
+                                 // (first channel, normalised * 255 > t means class 1): its pixel error
 };
 
 // Predicts `image` band by band into the files of `files` (each file atomic; none is written

@@ -28,8 +28,8 @@ PredictEvaluation predict_to_files(const Predictor& predictor, const RawImage& i
              " channel(s), the model takes ", cfg.in_channels);
   const Image* lab = files.labels;
   if (lab)
-    UNET_CHECK(lab->channels == 1 && lab->height == H && lab->width == W, "predict: the labels are ", lab->width,
-               "x", lab->height, " with ", lab->channels, " channel(s), the image is ", W, "x", H,
+    UNET_CHECK(lab->channels == 1 && lab->height == H && lab->width == W, "predict: the labels are ", lab->width, "x",
+               lab->height, " with ", lab->channels, " channel(s), the image is ", W, "x", H,
                " (labels need 1 channel of class indices)");
   const TileGrid g = predictor.grid(H, W);
   TiffFloatPagesWriter probs(files.prefix + "_probs.tif", K, H, W, g.step);
@@ -41,14 +41,17 @@ PredictEvaluation predict_to_files(const Predictor& predictor, const RawImage& i
   const OverlayOptions& ov = files.overlay;
   const float alpha = std::clamp(ov.alpha, 0.0f, 1.0f);
   const float colour[3] = {static_cast<float>(ov.r), static_cast<float>(ov.g), static_cast<float>(ov.b)};
-  UNET_CHECK(!ov.boundary_only, "predict_to_files: the streamed overlay draws regions only (boundary_only is not supported)");
+  UNET_CHECK(!ov.boundary_only,
+             "predict_to_files: the streamed overlay draws regions only (boundary_only is not supported)");
   const int gray_channels = image.channels == 3 ? 3 : 1;  // RGB stays RGB; otherwise the first channel
   std::vector<uint8_t> mask_rows, over_rows;
   double loss = 0.0, wrong = 0.0, n = 0.0;
   std::vector<int64_t> below0(256, 0), below1(256, 0);  // per m: pixels of label 0 / 1 with "v > t" for t = 1..m
   int64_t other = 0;
 
-  predictor.bands(ImageView::of(image), [&](int y0, const Image& band) {
+  predictor.bands(
+      ImageView::of(image),
+      [&](int y0, const Image& band) {
     probs.write_rows(y0, band);
     if (npy) npy->write_rows(y0, band);
     const int rows = band.height;
@@ -83,7 +86,8 @@ PredictEvaluation predict_to_files(const Predictor& predictor, const RawImage& i
       }
     mask.write_rows(y0, mask_rows.data(), rows);
     overlay.write_rows(y0, over_rows.data(), rows);
-  }, progress);
+      },
+      progress);
   probs.finish();
   if (npy) npy->finish();
   mask.finish();

@@ -49,11 +49,13 @@ Device resolve_device(DeviceChoice choice) {
   if (choice == DeviceChoice::kAuto) return gpu ? Device::CUDA : Device::CPU;
 #if defined(UNET_WITH_CUDA)
   if (!gpu)
-    UNET_FAIL_AS(NoDevice, "device cuda: no GPU is available (this build has the CUDA backend, but the CUDA "
-                           "runtime finds no device: no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)");
+    UNET_FAIL_AS(NoDevice,
+                 "device cuda: no GPU is available (this build has the CUDA backend, but the CUDA "
+                 "runtime finds no device: no GPU, no driver, or CUDA_VISIBLE_DEVICES hides them)");
 #else
-  UNET_FAIL_AS(NoDevice, "device cuda: no GPU support in this build (it was configured without the CUDA "
-                         "backend: UNET_WITH_CUDA=OFF or no nvcc)");
+  UNET_FAIL_AS(NoDevice,
+               "device cuda: no GPU support in this build (it was configured without the CUDA "
+               "backend: UNET_WITH_CUDA=OFF or no nvcc)");
 #endif
   return Device::CUDA;
 }
@@ -135,10 +137,13 @@ void Predictor::bands(const ImageView& image, const BandSink& sink, const Progre
 void Predictor::probabilities(const ImageView& image, float* out, const Progress& progress) const {
   UNET_CHECK(out != nullptr, "predict: no output buffer");
   const int64_t H = image.height, W = image.width;
-  bands(image, [&](int y0, const Image& band) {
+  bands(
+      image,
+      [&](int y0, const Image& band) {
     for (int k = 0; k < band.channels; ++k)
       std::memcpy(out + (k * H + y0) * W, band.plane(k), sizeof(float) * band.pixels());
-  }, progress);
+      },
+      progress);
 }
 
 void Predictor::labels(const ImageView& image, uint8_t* out, const Progress& progress) const {
@@ -146,10 +151,13 @@ void Predictor::labels(const ImageView& image, uint8_t* out, const Progress& pro
   UNET_CHECK(config().classes <= 256, "predict: a label map holds class indices 0..255, and this model has ",
              config().classes, " classes: ask for the probabilities instead");
   const int64_t W = image.width;
-  bands(image, [&](int y0, const Image& band) {
+  bands(
+      image,
+      [&](int y0, const Image& band) {
     for (int y = 0; y < band.height; ++y)
       for (int x = 0; x < band.width; ++x) out[(y0 + y) * W + x] = static_cast<uint8_t>(argmax_class(band, y, x));
-  }, progress);
+      },
+      progress);
 }
 
 }  // namespace unet

@@ -59,10 +59,10 @@ Device resolve_device(DeviceChoice choice);
 struct PredictorOptions {
   static constexpr int kMaxThreads = 1024;
   DeviceChoice device = DeviceChoice::kAuto;
-  int threads = 0;  // CPU threads on this predictor's forward passes, the caller's included; 0: all the pool has
-  int tile = 0;     // input tile side; 0: chosen for speed per image (choose_tile)
-  int batch = 0;    // tiles per forward pass; 0: 1 on the CPU, 4 on a GPU (docs/predict.md)
-  bool tta = false; // average the 8 rotations and flips of every tile
+  int threads = 0;   // CPU threads on this predictor's forward passes, the caller's included; 0: all the pool has
+  int tile = 0;      // input tile side; 0: chosen for speed per image (choose_tile)
+  int batch = 0;     // tiles per forward pass; 0: 1 on the CPU, 4 on a GPU (docs/predict.md)
+  bool tta = false;  // average the 8 rotations and flips of every tile
   // The convolutions' arithmetic (kernels/kernels.h); unset: tf32 on a GPU with tensor cores, else fp32
   // (engine/precision.h). tf32 and bf16 on the CPU, or on an older GPU, are refused (Unsupported).
   std::optional<kernels::Precision> precision;

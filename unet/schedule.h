@@ -13,8 +13,8 @@ namespace unet {
 
 struct LrSchedule {
   float lr = 0.002f;
-  int64_t step = 0;       // step schedule period (0 = no step decay)
-  float gamma = 0.1f;     // step schedule factor
+  int64_t step = 0;         // step schedule period (0 = no step decay)
+  float gamma = 0.1f;       // step schedule factor
   float poly_power = 0.0f;  // > 0: the poly schedule over `total` updates (step must be 0)
   int64_t total = 0;        // updates in the run (the poly schedule reaches 0 there)
   int64_t warmup = 0;       // linear warm-up updates (0 = none)

@@ -10,7 +10,9 @@
 
 namespace unet::stb_codec {
 
-bool info(const uint8_t* data, int len, int* w, int* h, int* c) { return stbi_info_from_memory(data, len, w, h, c) != 0; }
+bool info(const uint8_t* data, int len, int* w, int* h, int* c) {
+  return stbi_info_from_memory(data, len, w, h, c) != 0;
+}
 bool is_hdr(const uint8_t* data, int len) { return stbi_is_hdr_from_memory(data, len) != 0; }
 bool is_16_bit(const uint8_t* data, int len) { return stbi_is_16_bit_from_memory(data, len) != 0; }
 float* load_f32(const uint8_t* data, int len, int* w, int* h, int* c) {

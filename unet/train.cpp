@@ -120,8 +120,8 @@ std::map<std::string, std::string> recorded_options(const TrainOptions& o) {
   m["seed"] = std::to_string(o.seed);
   m["dropout"] = option_text(o.net.dropout);
   const AugmentParams& a = o.augment;
-  const bool augments = a.elastic_sigma != 0 || a.max_rotation_deg != 0 || a.flip_x || a.flip_y ||
-                        a.max_gamma != 1 || a.max_contrast != 0 || a.max_brightness != 0 || a.noise_sigma != 0;
+  const bool augments = a.elastic_sigma != 0 || a.max_rotation_deg != 0 || a.flip_x || a.flip_y || a.max_gamma != 1 ||
+                        a.max_contrast != 0 || a.max_brightness != 0 || a.noise_sigma != 0;
   m["augment"] = augments ? "1" : "0";
   m["elastic-sigma"] = option_text(o.augment.elastic_sigma);
   return m;
@@ -238,7 +238,8 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   int stale = 0;
   for (const std::string& f : {ckpt, best_ckpt, loss_csv, val_csv, loss_png}) stale += remove_stale_temporaries(f);
   if (stale > 0 && !o.quiet)
-    std::fprintf(stderr, "[train] removed %d temporary file(s) an interrupted run left in %s\n", stale, o.out_dir.c_str());
+    std::fprintf(stderr, "[train] removed %d temporary file(s) an interrupted run left in %s\n", stale,
+                 o.out_dir.c_str());
 
   const kernels::Precision precision = choose_precision(o.device, o.precision);
   const ops::ConvPrecision conv_precision(precision);  // training and validation
@@ -350,8 +351,8 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
     }
     write_curve(val_csv, "iteration,loss,pixel_error", val_curve, &val_pe);
     if (!o.quiet)
-      std::fprintf(stderr, "%s[val] iteration %lld: loss %.4f, pixel error %.4f\n", progress_eol(), static_cast<long long>(it),
-                   r.loss, r.pixel_error);
+      std::fprintf(stderr, "%s[val] iteration %lld: loss %.4f, pixel error %.4f\n", progress_eol(),
+                   static_cast<long long>(it), r.loss, r.pixel_error);
   };
 
   const bool tty = isatty(fileno(stderr)) != 0;
@@ -402,7 +403,8 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
       double mean = 0.0;
       const size_t k = std::min<size_t>(rep.losses.size(), static_cast<size_t>(it - last_it));
       for (size_t j = rep.losses.size() - k; j < rep.losses.size(); ++j) mean += rep.losses[j];
-      std::fprintf(stderr, "[train] iteration %lld/%lld  loss %.4f  mean loss %.4f (last %zu)  lr %.3g  %.2f it/s  ETA %s\n",
+      std::fprintf(stderr,
+                   "[train] iteration %lld/%lld  loss %.4f  mean loss %.4f (last %zu)  lr %.3g  %.2f it/s  ETA %s\n",
                    static_cast<long long>(it), static_cast<long long>(total), lv, k ? mean / k : 0.0, k, opt->lr(), ips,
                    fmt_duration(static_cast<double>(total - it) / ips).c_str());
       last_line = el;

@@ -20,7 +20,10 @@ struct EdtScratch {
   std::vector<double> z;
   void reserve(int n) {
     if (static_cast<int>(f.size()) < n) {
-      f.resize(n); d.resize(n); v.resize(n); z.resize(n + 1);
+      f.resize(n);
+      d.resize(n);
+      v.resize(n);
+      z.resize(n + 1);
     }
   }
 };
@@ -53,7 +56,8 @@ void edt_1d(const float* f, int n, float* d, int* v, double* z) {
     if (!(f[q] < kInf)) continue;  // +inf never belongs to the envelope
     const double fq = static_cast<double>(f[q]) + static_cast<double>(q) * q;
     if (k < 0) {
-      k = 0; v[0] = q;
+      k = 0;
+      v[0] = q;
       z[0] = -std::numeric_limits<double>::infinity();
       z[1] = std::numeric_limits<double>::infinity();
       continue;
@@ -67,7 +71,9 @@ void edt_1d(const float* f, int n, float* d, int* v, double* z) {
       --k;  // z[0] = -inf, so k never drops below 0 here
     }
     ++k;
-    v[k] = q; z[k] = s; z[k + 1] = std::numeric_limits<double>::infinity();
+    v[k] = q;
+    z[k] = s;
+    z[k + 1] = std::numeric_limits<double>::infinity();
   }
   if (k < 0) {
     std::fill(d, d + n, kInf);
@@ -114,8 +120,8 @@ std::vector<float> edt(const std::vector<uint8_t>& feature_mask, int h, int w) {
   return g;
 }
 
-std::vector<int32_t> connected_components(const std::vector<uint8_t>& mask, int h, int w,
-                                          int connectivity, int* count) {
+std::vector<int32_t> connected_components(const std::vector<uint8_t>& mask, int h, int w, int connectivity,
+                                          int* count) {
   UNET_CHECK(connectivity == 4 || connectivity == 8, "connected_components: connectivity must be 4 or 8, got ",
              connectivity);
   UNET_CHECK(mask.size() == static_cast<size_t>(h) * w, "connected_components: mask has ", mask.size(),
@@ -157,8 +163,8 @@ std::vector<int32_t> compact_instances(const Image& instances, int* count) {
   std::vector<int32_t> out(instances.data.size(), 0);
   for (size_t i = 0; i < out.size(); ++i) {
     const float v = instances.data[i];
-    UNET_CHECK(v >= 0.0f && v == std::floor(v) && v < 16777216.0f,
-               "instance mask: value ", v, " is not a non-negative integer");
+    UNET_CHECK(v >= 0.0f && v == std::floor(v) && v < 16777216.0f, "instance mask: value ", v,
+               " is not a non-negative integer");
     if (v == 0.0f) continue;
     auto it = ids.find(v);
     if (it == ids.end()) it = ids.emplace(v, static_cast<int32_t>(ids.size() + 1)).first;
@@ -175,7 +181,7 @@ SeparatedInstances make_separation_borders(const Image& instances, int foregroun
   SeparatedInstances out;
   out.labels = Image(1, h, w, 0.0f);
   out.instances = Image(1, h, w, 0.0f);
-#pragma omp parallel for schedule(static) if (static_cast<int64_t>(h) * w >= 65536)
+#pragma omp parallel for schedule(static) if (static_cast <int64_t>(h) * w >= 65536)
   for (int y = 0; y < h; ++y) {
     for (int x = 0; x < w; ++x) {
       const size_t i = static_cast<size_t>(y) * w + x;
@@ -189,7 +195,10 @@ SeparatedInstances make_separation_borders(const Image& instances, int foregroun
           const int xx = x + dx;
           if (xx < 0 || xx >= w) continue;
           const int32_t b = id[static_cast<size_t>(yy) * w + xx];
-          if (b != 0 && b != a) { contact = true; break; }
+          if (b != 0 && b != a) {
+            contact = true;
+            break;
+          }
         }
       }
       if (!contact) {
@@ -213,7 +222,9 @@ std::vector<float> class_weights_from_counts(const std::vector<int64_t>& counts,
   for (int l = 0; l < k; ++l) {
     if (counts[l] == 0) continue;  // absent class: weight 0, never divided by
     switch (balance) {
-      case ClassBalance::kNone: wts[l] = 1.0f; break;
+      case ClassBalance::kNone:
+        wts[l] = 1.0f;
+        break;
       case ClassBalance::kMaxOne:
         wts[l] = static_cast<float>(static_cast<double>(most) / static_cast<double>(counts[l]));
         break;
@@ -241,7 +252,10 @@ BorderDistances border_distances(const std::vector<int32_t>& instances, int h, i
              " pixels, expected ", static_cast<size_t>(h) * w);
   UNET_CHECK(max_distance >= 0.0f, "border_distances: max_distance must be >= 0");
   // Bounding box of every id.
-  struct Box { int32_t id; int y0, x0, y1, x1; };  // inclusive
+  struct Box {
+    int32_t id;
+    int y0, x0, y1, x1;
+  };  // inclusive
   std::vector<Box> boxes;
   std::unordered_map<int32_t, int> index;
   for (int y = 0; y < h; ++y) {
@@ -254,18 +268,17 @@ BorderDistances border_distances(const std::vector<int32_t>& instances, int h, i
         boxes.push_back({a, y, x, y, x});
       } else {
         Box& b = boxes[it->second];
-        b.y0 = std::min(b.y0, y); b.y1 = std::max(b.y1, y);
-        b.x0 = std::min(b.x0, x); b.x1 = std::max(b.x1, x);
+        b.y0 = std::min(b.y0, y);
+        b.y1 = std::max(b.y1, y);
+        b.x0 = std::min(b.x0, x);
+        b.x1 = std::max(b.x1, x);
       }
     }
   }
   // Reach of a cell around its bounding box; capped by the image, so an infinite max_distance means
   // the whole image.
-  const int reach = max_distance >= static_cast<float>(h + w) ? h + w
-                                                               : static_cast<int>(std::ceil(max_distance));
-  const float max_sq = max_distance >= static_cast<float>(h + w)
-                           ? kInf
-                           : max_distance * max_distance;
+  const int reach = max_distance >= static_cast<float>(h + w) ? h + w : static_cast<int>(std::ceil(max_distance));
+  const float max_sq = max_distance >= static_cast<float>(h + w) ? kInf : max_distance * max_distance;
 
   BorderDistances out;
   const size_t npix = static_cast<size_t>(h) * w;
@@ -279,7 +292,10 @@ BorderDistances border_distances(const std::vector<int32_t>& instances, int h, i
     // Thread 0 writes into the output directly; the others into their own maps, merged at the end.
     const bool own = omp_get_thread_num() != 0;
     std::vector<float> l1, l2;
-    if (own) { l1.assign(npix, kInf); l2.assign(npix, kInf); }
+    if (own) {
+      l1.assign(npix, kInf);
+      l2.assign(npix, kInf);
+    }
     float* d1 = own ? l1.data() : out.d1.data();
     float* d2 = own ? l2.data() : out.d2.data();
     std::vector<float> grid;
@@ -302,8 +318,12 @@ BorderDistances border_distances(const std::vector<int32_t>& instances, int h, i
           if (!(sq <= max_sq)) continue;
           const float d = std::sqrt(sq);
           const size_t i = static_cast<size_t>(y + y0) * w + (x + x0);
-          if (d < d1[i]) { d2[i] = d1[i]; d1[i] = d; }
-          else if (d < d2[i]) { d2[i] = d; }
+          if (d < d1[i]) {
+            d2[i] = d1[i];
+            d1[i] = d;
+          } else if (d < d2[i]) {
+            d2[i] = d;
+          }
         }
       }
     }
@@ -312,8 +332,12 @@ BorderDistances border_distances(const std::vector<int32_t>& instances, int h, i
       for (size_t i = 0; i < npix; ++i) {
         // Two smallest of {a1 <= a2} U {b1 <= b2}: order-independent, so the result is deterministic.
         const float a1 = out.d1[i], a2 = out.d2[i], b1 = l1[i], b2 = l2[i];
-        if (a1 <= b1) { out.d2[i] = std::min(a2, b1); }
-        else { out.d1[i] = b1; out.d2[i] = std::min(a1, b2); }
+        if (a1 <= b1) {
+          out.d2[i] = std::min(a2, b1);
+        } else {
+          out.d1[i] = b1;
+          out.d2[i] = std::min(a1, b2);
+        }
       }
     }
   }
@@ -322,9 +346,8 @@ BorderDistances border_distances(const std::vector<int32_t>& instances, int h, i
 
 Image weight_map(const Image& labels, const Image& instances, const WeightMapParams& p) {
   UNET_CHECK(labels.channels == 1 && instances.channels == 1, "weight_map: labels and instances must have 1 channel");
-  UNET_CHECK(labels.height == instances.height && labels.width == instances.width,
-             "weight_map: labels are ", labels.height, "x", labels.width, " but instances are ",
-             instances.height, "x", instances.width);
+  UNET_CHECK(labels.height == instances.height && labels.width == instances.width, "weight_map: labels are ",
+             labels.height, "x", labels.width, " but instances are ", instances.height, "x", instances.width);
   UNET_CHECK(p.sigma > 0.0f, "weight_map: sigma must be positive, is ", p.sigma);
   UNET_CHECK(p.w0 >= 0.0f, "weight_map: w0 must be non-negative, is ", p.w0);
   const int h = labels.height, w = labels.width;
@@ -333,8 +356,8 @@ Image weight_map(const Image& labels, const Image& instances, const WeightMapPar
   if (wc.empty()) {
     wc = class_weights_from_counts(counts, p.balance);
   } else {
-    UNET_CHECK(static_cast<int>(wc.size()) == p.num_classes, "weight_map: ", wc.size(),
-               " class weights given for ", p.num_classes, " classes");
+    UNET_CHECK(static_cast<int>(wc.size()) == p.num_classes, "weight_map: ", wc.size(), " class weights given for ",
+               p.num_classes, " classes");
   }
   Image out(1, h, w);
   for (size_t i = 0; i < out.data.size(); ++i) out.data[i] = wc[static_cast<int>(labels.data[i])];

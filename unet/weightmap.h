@@ -33,8 +33,8 @@ void edt_1d(const float* f, int n, float* d, int* v, double* z);
 // ---- Connected components ------------------------------------------------------------------------
 // Labels the connected components of (mask != 0) with 1..count in raster order of their first
 // pixel (0 = not in the mask). connectivity is 4 or 8. Returns the labels (h*w, row-major).
-std::vector<int32_t> connected_components(const std::vector<uint8_t>& mask, int h, int w,
-                                          int connectivity, int* count = nullptr);
+std::vector<int32_t> connected_components(const std::vector<uint8_t>& mask, int h, int w, int connectivity,
+                                          int* count = nullptr);
 
 // Relabels an instance mask to 1..count (0 stays 0; each distinct positive value = one cell,
 // numbered by first appearance in raster order). Values must be non-negative integers.

@@ -46,8 +46,9 @@ int main(int argc, char** argv) {
   int i, rc = 1;
 
   if (argc < 4) {
-    fprintf(stderr, "usage: segment MODEL.safetensors IMAGE MASK.pgm [--device auto|cpu|cuda] [--tile N] "
-                    "[--batch N] [--threads N] [--tta]\n");
+    fprintf(stderr,
+            "usage: segment MODEL.safetensors IMAGE MASK.pgm [--device auto|cpu|cuda] [--tile N] "
+            "[--batch N] [--threads N] [--tta]\n");
     return 2;
   }
   unet_predictor_options_init(&options);
@@ -57,8 +58,9 @@ int main(int argc, char** argv) {
     if (strcmp(argv[i], "--tta") == 0) {
       options.tta = 1;
     } else if (value && strcmp(argv[i], "--device") == 0) {
-      options.device = strcmp(value, "cpu") == 0 ? UNET_DEVICE_CPU
-                       : strcmp(value, "cuda") == 0 ? UNET_DEVICE_CUDA : UNET_DEVICE_AUTO;
+      options.device = strcmp(value, "cpu") == 0    ? UNET_DEVICE_CPU
+                       : strcmp(value, "cuda") == 0 ? UNET_DEVICE_CUDA
+                                                    : UNET_DEVICE_AUTO;
       ++i;
     } else if (value && strcmp(argv[i], "--tile") == 0) {
       options.tile = atoi(value), ++i;

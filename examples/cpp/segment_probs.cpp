@@ -7,7 +7,9 @@
 #include <stdexcept>
 #include <vector>
 
-static void check(unet_status s) { if (s != UNET_OK) throw std::runtime_error(unet_last_error()); }
+static void check(unet_status s) {
+  if (s != UNET_OK) throw std::runtime_error(unet_last_error());
+}
 
 int main(int argc, char** argv) try {
   if (argc != 4) throw std::runtime_error("usage: segment_probs MODEL IMAGE OUT.f32");

@@ -85,16 +85,16 @@ UNET_API unet_status unet_model_load_memory(const void* data, size_t size, const
 UNET_API void unet_model_free(unet_model* model);
 
 typedef struct unet_model_info {
-  int32_t in_channels;  /* channels an input image must have */
-  int32_t classes;      /* probabilities per pixel */
-  int32_t depth;        /* 2x2 poolings (4 in the paper) */
-  int32_t base;         /* channels of the first level (64 in the paper) */
+  int32_t in_channels; /* channels an input image must have */
+  int32_t classes;     /* probabilities per pixel */
+  int32_t depth;       /* 2x2 poolings (4 in the paper) */
+  int32_t base;        /* channels of the first level (64 in the paper) */
   /* Valid input tiles are tile_min + k * tile_step (k >= 0); a tile of t px gives t - 2 * margin
    * px of output. margin is the context each output pixel sees on each side (92 in the paper). */
   int32_t tile_min;
   int32_t tile_step;
   int32_t margin;
-  int64_t parameters;   /* weights and biases */
+  int64_t parameters; /* weights and biases */
 } unet_model_info;
 
 UNET_API unet_status unet_model_get_info(const unet_model* model, unet_model_info* info);
@@ -125,15 +125,15 @@ typedef enum unet_precision {
 typedef int (*unet_progress_fn)(void* user, int64_t tiles_done, int64_t tiles_total);
 
 typedef struct unet_predictor_options {
-  uint32_t struct_size; /* sizeof(unet_predictor_options), set by unet_predictor_options_init */
-  int32_t device;       /* unet_device */
-  int32_t threads;      /* CPU threads on this predictor's work, the caller's included; 0: all the
-                           library's pool has (UNET_NUM_THREADS, else the CPUs); 1: the calling
-                           thread alone, never waiting for other predictors */
-  int32_t tile;         /* input tile side in px; 0: chosen per image for speed */
-  int32_t batch;        /* tiles per forward pass, 1..256; 0: 1 on the CPU, 4 on a GPU */
-  int32_t tta;          /* nonzero: average the 8 rotations and flips of every tile (8x the work) */
-  int32_t precision;    /* unet_precision */
+  uint32_t struct_size;      /* sizeof(unet_predictor_options), set by unet_predictor_options_init */
+  int32_t device;            /* unet_device */
+  int32_t threads;           /* CPU threads on this predictor's work, the caller's included; 0: all the
+                                library's pool has (UNET_NUM_THREADS, else the CPUs); 1: the calling
+                                thread alone, never waiting for other predictors */
+  int32_t tile;              /* input tile side in px; 0: chosen per image for speed */
+  int32_t batch;             /* tiles per forward pass, 1..256; 0: 1 on the CPU, 4 on a GPU */
+  int32_t tta;               /* nonzero: average the 8 rotations and flips of every tile (8x the work) */
+  int32_t precision;         /* unet_precision */
   unet_progress_fn progress; /* may be NULL */
   void* progress_user;
 } unet_predictor_options;
@@ -152,9 +152,9 @@ UNET_API void unet_predictor_free(unet_predictor* predictor);
 UNET_API unet_status unet_predictor_device(const unet_predictor* predictor, unet_device* device);
 
 typedef struct unet_plan {
-  int32_t tile;          /* input tile side */
-  int32_t output;        /* output tile side */
-  int32_t step;          /* distance between tile origins */
+  int32_t tile;   /* input tile side */
+  int32_t output; /* output tile side */
+  int32_t step;   /* distance between tile origins */
   int32_t tiles_y, tiles_x;
   int64_t working_bytes; /* memory a prediction needs besides the input and output buffers */
 } unet_plan;
@@ -170,10 +170,10 @@ typedef enum unet_dtype {
 } unet_dtype;
 
 typedef struct unet_image {
-  const void* data;   /* sample (y, x, c) at (const char*)data + y * row_stride + (x * channels + c) * size */
+  const void* data; /* sample (y, x, c) at (const char*)data + y * row_stride + (x * channels + c) * size */
   int32_t width, height, channels;
-  int32_t dtype;      /* unet_dtype */
-  size_t row_stride;  /* bytes from one row to the next; 0: width * channels * sample size */
+  int32_t dtype;     /* unet_dtype */
+  size_t row_stride; /* bytes from one row to the next; 0: width * channels * sample size */
 } unet_image;
 
 /* Class probabilities of every pixel into `probs`, planar: classes x height x width floats (

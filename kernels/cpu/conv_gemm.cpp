@@ -40,7 +40,7 @@ namespace {
 // Reduction block. A task packs its kc x (at most 8 x 32) block of B once (<= 256 KiB, in L2) and
 // runs every row block of the task over it; the 8 x kc micro-panel of A stays in L1 meanwhile.
 constexpr int kKc = 256;
-constexpr int kMaxPanelsPerTask = 8;   // pixels per task: at most 8 x 32
+constexpr int kMaxPanelsPerTask = 8;      // pixels per task: at most 8 x 32
 constexpr int kMaxRowBlocksPerTask = 16;  // rows per task: at most 16 x 8
 constexpr int kMaxRuns = NR + 1;          // runs of a panel (rows of one pixel when Wo == 1)
 
@@ -173,8 +173,7 @@ void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bi
             if (in_place)
               tile_nn_8x32<false>(kc, A.a + static_cast<int64_t>(mb) * MR * A.m_stride + pc, A.m_stride, bpanel, c, P,
                                   rows, cols, in);
-            else
-              tile_nn_8x32<true>(kc, ap + (static_cast<int64_t>(mb) * R + pc) * MR, 0, bpanel, c, P, rows, cols, in);
+            else tile_nn_8x32<true>(kc, ap + (static_cast<int64_t>(mb) * R + pc) * MR, 0, bpanel, c, P, rows, cols, in);
           }
         }
       }
@@ -185,9 +184,9 @@ void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bi
 // ---- gemm_nt --------------------------------------------------------------------------------------
 
 namespace {
-constexpr int64_t kChunkNT = 2048;    // pixels per float partial sum (then double)
-constexpr int64_t kBudgetA = 24576;   // floats of A rows per chunk and task (96 KiB)
-constexpr int64_t kBudgetB = 65536;   // floats of B rows per chunk and task (256 KiB)
+constexpr int64_t kChunkNT = 2048;   // pixels per float partial sum (then double)
+constexpr int64_t kBudgetA = 24576;  // floats of A rows per chunk and task (96 KiB)
+constexpr int64_t kBudgetB = 65536;  // floats of B rows per chunk and task (256 KiB)
 }  // namespace
 
 void gemm_nt(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L, float* out, int64_t ldo) {
@@ -248,7 +247,8 @@ void gemm_nt(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L, flo
                 const int j = std::min(jb * 9 + v, J - 1);
                 b[v] = B.b + n * B.n_stride + (j / B.taps) * B.c_stride + B.off[j % B.taps] + x0;
               }
-              double(*t)[9] = reinterpret_cast<double(*)[9]>(acc.data() + (static_cast<size_t>(ib - ib0) * (jb1 - jb0) + (jb - jb0)) * 27);
+              double(*t)[9] = reinterpret_cast<double(*)[9]>(
+                  acc.data() + (static_cast<size_t>(ib - ib0) * (jb1 - jb0) + (jb - jb0)) * 27);
               tile_nt_3x9(a, b, len, t);
             }
           }

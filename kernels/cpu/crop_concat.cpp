@@ -18,8 +18,8 @@ void crop_concat_forward(Stream, const float* skip, const float* up, float* y, i
       const int64_t n = pl / Cy, c = pl % Cy;
       for (int i = 0; i < Hu; ++i) {
         float* dst = y + (pl * Hu + i) * Wu;
-        const float* src = c < Cs ? skip + ((n * Cs + c) * Hs + i + oy) * Ws + ox
-                                  : up + ((n * Cu + c - Cs) * Hu + i) * Wu;
+        const float* src =
+            c < Cs ? skip + ((n * Cs + c) * Hs + i + oy) * Ws + ox : up + ((n * Cu + c - Cs) * Hu + i) * Wu;
         std::copy(src, src + Wu, dst);
       }
     }

@@ -3,8 +3,8 @@
 // One job at a time. The caller publishes the job (function, context, chunk count) and a new even
 // generation in `state_` (generation << 32 | next chunk); threads claim chunks by compare-and-swap
 // on `state_`, which fails once the generation has moved on, so a thread that wakes late can never
-// run a chunk of the wrong job (between jobs the generation is odd: nothing to claim). The caller waits for the chunks, not for the threads: a thread that
-// never got a core during the job is not waited for.
+// run a chunk of the wrong job (between jobs the generation is odd: nothing to claim). The caller waits for the chunks,
+// not for the threads: a thread that never got a core during the job is not waited for.
 #include "kernels/cpu/parallel.h"
 
 #include <sched.h>

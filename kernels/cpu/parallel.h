@@ -68,9 +68,9 @@ void parallel_for(int64_t n, int64_t grain, F&& body) {
   detail::run_chunks(
       chunks,
       [](void* p, int64_t c) {
-        Ctx& x = *static_cast<Ctx*>(p);
-        const int64_t b = c * x.grain, e = b + x.grain < x.n ? b + x.grain : x.n;
-        (*x.body)(b, e);
+    Ctx& x = *static_cast<Ctx*>(p);
+    const int64_t b = c * x.grain, e = b + x.grain < x.n ? b + x.grain : x.n;
+    (*x.body)(b, e);
       },
       &ctx);
 }

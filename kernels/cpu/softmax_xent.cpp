@@ -16,8 +16,8 @@ namespace unet::kernels::cpu {
 // A label outside [0, K) makes the loss NaN (the engine rejects such labels before this).
 // The loss is summed in double per fixed chunk of pixels, then over the chunks in order: the same
 // value for any thread count.
-void softmax_xent(Stream, const float* logits, const int32_t* labels, const float* weights, float* loss,
-                  float* dlogits, int N, int K, int H, int W) {
+void softmax_xent(Stream, const float* logits, const int32_t* labels, const float* weights, float* loss, float* dlogits,
+                  int N, int K, int H, int W) {
   const int64_t plane = static_cast<int64_t>(H) * W, P = N * plane;
   const float inv = 1.0f / static_cast<float>(P);
   const int64_t grain = grain_for(P, 8 * K);

@@ -61,8 +61,8 @@ bool conv3x3_uses_winograd(Conv3x3Pass pass, int N, int C, int H, int W, int K) 
     return C >= kWinogradWeightMinInputs && K >= kWinogradWeightMinOutputs && tiles >= kWinogradWeightMinTiles;
   }
   const bool fwd = pass == Conv3x3Pass::kForward;
-  const int R = fwd ? C : K;                                   // the products' reduction
-  const int Ho = fwd ? H - 2 : H, Wo = fwd ? W - 2 : W;        // the pass's output
+  const int R = fwd ? C : K;                             // the products' reduction
+  const int Ho = fwd ? H - 2 : H, Wo = fwd ? W - 2 : W;  // the pass's output
   const int64_t tiles = int64_t{N} * ((Ho + 3) / 4) * ((Wo + 3) / 4);
   return R >= kWinogradMinChannels && tiles >= kWinogradMinTiles;
 }
@@ -76,10 +76,10 @@ using namespace wino;
 constexpr int kChannelBlock = 64;     // input channels per reduction block (the error: see tile_8xw)
 constexpr int kMaxRowsPerTask = 128;  // output channels per task
 constexpr int kMaxPanelsPerTask = 4;
-constexpr int kMinTasks = 8;          // enough to balance two threads on shared cores
+constexpr int kMinTasks = 8;                         // enough to balance two threads on shared cores
 constexpr int64_t kSharedFloats = int64_t{1} << 22;  // 16 MiB: the largest transform done once for all tasks
-constexpr int kPrefetchChannels = 2;  // input planes read ahead of the transform
-constexpr int kMaxPieces = kPanel;    // a panel's pieces (one per tile when tile rows are one tile long)
+constexpr int kPrefetchChannels = 2;                 // input planes read ahead of the transform
+constexpr int kMaxPieces = kPanel;                   // a panel's pieces (one per tile when tile rows are one tile long)
 
 // Up to 16 consecutive tiles of one tile row of one image, at lanes [lane, lane + len) of a panel.
 struct Piece {
@@ -164,8 +164,7 @@ void load_filters(const WinoFilters& f, int m, int c, int n, v16 g[9]) {
 
 // U[xi][m - m0][c - c0] for rows m in [m0, m0 + rows), channels c in [c0, c0 + cbk): at
 // out + xi * xi_stride + (m - m0) * cbk + (c - c0). Rows past M are zero.
-void transform_filters(const WinoFilters& f, int M, int m0, int rows, int c0, int cbk, float* out,
-                       int64_t xi_stride) {
+void transform_filters(const WinoFilters& f, int M, int m0, int rows, int c0, int cbk, float* out, int64_t xi_stride) {
   for (int m = m0; m < m0 + rows; ++m) {
     // Two rows on: the gathers wait on memory otherwise (the filters are read once, tens of MB).
     if (m + 2 < M) {
@@ -302,10 +301,8 @@ void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const
             for (int gg = 0; gg < gpn; ++gg) {
               const float* bp = vb + (static_cast<int64_t>(gg) * kPoints + xi) * vxi;
               float* c = mbuf + (static_cast<int64_t>(gg) * kPoints + xi) * mxi + kb * 8 * kPanel;
-              if (half_last && pan0 + gg == g.panels - 1)
-                tile_8xw<1>(cbk, a, cbk, bp, c, blk == 0);
-              else
-                tile_8xw<2>(cbk, a, cbk, bp, c, blk == 0);
+              if (half_last && pan0 + gg == g.panels - 1) tile_8xw<1>(cbk, a, cbk, bp, c, blk == 0);
+              else tile_8xw<2>(cbk, a, cbk, bp, c, blk == 0);
             }
           }
       }

@@ -24,7 +24,7 @@
 
 namespace unet::kernels::cpu::detail::wino {
 
-constexpr int kAlpha = 6;   // transformed tile: 6 x 6
+constexpr int kAlpha = 6;  // transformed tile: 6 x 6
 constexpr int kPoints = 36;
 constexpr int kTile = 4;    // output tile: 4 x 4
 constexpr int kLanes = 16;  // tiles per vector

@@ -23,9 +23,9 @@ namespace {
 
 using namespace wino;
 
-constexpr int kChunk = 128;      // tiles per product call (the reduction block)
-constexpr int kMaxRows = 128;    // input channels per task (rows of M)
-constexpr int kMaxCols = 128;    // output channels per task (columns of M, multiple of 32)
+constexpr int kChunk = 128;    // tiles per product call (the reduction block)
+constexpr int kMaxRows = 128;  // input channels per task (rows of M)
+constexpr int kMaxCols = 128;  // output channels per task (columns of M, multiple of 32)
 constexpr int kMinTasks = 8;
 
 }  // namespace

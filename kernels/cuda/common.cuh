@@ -57,8 +57,7 @@ struct GridStride {
   __device__ Iterator end() const { return {n, 0}; }
 };
 __device__ inline GridStride grid_stride(int64_t n) {
-  return {blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x, static_cast<int64_t>(gridDim.x) * blockDim.x,
-          n};
+  return {blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x, static_cast<int64_t>(gridDim.x) * blockDim.x, n};
 }
 
 // The launch every elementwise kernel shares: nothing for n <= 0; otherwise grid_for(n) blocks of

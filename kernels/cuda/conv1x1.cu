@@ -51,15 +51,13 @@ struct Conv1x1Fwd : T {
     const int k = static_cast<int>(k0);
     const bool r_ok = k + kk_a < Kred;
 #pragma unroll
-    for (int e = 0; e < T::A_PER; ++e)
-      ra[e] = (r_ok && ((a_valid >> e) & 1u)) ? __ldg(wa + k + e * a_stride) : 0.0f;
+    for (int e = 0; e < T::A_PER; ++e) ra[e] = (r_ok && ((a_valid >> e) & 1u)) ? __ldg(wa + k + e * a_stride) : 0.0f;
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) {
       const int c = k + kk_b0 + e * (T::NT / T::BN);
       rb[e] = (b_valid && c < Kred) ? __ldg(xb + c * HW) : 0.0f;
     }
   }
-
 };
 
 // dx[n,c,q] = sum_k w[k,c] * dy[n,k,q]
@@ -71,7 +69,7 @@ struct Conv1x1BwdData : T {
   static constexpr bool A_KF = false, B_KF = false;
 
   const float* w;
-  int64_t c;        // the thread's A row
+  int64_t c;  // the thread's A row
   bool a_valid;
   int C, kk_a0, kk_b0, Kred;
   const float* dyb;
@@ -109,7 +107,6 @@ struct Conv1x1BwdData : T {
       rb[e] = (b_valid && ko < Kred) ? __ldg(dyb + ko * HW) : 0.0f;
     }
   }
-
 };
 
 // dw[k,c] = sum_{n,q} dy[n,k,q] * x[n,c,q]
@@ -159,7 +156,6 @@ struct Conv1x1BwdWeight : T {
     for (int e = 0; e < T::B_PER; ++e)
       rb[e] = (ok && ((b_valid >> e) & 1u)) ? __ldg(xp + (ccol0 + e * (T::NT / gemm::BK)) * HW) : 0.0f;
   }
-
 };
 
 }  // namespace

@@ -26,7 +26,7 @@ struct Conv3x3Fwd : T {
   unsigned a_valid;  // bit e: the e-th A row exists
   int kk_a, kk_b0;   // the thread's reduction offsets (A: fixed; B: first of its rows)
   int Kred, HW, W;
-  const float* xb;   // &x[n, 0, i, j] of the thread's B column
+  const float* xb;  // &x[n, 0, i, j] of the thread's B column
   bool b_valid;
   int64_t HoWo;
 
@@ -58,8 +58,7 @@ struct Conv3x3Fwd : T {
     const int k = static_cast<int>(k0);
     const bool r_ok = k + kk_a < Kred;
 #pragma unroll
-    for (int e = 0; e < T::A_PER; ++e)
-      ra[e] = (r_ok && ((a_valid >> e) & 1u)) ? __ldg(wa + k + e * a_stride) : 0.0f;
+    for (int e = 0; e < T::A_PER; ++e) ra[e] = (r_ok && ((a_valid >> e) & 1u)) ? __ldg(wa + k + e * a_stride) : 0.0f;
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) {
       const int r = k + kk_b0 + e * (T::NT / T::BN);
@@ -71,7 +70,6 @@ struct Conv3x3Fwd : T {
       rb[e] = v;
     }
   }
-
 };
 
 // dx[n,c,i,j] = sum_{k,di,dj} w[k,c,di,dj] * dy[n,k,i-di,j-dj]   (dy is zero outside [0,Ho)x[0,Wo))
@@ -84,7 +82,7 @@ struct Conv3x3BwdData : T {
 
   const float* w;
   int C, kk_a, kk_b0, Kred;
-  int64_t crow0;     // the thread's first A row (input channel)
+  int64_t crow0;  // the thread's first A row (input channel)
   int64_t M;
   const float* dyb;  // &dy[n, 0, 0, 0] of the thread's B column
   int i, j, Ho, Wo;
@@ -140,7 +138,6 @@ struct Conv3x3BwdData : T {
       rb[e] = v;
     }
   }
-
 };
 
 // dw[k,c,di,dj] = sum_{n,i,j} dy[n,k,i,j] * x[n,c,i+di,j+dj]
@@ -154,8 +151,8 @@ struct Conv3x3BwdWeight : T {
 
   const float* dy;
   const float* x;
-  int kk;             // the thread's pixel offset within a step (both tiles)
-  int64_t krow0;      // the thread's first A row (output channel)
+  int kk;         // the thread's pixel offset within a step (both tiles)
+  int64_t krow0;  // the thread's first A row (output channel)
   unsigned a_valid;
   int64_t roff[T::B_PER];  // x offset of each of the thread's B columns from x[n,0,i,j] (-1: no column)
   int64_t P, HoWo, KHoWo, CHW;
@@ -208,7 +205,6 @@ struct Conv3x3BwdWeight : T {
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) rb[e] = roff[e] >= 0 ? __ldg(xp + roff[e]) : 0.0f;
   }
-
 };
 
 }  // namespace

@@ -113,8 +113,12 @@ struct Im2colK {
   int64_t Kred, HoWo, CHW;
   int Wo, W, dst;
   __device__ Im2colK(const Conv3x3Args& a, int tid, int64_t n0)
-      : base(a.x), Kred(a.Kred), HoWo(static_cast<int64_t>(a.Ho) * a.Wo), CHW(static_cast<int64_t>(a.C) * a.H * a.W),
-        Wo(a.Wo), W(a.W) {
+      : base(a.x),
+        Kred(a.Kred),
+        HoWo(static_cast<int64_t>(a.Ho) * a.Wo),
+        CHW(static_cast<int64_t>(a.C) * a.H * a.W),
+        Wo(a.Wo),
+        W(a.W) {
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) {
       const int64_t col = n0 + T::kf_mn(tid, e);
@@ -161,7 +165,8 @@ struct Conv3x3BwdData : T {
   int tid;
   WeightsT<T> a;
   Im2colFlip<T> b;
-  __device__ Conv3x3BwdData(const Args& g, int tid_, int64_t m0, int64_t n0) : tid(tid_), a(g, tid_, m0), b(g, tid_, n0) {}
+  __device__ Conv3x3BwdData(const Args& g, int tid_, int64_t m0, int64_t n0)
+      : tid(tid_), a(g, tid_, m0), b(g, tid_, n0) {}
   __device__ void load(int64_t k0, float* As, float* Bs) const {
     a.load(k0, As, tid);
     b.load(k0, Bs);

@@ -29,11 +29,10 @@ namespace cuda_check {
 }  // namespace cuda_check
 }  // namespace unet
 
-#define UNET_CUDA_CHECK(call)                                                        \
-  do {                                                                               \
-    const cudaError_t unet_cuda_err_ = (call);                                       \
-    if (unet_cuda_err_ != cudaSuccess)                                               \
-      ::unet::cuda_check::fail(unet_cuda_err_, #call, __FILE__, __LINE__);           \
+#define UNET_CUDA_CHECK(call)                                                                               \
+  do {                                                                                                      \
+    const cudaError_t unet_cuda_err_ = (call);                                                              \
+    if (unet_cuda_err_ != cudaSuccess) ::unet::cuda_check::fail(unet_cuda_err_, #call, __FILE__, __LINE__); \
   } while (0)
 
 #define UNET_CUDA_CHECK_LAUNCH() UNET_CUDA_CHECK(cudaGetLastError())

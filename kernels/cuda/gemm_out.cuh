@@ -95,7 +95,8 @@ class Workspace {
  public:
   Workspace(int64_t floats, cudaStream_t stream) : stream_(stream) {
     keep_pool_memory();
-    UNET_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&p_), static_cast<size_t>(floats) * sizeof(float), stream));
+    UNET_CUDA_CHECK(
+        cudaMallocAsync(reinterpret_cast<void**>(&p_), static_cast<size_t>(floats) * sizeof(float), stream));
   }
   ~Workspace() {
     if (p_) cudaFreeAsync(p_, stream_);  // only on an error path: release() frees and checks

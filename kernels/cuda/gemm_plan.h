@@ -18,22 +18,22 @@
 namespace unet::kernels::cuda::gemm {
 
 struct Machine {
-  int64_t sms = 132;             // multiprocessors
-  int64_t blocks_per_sm = 2;     // resident blocks of the kernel per SM (occupancy)
-  double gflops_per_sm = 3750;   // sustained rate of one SM in the product's arithmetic
-  double gbytes_per_s = 3000;    // memory bandwidth for the workspace traffic
+  int64_t sms = 132;            // multiprocessors
+  int64_t blocks_per_sm = 2;    // resident blocks of the kernel per SM (occupancy)
+  double gflops_per_sm = 3750;  // sustained rate of one SM in the product's arithmetic
+  double gbytes_per_s = 3000;   // memory bandwidth for the workspace traffic
 };
 
 struct Shape {
-  int64_t M = 0, N = 0, Kred = 0;  // out[M, N] = sum over Kred
-  int BM = 128, BN = 128, BK = 16; // block tile and reduction step
+  int64_t M = 0, N = 0, Kred = 0;   // out[M, N] = sum over Kred
+  int BM = 128, BN = 128, BK = 16;  // block tile and reduction step
 };
 
 struct Plan {
-  int64_t splits = 1;          // S: ranges of the reduction (grid.z)
-  int64_t steps_per_split = 1; // reduction steps (of BK) in each range; the last may be shorter
-  int64_t waves = 1;           // ceil(blocks / slots)
-  double cost_us = 0;          // the model's estimate, for comparisons and reports only
+  int64_t splits = 1;           // S: ranges of the reduction (grid.z)
+  int64_t steps_per_split = 1;  // reduction steps (of BK) in each range; the last may be shorter
+  int64_t waves = 1;            // ceil(blocks / slots)
+  double cost_us = 0;           // the model's estimate, for comparisons and reports only
 };
 
 inline int64_t plan_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

@@ -62,8 +62,14 @@ struct Tile {
   __device__ static int kf_mn(int tid, int e) { return tid / BK + e * (NT / BK); }
   // "mn-fastest" loads (consecutive threads walk m or n; for operands contiguous along it), D = BM or BN:
   // the thread's m-or-n is fixed, its e-th element sits at reduction offset mf_kk<D>(tid, e).
-  template <int D> __device__ static int mf_mn(int tid) { return tid % D; }
-  template <int D> __device__ static int mf_kk(int tid, int e) { return tid / D + e * (NT / D); }
+  template <int D>
+  __device__ static int mf_mn(int tid) {
+    return tid % D;
+  }
+  template <int D>
+  __device__ static int mf_kk(int tid, int e) {
+    return tid / D + e * (NT / D);
+  }
 };
 
 // A Problem<T> (T = Tile<BM, BN>) derives from T and provides:

@@ -11,9 +11,18 @@ namespace {
 __device__ inline int window_argmax(float v0, float v1, float v2, float v3, float* best) {
   int arg = 0;
   float m = v0;
-  if (v1 > m) { m = v1; arg = 1; }
-  if (v2 > m) { m = v2; arg = 2; }
-  if (v3 > m) { m = v3; arg = 3; }
+  if (v1 > m) {
+    m = v1;
+    arg = 1;
+  }
+  if (v2 > m) {
+    m = v2;
+    arg = 2;
+  }
+  if (v3 > m) {
+    m = v3;
+    arg = 3;
+  }
   *best = m;
   return arg;
 }

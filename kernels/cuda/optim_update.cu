@@ -10,8 +10,8 @@ __global__ void sgd_nesterov_kernel(float* __restrict__ w, const float* __restri
                                     int64_t n, float lr, float mu, float wd) {
   for (int64_t i : grid_stride(n)) {
     const float wi = w[i];
-    const float gi = fmaf(wd, wi, g[i]);     // g' = g + wd * w
-    const float vi = fmaf(mu, v[i], gi);     // v  = mu * v + g'
+    const float gi = fmaf(wd, wi, g[i]);  // g' = g + wd * w
+    const float vi = fmaf(mu, v[i], gi);  // v  = mu * v + g'
     v[i] = vi;
     w[i] = fmaf(-lr, fmaf(mu, vi, gi), wi);  // w -= lr * (g' + mu * v)
   }

@@ -14,17 +14,14 @@ __global__ void relu_forward_kernel(const float* __restrict__ x, float* __restri
 }
 
 // dx[i] = dy[i] * (y[i] > 0)
-__global__ void relu_backward_kernel(const float* __restrict__ y, const float* __restrict__ dy,
-                                     float* __restrict__ dx, int64_t n) {
-  for (int64_t i : grid_stride(n))
-    dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+__global__ void relu_backward_kernel(const float* __restrict__ y, const float* __restrict__ dy, float* __restrict__ dx,
+                                     int64_t n) {
+  for (int64_t i : grid_stride(n)) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 }  // namespace
 
-void relu_forward(Stream s, const float* x, float* y, int64_t n) {
-  launch_over(n, s, relu_forward_kernel, x, y, n);
-}
+void relu_forward(Stream s, const float* x, float* y, int64_t n) { launch_over(n, s, relu_forward_kernel, x, y, n); }
 
 void relu_backward(Stream s, const float* y, const float* dy, float* dx, int64_t n) {
   launch_over(n, s, relu_backward_kernel, y, dy, dx, n);

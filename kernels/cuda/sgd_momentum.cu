@@ -12,10 +12,10 @@ __global__ void sgd_momentum_kernel(float* __restrict__ w, const float* __restri
                                     int64_t n, float lr, float mu, float wd) {
   for (int64_t i : grid_stride(n)) {
     const float wi = w[i];
-    const float gi = fmaf(wd, wi, g[i]);     // g' = g + wd * w
-    const float vi = fmaf(mu, v[i], gi);     // v  = mu * v + g'
+    const float gi = fmaf(wd, wi, g[i]);  // g' = g + wd * w
+    const float vi = fmaf(mu, v[i], gi);  // v  = mu * v + g'
     v[i] = vi;
-    w[i] = fmaf(-lr, vi, wi);                // w  = w - lr * v
+    w[i] = fmaf(-lr, vi, wi);  // w  = w - lr * v
   }
 }
 

@@ -27,8 +27,8 @@ __device__ double g_loss_partials[kMaxPartials];
 // Per pixel: dlogits and this pixel's loss term; per block: the sum of its pixels' terms -> slot blockIdx.x.
 __global__ void __launch_bounds__(kXentThreads)
     softmax_xent_pixels_kernel(const float* __restrict__ logits, const int32_t* __restrict__ labels,
-                               const float* __restrict__ weights, float* __restrict__ dlogits, int64_t P,
-                               int64_t HW, int K, float inv_P) {
+                               const float* __restrict__ weights, float* __restrict__ dlogits, int64_t P, int64_t HW,
+                               int K, float inv_P) {
   using BlockReduce = cub::BlockReduce<double, kXentThreads>;
   __shared__ typename BlockReduce::TempStorage temp;
   double acc = 0.0;

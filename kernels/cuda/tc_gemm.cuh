@@ -55,16 +55,20 @@ struct Tile {
   static constexpr int WM = 64, WN = 32;  // a warp's piece
   static constexpr int WARPS_N = BN / WN, WARPS_M = BM / WM;
   static constexpr int NT = WARPS_M * WARPS_N * 32;
-  static constexpr int MI = WM / 16, NI = WN / 8;  // mma tiles per warp
+  static constexpr int MI = WM / 16, NI = WN / 8;                   // mma tiles per warp
   static constexpr int A_PER = BM * BK / NT, B_PER = BN * BK / NT;  // 4-byte copies per thread and stage
   static_assert(BM % WM == 0 && BN % WN == 0, "warps must tile the block");
   static_assert(NT % BK == 0 && NT % BM == 0 && NT % BN == 0, "copy maps need NT divisible by BK, BM, BN");
 
   // Floats of one operand tile (D = BM or BN rows of m or n), and where element (mn, kk) sits in it.
   template <bool KMAJOR, int D>
-  static constexpr int floats() { return KMAJOR ? D * SK : BK * (D + PAD); }
+  static constexpr int floats() {
+    return KMAJOR ? D * SK : BK * (D + PAD);
+  }
   template <bool KMAJOR, int D>
-  __device__ static int at(int mn, int kk) { return KMAJOR ? mn * SK + kk : kk * (D + PAD) + mn; }
+  __device__ static int at(int mn, int kk) {
+    return KMAJOR ? mn * SK + kk : kk * (D + PAD) + mn;
+  }
 
   // K-major copies: consecutive threads walk the reduction (a row's 16 floats are 64 contiguous bytes);
   // the thread's reduction offset is fixed, its e-th element is in row kf_mn(tid, e).
@@ -72,13 +76,28 @@ struct Tile {
   __device__ static int kf_mn(int tid, int e) { return tid / BK + e * (NT / BK); }
   // MN-major copies (D = BM or BN): consecutive threads walk m or n; the thread's m-or-n is fixed, its
   // e-th element is at reduction offset mf_kk<D>(tid, e).
-  template <int D> __device__ static int mf_mn(int tid) { return tid % D; }
-  template <int D> __device__ static int mf_kk(int tid, int e) { return tid / D + e * (NT / D); }
+  template <int D>
+  __device__ static int mf_mn(int tid) {
+    return tid % D;
+  }
+  template <int D>
+  __device__ static int mf_kk(int tid, int e) {
+    return tid / D + e * (NT / D);
+  }
   // Where a thread's first element of each map lands in its tile, and the distance between its elements.
-  template <int D> __device__ static int kf_dst(int tid) { return at<true, D>(kf_mn(tid, 0), kf_kk(tid)); }
+  template <int D>
+  __device__ static int kf_dst(int tid) {
+    return at<true, D>(kf_mn(tid, 0), kf_kk(tid));
+  }
   static constexpr int KF_STEP = (NT / BK) * SK;
-  template <int D> __device__ static int mf_dst(int tid) { return at<false, D>(mf_mn<D>(tid), mf_kk<D>(tid, 0)); }
-  template <int D> static constexpr int mf_step() { return (NT / D) * (D + PAD); }
+  template <int D>
+  __device__ static int mf_dst(int tid) {
+    return at<false, D>(mf_mn<D>(tid), mf_kk<D>(tid, 0));
+  }
+  template <int D>
+  static constexpr int mf_step() {
+    return (NT / D) * (D + PAD);
+  }
   // K-major copies of 16 bytes (4 consecutive k): 4 threads a row; element e of the thread is row
   // kv_mn(tid, e), reduction offset kv_kk(tid); D * BK / (4 * NT) of them.
   __device__ static int kv_kk(int tid) { return (tid % 4) * 4; }
@@ -193,16 +212,16 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
 
-  // Prologue: the first STAGES - 1 stages in flight (a group per stage, empty past the range, so that
-  // "all but the newest STAGES - 2 groups" is always the stage about to be used).
+        // Prologue: the first STAGES - 1 stages in flight (a group per stage, empty past the range, so that
+        // "all but the newest STAGES - 2 groups" is always the stage about to be used).
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
     if (s < count) prob.load((first + s) * BK, stage_a(s), stage_b(s));
     ptx::cp_async_commit();
   }
   for (int64_t i = 0; i < count; ++i) {
-    ptx::cp_async_wait<STAGES - 2>();  // this thread's copies of stage i have landed ...
-    __syncthreads();                   // ... and everyone's; stage i - 1 is no longer read
+    ptx::cp_async_wait<STAGES - 2>();     // this thread's copies of stage i have landed ...
+    __syncthreads();                      // ... and everyone's; stage i - 1 is no longer read
     const int64_t next = i + STAGES - 1;  // into the stage read at i - 1
     if (next < count) prob.load((first + next) * BK, stage_a(next), stage_b(next));
     ptx::cp_async_commit();

@@ -18,9 +18,9 @@ namespace unet::kernels::cuda::tc {
 template <class T, int D>
 struct RowsK {
   const float* base;
-  const float* row0;  // &base[(mn0 + first row) * ld + first k] of this thread
-  int64_t Kred, step; // step: between the thread's rows
-  unsigned valid;     // bit e: the thread's e-th row exists
+  const float* row0;   // &base[(mn0 + first row) * ld + first k] of this thread
+  int64_t Kred, step;  // step: between the thread's rows
+  unsigned valid;      // bit e: the thread's e-th row exists
   int dst;
   bool vec;
 

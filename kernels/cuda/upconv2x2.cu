@@ -68,7 +68,6 @@ struct UpconvFwd : T {
       rb[e] = (b_valid && c < C) ? __ldg(xb + c * HW) : 0.0f;
     }
   }
-
 };
 
 // dx[n, c, i, j] = sum_{k,a,e} w[c, k, a, e] * dy[n, k, 2i+a, 2j+e]
@@ -115,15 +114,13 @@ struct UpconvBwdData : T {
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
     const bool r_ok = k0 + kk_a < Kred;
 #pragma unroll
-    for (int e = 0; e < T::A_PER; ++e)
-      ra[e] = (r_ok && ((a_valid >> e) & 1u)) ? __ldg(wa + k0 + e * a_stride) : 0.0f;
+    for (int e = 0; e < T::A_PER; ++e) ra[e] = (r_ok && ((a_valid >> e) & 1u)) ? __ldg(wa + k0 + e * a_stride) : 0.0f;
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) {
       const int64_t r = k0 + kk_b0 + e * (T::NT / T::BN);
       rb[e] = (b_valid && r < Kred) ? __ldg(dyb + tap_offset(r, HW4, W2)) : 0.0f;
     }
   }
-
 };
 
 // dw[c, k, a, e] = sum_{n,i,j} x[n, c, i, j] * dy[n, k, 2i+a, 2j+e]
@@ -179,7 +176,6 @@ struct UpconvBwdWeight : T {
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) rb[e] = (ok && roff[e] >= 0) ? __ldg(dyp + roff[e]) : 0.0f;
   }
-
 };
 
 }  // namespace

@@ -85,7 +85,8 @@ struct UpconvFwd : T {
   ColsMN<T, T::BM> a;
   PixelsMN<T, T::BN> b;
   __device__ UpconvFwd(const Args& g, int tid_, int64_t m0, int64_t n0)
-      : tid(tid_), a(g.w, g.M, g.M, g.Kred, tid_, m0),
+      : tid(tid_),
+        a(g.w, g.M, g.M, g.Kred, tid_, m0),
         b(g.x, g.C, static_cast<int64_t>(g.H) * g.W, g.Ncols, g.Kred, tid_, n0) {}
   __device__ void load(int64_t k0, float* As, float* Bs) const {
     a.load(k0, As, tid);

@@ -12,8 +12,8 @@ int main(int argc, char** argv) {
   try {
     const unet::Image a = unet::read_image(argv[1]), b = unet::read_image(argv[2]);
     if (a.width != b.width || a.height != b.height || a.channels != b.channels) {
-      std::fprintf(stderr, "%s is %dx%dx%d, %s is %dx%dx%d\n", argv[1], a.width, a.height, a.channels, argv[2],
-                   b.width, b.height, b.channels);
+      std::fprintf(stderr, "%s is %dx%dx%d, %s is %dx%dx%d\n", argv[1], a.width, a.height, a.channels, argv[2], b.width,
+                   b.height, b.channels);
       return 1;
     }
     for (size_t i = 0; i < a.data.size(); ++i)

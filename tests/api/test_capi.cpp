@@ -108,7 +108,8 @@ TEST_CASE("capi: a model's architecture and tiles", "[capi]") {
   CHECK_THAT(unet_last_error(), Contains("out of range"));
 }
 
-TEST_CASE("capi: probabilities and labels are the Predictor's, bit for bit, for every sample type and layout", "[capi]") {
+TEST_CASE("capi: probabilities and labels are the Predictor's, bit for bit, for every sample type and layout",
+          "[capi]") {
   TempDir tmp;
   const std::string ckpt = write_checkpoint(tmp, "rgb.safetensors", small_config(3, 3));
   ModelPtr m = load_model(ckpt);
@@ -129,7 +130,8 @@ TEST_CASE("capi: probabilities and labels are the Predictor's, bit for bit, for 
   std::vector<uint8_t> planar(u8.size());
   for (int c = 0; c < C; ++c)
     for (int i = 0; i < W * H; ++i) planar[static_cast<size_t>(c) * W * H + i] = u8[static_cast<size_t>(i) * C + c];
-  const std::vector<float> ref = reference(ckpt, ImageView::planar(planar.data(), ImageView::Type::kU8, C, H, W), ref_opt);
+  const std::vector<float> ref =
+      reference(ckpt, ImageView::planar(planar.data(), ImageView::Type::kU8, C, H, W), ref_opt);
   std::vector<float> probs(ref.size(), -1.0f);
   unet_image img = image_of(u8, W, H, C, UNET_U8);
   REQUIRE(unet_predict_probabilities(p.get(), &img, probs.data(), probs.size()) == UNET_OK);
@@ -288,9 +290,13 @@ TEST_CASE("capi: null pointers and bad arguments give a status and a message", "
   std::vector<float> probs(2 * 20 * 10);
   std::vector<uint8_t> labels(20 * 10);
   unet_image img = image_of(u8, 20, 10, 1, UNET_U8);
-  auto probs_of = [&](const unet_image& i) { return unet_predict_probabilities(p.get(), &i, probs.data(), probs.size()); };
-  expect(unet_predict_probabilities(nullptr, &img, probs.data(), probs.size()), UNET_ERR_INVALID_ARGUMENT, "predictor is NULL");
-  expect(unet_predict_probabilities(p.get(), nullptr, probs.data(), probs.size()), UNET_ERR_INVALID_ARGUMENT, "image is NULL");
+  auto probs_of = [&](const unet_image& i) {
+    return unet_predict_probabilities(p.get(), &i, probs.data(), probs.size());
+  };
+  expect(unet_predict_probabilities(nullptr, &img, probs.data(), probs.size()), UNET_ERR_INVALID_ARGUMENT,
+         "predictor is NULL");
+  expect(unet_predict_probabilities(p.get(), nullptr, probs.data(), probs.size()), UNET_ERR_INVALID_ARGUMENT,
+         "image is NULL");
   expect(unet_predict_probabilities(p.get(), &img, nullptr, probs.size()), UNET_ERR_INVALID_ARGUMENT, "buffer is NULL");
   expect(unet_predict_probabilities(p.get(), &img, probs.data(), probs.size() - 1), UNET_ERR_INVALID_ARGUMENT,
          "holds 399 elements, the image needs 400");
@@ -381,7 +387,8 @@ TEST_CASE("capi: images are read as unet predict reads them, and bad ones refuse
   unet_image_free(&img);  // a cleared image: nothing to do
 
   // A 16-bit PGM is big-endian (the command line's reader and libunet's agree), and one cut short is refused.
-  write_file(tmp / "x.pgm", {'P', '5', ' ', '#', ' ', 'c', '\n', '2', ' ', '1', '\n', '6', '5', '5', '3', '5', '\n', 1, 2, 0xff, 0xfe});
+  write_file(tmp / "x.pgm", {'P', '5', ' ', '#', ' ', 'c',  '\n', '2', ' ',  '1', '\n',
+                             '6', '5', '5', '3', '5', '\n', 1,    2,   0xff, 0xfe});
   REQUIRE(unet_image_read((tmp / "x.pgm").c_str(), &img) == UNET_OK);
   CHECK((img.width == 2 && img.height == 1 && img.dtype == UNET_U16));
   CHECK(static_cast<const uint16_t*>(img.data)[0] == 0x0102);

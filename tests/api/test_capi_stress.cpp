@@ -35,19 +35,22 @@ TEST_CASE("capi fuzz: damaged checkpoints load or are refused, and what loads pr
     switch (rng.below(6)) {
       case 0:  // flip bits, mostly in the header where the structure is
         for (int k = 1 + static_cast<int>(rng.below(4)); k > 0; --k)
-          b[rng.below(static_cast<uint32_t>(rng.below(4) ? header : b.size()))] ^= static_cast<uint8_t>(1u << rng.below(8));
+          b[rng.below(static_cast<uint32_t>(rng.below(4) ? header : b.size()))] ^=
+              static_cast<uint8_t>(1u << rng.below(8));
         break;
       case 1:  // cut short
         b.resize(rng.below(static_cast<uint32_t>(b.size())));
         break;
       case 2:  // a random byte in the header replaced by a JSON character
-        b[8 + rng.below(static_cast<uint32_t>(header - 8))] = static_cast<uint8_t>("{}[]\":,0123456789-e. \\"[rng.below(22)]);
+        b[8 + rng.below(static_cast<uint32_t>(header - 8))] =
+            static_cast<uint8_t>("{}[]\":,0123456789-e. \\"[rng.below(22)]);
         break;
       case 3:  // the length word
         b[rng.below(8)] = static_cast<uint8_t>(rng.below(256));
         break;
       case 4:  // a weight replaced by random bits (NaN and inf among them)
-        for (int k = 0; k < 4; ++k) b[header + rng.below(static_cast<uint32_t>(b.size() - header))] = static_cast<uint8_t>(rng.below(256));
+        for (int k = 0; k < 4; ++k)
+          b[header + rng.below(static_cast<uint32_t>(b.size() - header))] = static_cast<uint8_t>(rng.below(256));
         break;
       default:  // bytes inserted in the header
         b.insert(b.begin() + 8 + rng.below(static_cast<uint32_t>(header - 8)), rng.below(3) + 1,
@@ -85,7 +88,9 @@ TEST_CASE("capi fuzz: random options and image descriptions give a status, never
   ModelPtr m = load_model(write_checkpoint(tmp, "m.safetensors", small_config(2, 3)));
   REQUIRE(m);
   Rng rng(99);
-  auto pick = [&](std::initializer_list<int64_t> v) { return *(v.begin() + rng.below(static_cast<uint32_t>(v.size()))); };
+  auto pick = [&](std::initializer_list<int64_t> v) {
+    return *(v.begin() + rng.below(static_cast<uint32_t>(v.size())));
+  };
   int ok = 0;
   for (int i = 0; i < 400; ++i) {
     unet_predictor_options o;
@@ -106,7 +111,8 @@ TEST_CASE("capi fuzz: random options and image descriptions give a status, never
       continue;
     }
     // An image description and buffers that match it, or not.
-    const int w = static_cast<int>(pick({1, 2, 17, 40, 1, 2, 17, 40, 0, -1})), h = static_cast<int>(pick({1, 3, 25, 1, 3, 25, 0}));
+    const int w = static_cast<int>(pick({1, 2, 17, 40, 1, 2, 17, 40, 0, -1})),
+              h = static_cast<int>(pick({1, 3, 25, 1, 3, 25, 0}));
     const int c = static_cast<int>(pick({2, 2, 2, 2, 1, 3}));
     const int32_t dtype = static_cast<int32_t>(pick({UNET_U8, UNET_U16, UNET_F32, UNET_U8, UNET_U16, UNET_F32, 0}));
     const size_t size = dtype == UNET_U16 ? 2 : 4;
@@ -133,7 +139,8 @@ TEST_CASE("capi fuzz: random options and image descriptions give a status, never
   CHECK(ok > 5);
 }
 
-TEST_CASE("capi threads: one model, predictors on several threads at once, the bits of a lone thread", "[capi][threads]") {
+TEST_CASE("capi threads: one model, predictors on several threads at once, the bits of a lone thread",
+          "[capi][threads]") {
   TempDir tmp;
   ModelPtr m = load_model(write_checkpoint(tmp, "m.safetensors", small_config()));
   REQUIRE(m);

@@ -211,16 +211,35 @@ inline int sms_of_device(int dev) {
 #define blockDim emu::bDim
 #define __launch_bounds__(...)
 #define __syncthreads() emu::sync_block()
-template <class T> inline T __ldg(const T* p) { return *p; }
-inline float atomicAdd(float* p, float v) { std::lock_guard<std::mutex> l(emu::atomic_mu); float o = *p; *p = o + v; return o; }
+template <class T>
+inline T __ldg(const T* p) {
+  return *p;
+}
+inline float atomicAdd(float* p, float v) {
+  std::lock_guard<std::mutex> l(emu::atomic_mu);
+  float o = *p;
+  *p = o + v;
+  return o;
+}
 #undef __shared__
 #define __shared__ static
 namespace cub {
-template <class T, int N> struct BlockReduce {
-  struct TempStorage { T v[N]; };
+template <class T, int N>
+struct BlockReduce {
+  struct TempStorage {
+    T v[N];
+  };
   TempStorage& s;
   explicit BlockReduce(TempStorage& t) : s(t) {}
-  T Sum(T x) { s.v[threadIdx.x] = x; __syncthreads(); T r = T(0); if (threadIdx.x == 0) for (int i = 0; i < N; ++i) r += s.v[i]; __syncthreads(); return r; }
+  T Sum(T x) {
+    s.v[threadIdx.x] = x;
+    __syncthreads();
+    T r = T(0);
+    if (threadIdx.x == 0)
+      for (int i = 0; i < N; ++i) r += s.v[i];
+    __syncthreads();
+    return r;
+  }
 };
-}
+}  // namespace cub
 using std::isfinite;

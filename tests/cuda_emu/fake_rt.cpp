@@ -35,12 +35,18 @@ emu_fiber_switch:
 #endif
 
 extern "C" {
-cudaError_t cudaGetDevice(int* d) { *d = emu::current_device(); return cudaSuccess; }
+cudaError_t cudaGetDevice(int* d) {
+  *d = emu::current_device();
+  return cudaSuccess;
+}
 cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr attr, int dev) {
   *v = attr == cudaDevAttrMultiProcessorCount ? emu::sms_of_device(dev) : 0;
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) { std::memset(p, v, n); return cudaSuccess; }
+cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) {
+  std::memset(p, v, n);
+  return cudaSuccess;
+}
 cudaError_t cudaGetLastError() { return cudaSuccess; }
 const char* cudaGetErrorString(cudaError_t) { return "emu"; }
 const char* cudaGetErrorName(cudaError_t) { return "emu"; }
@@ -51,10 +57,19 @@ cudaError_t cudaMallocAsync(void** p, size_t n, cudaStream_t) {
   *p = f;
   return cudaSuccess;
 }
-cudaError_t cudaFreeAsync(void* p, cudaStream_t) { std::free(p); return cudaSuccess; }
-cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int) { *pool = nullptr; return cudaSuccess; }
+cudaError_t cudaFreeAsync(void* p, cudaStream_t) {
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int) {
+  *pool = nullptr;
+  return cudaSuccess;
+}
 cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, cudaMemPoolAttr, void*) { return cudaSuccess; }
 cudaError_t cudaFuncSetAttribute(const void*, cudaFuncAttribute, int) { return cudaSuccess; }
 // Two resident blocks per SM, as the tensor-core kernels' registers and shared memory are set for.
-cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* n, const void*, int, size_t) { *n = 2; return cudaSuccess; }
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* n, const void*, int, size_t) {
+  *n = 2;
+  return cudaSuccess;
+}
 }

@@ -85,8 +85,9 @@ int main(int argc, char** argv) {
   const std::vector<test::OpCase> rows = test::op_cases({test::Size::tiny});
   for (size_t r = 0; r < rows.size(); ++r) {
     const test::RowCheck check = test::check_row(rows[r], cpu, emu, 1000 + r, true);
-    if (!check.ok) std::printf("FAILED: %s %s on %s: %s\n", rows[r].op.c_str(), rows[r].title().c_str(),
-                               emu.name.c_str(), check.failure.c_str());
+    if (!check.ok)
+      std::printf("FAILED: %s %s on %s: %s\n", rows[r].op.c_str(), rows[r].title().c_str(), emu.name.c_str(),
+                  check.failure.c_str());
     failures += !check.ok;
   }
   bad_label(emu);

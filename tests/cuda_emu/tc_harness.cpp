@@ -76,8 +76,10 @@ void conv(Kind kind, int N, int C, int H, int W, int K, Precision prec, int sms)
   const int64_t ws = kind == K3 ? int64_t(K) * C * 9 : int64_t(K) * C * (kind == K1 ? 1 : 4);
   const int64_t ys = kind == K3 ? int64_t(N) * K * (H - 2) * (W - 2) : int64_t(N) * K * H * W * (kind == K1 ? 1 : 4);
   const auto x = rnd(xs), w = rnd(ws), b = rnd(K), dy = rnd(ys);
-  const std::string tag = std::string(kind == K3 ? "conv3x3" : kind == K1 ? "conv1x1" : "upconv2x2") + " " +
-                          precision_name(prec) + " N" + std::to_string(N) + " C" + std::to_string(C) + " H" +
+  const std::string tag = std::string(kind == K3   ? "conv3x3"
+                                      : kind == K1 ? "conv1x1"
+                                                   : "upconv2x2") +
+                          " " + precision_name(prec) + " N" + std::to_string(N) + " C" + std::to_string(C) + " H" +
                           std::to_string(H) + " W" + std::to_string(W) + " K" + std::to_string(K) + " sms" +
                           std::to_string(sms);
   auto F = kind == K3 ? cpu.conv3x3_forward : kind == K1 ? cpu.conv1x1_forward : cpu.upconv2x2_forward;
@@ -88,14 +90,22 @@ void conv(Kind kind, int N, int C, int H, int W, int K, Precision prec, int sms)
     G(nullptr, prec, x.data(), w.data(), bias, y2.data(), N, C, H, W, K);
     report(tag + (bias ? " fwd" : " fwd null bias"), y2, y1, ys);
   }
-  auto FD = kind == K3 ? cpu.conv3x3_backward_data : kind == K1 ? cpu.conv1x1_backward_data : cpu.upconv2x2_backward_data;
-  auto GD = kind == K3 ? cuda::conv3x3_backward_data : kind == K1 ? cuda::conv1x1_backward_data : cuda::upconv2x2_backward_data;
+  auto FD = kind == K3   ? cpu.conv3x3_backward_data
+            : kind == K1 ? cpu.conv1x1_backward_data
+                         : cpu.upconv2x2_backward_data;
+  auto GD = kind == K3   ? cuda::conv3x3_backward_data
+            : kind == K1 ? cuda::conv1x1_backward_data
+                         : cuda::upconv2x2_backward_data;
   auto dx1 = poisoned(xs), dx2 = poisoned(xs);
   FD(nullptr, prec, dy.data(), w.data(), dx1.data(), N, C, H, W, K);
   GD(nullptr, prec, dy.data(), w.data(), dx2.data(), N, C, H, W, K);
   report(tag + " bwd_data", dx2, dx1, xs);
-  auto FW = kind == K3 ? cpu.conv3x3_backward_weight : kind == K1 ? cpu.conv1x1_backward_weight : cpu.upconv2x2_backward_weight;
-  auto GW = kind == K3 ? cuda::conv3x3_backward_weight : kind == K1 ? cuda::conv1x1_backward_weight : cuda::upconv2x2_backward_weight;
+  auto FW = kind == K3   ? cpu.conv3x3_backward_weight
+            : kind == K1 ? cpu.conv1x1_backward_weight
+                         : cpu.upconv2x2_backward_weight;
+  auto GW = kind == K3   ? cuda::conv3x3_backward_weight
+            : kind == K1 ? cuda::conv1x1_backward_weight
+                         : cuda::upconv2x2_backward_weight;
   auto dw1 = poisoned(ws), dw2 = poisoned(ws), db1 = poisoned(K), db2 = poisoned(K);
   FW(nullptr, prec, x.data(), dy.data(), dw1.data(), db1.data(), N, C, H, W, K);
   GW(nullptr, prec, x.data(), dy.data(), dw2.data(), db2.data(), N, C, H, W, K);
@@ -138,10 +148,10 @@ int main() {
       conv(K3, 1, 64, 12, 12, 64, prec, sms);  // a real layer's channels (16-byte weight copies)
       conv(K3, 3, 4, 20, 20, 8, prec, sms);    // weight-gradient ranges across images
       conv(K1, 2, 7, 5, 9, 3, prec, sms);
-      conv(K1, 1, 64, 30, 30, 2, prec, sms);   // the head
+      conv(K1, 1, 64, 30, 30, 2, prec, sms);  // the head
       conv(K1, 1, 40, 7, 9, 70, prec, sms);
       conv(UP, 2, 6, 5, 7, 3, prec, sms);
-      conv(UP, 1, 64, 8, 8, 32, prec, sms);    // a real up-convolution's channels
+      conv(UP, 1, 64, 8, 8, 32, prec, sms);  // a real up-convolution's channels
       conv(UP, 1, 33, 5, 3, 17, prec, sms);
     }
   }

@@ -53,7 +53,7 @@ TEST_CASE("copies between host and device round-trip exactly", "[gpu][copy][sani
     v[0] = -0.0f;
     Tensor host = Tensor::from_vector({n}, v);
     Tensor dev = host.to(Device::CUDA);
-    Tensor dev2 = dev.clone();          // device to device
+    Tensor dev2 = dev.clone();  // device to device
     Tensor back = dev2.to(Device::CPU);
     INFO("n = " << n);
     REQUIRE(std::memcmp(back.raw(), v.data(), v.size() * sizeof(float)) == 0);

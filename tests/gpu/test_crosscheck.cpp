@@ -41,8 +41,8 @@ TEST_CASE("softmax_xent on the GPU turns a label outside [0,K) into a NaN loss",
     Tensor loss = Tensor::zeros({1}, DType::F32, Device::CUDA);
     Tensor dlogits = Tensor::zeros({N, K, H, W}, DType::F32, Device::CUDA);
     kernels_for(Device::CUDA)
-        .softmax_xent(stream_for(Device::CUDA), logits.f32(), labels.i32(), nullptr, loss.f32(), dlogits.f32(), N, K,
-                      H, W);
+        .softmax_xent(stream_for(Device::CUDA), logits.f32(), labels.i32(), nullptr, loss.f32(), dlogits.f32(), N, K, H,
+                      W);
     INFO("bad label " << bad);
     REQUIRE(std::isnan(loss.to_vector()[0]));
   }
@@ -74,13 +74,13 @@ std::vector<float> train_tiny(Device d, int steps) {
   for (int s = 0; s < steps; ++s) {
     opt.zero_grad();
     Var h = ops::relu(ops::conv3x3(Var(x), w1, b1));  // 8 x 22x22
-    Var h2 = ops::relu(ops::conv3x3(h, w2, b2));       // 16 x 20x20
-    Var q = ops::maxpool2x2(h2);                       // 16 x 10x10
+    Var h2 = ops::relu(ops::conv3x3(h, w2, b2));      // 16 x 20x20
+    Var q = ops::maxpool2x2(h2);                      // 16 x 10x10
     q = ops::dropout(q, 0.25f, drop);
-    Var u = ops::upconv2x2(q, wu, bu);                 // 8 x 20x20
-    Var c = ops::crop_concat(h, u);                    // 16 x 20x20 (the skip: h cropped 22 -> 20)
-    Var h3 = ops::relu(ops::conv3x3(c, w3, b3));       // 8 x 18x18
-    Var logits = ops::conv1x1(h3, wo, bo);             // 2 x 18x18
+    Var u = ops::upconv2x2(q, wu, bu);            // 8 x 20x20
+    Var c = ops::crop_concat(h, u);               // 16 x 20x20 (the skip: h cropped 22 -> 20)
+    Var h3 = ops::relu(ops::conv3x3(c, w3, b3));  // 8 x 18x18
+    Var logits = ops::conv1x1(h3, wo, bo);        // 2 x 18x18
     Var loss = ops::softmax_xent(logits, labels);
     losses.push_back(loss.value().to_vector()[0]);
     backward(loss);
@@ -112,7 +112,7 @@ TEST_CASE("three training steps of a small network match the CPU", "[gpu][train]
 
 TEST_CASE("a training step makes no cudaMalloc after its first iteration", "[gpu][allocator][train]") {
   REQUIRE_FALSE(cuda_allocator_stats().exact);  // caching is what this checks: run without UNET_CUDA_ALLOCATOR=exact
-  train_tiny(Device::CUDA, 2);  // warm-up: fills the free lists
+  train_tiny(Device::CUDA, 2);                  // warm-up: fills the free lists
   const AllocatorStats before = cuda_allocator_stats();
   train_tiny(Device::CUDA, 3);
   const AllocatorStats after = cuda_allocator_stats();

@@ -11,11 +11,18 @@
 using namespace unet;
 
 TEST_CASE("the GPU's dropout mask equals the CPU's bit for bit", "[gpu][dropout][sanitize]") {
-  struct Case { int64_t n; float p; uint64_t seed, offset; };
-  const std::vector<Case> cases = {
-      {1, 0.5f, 1, 0},          {7, 0.5f, 2, 3},           {1001, 0.5f, 3, 12345},
-      {802816, 0.5f, 4, 1},     {4096, 0.1f, 5, (1ull << 34) - 6},  // Philox block index crosses 2^32
-      {333, 0.0f, 6, 2},        {333, 0.9f, 7, 5}};
+  struct Case {
+    int64_t n;
+    float p;
+    uint64_t seed, offset;
+  };
+  const std::vector<Case> cases = {{1, 0.5f, 1, 0},
+                                   {7, 0.5f, 2, 3},
+                                   {1001, 0.5f, 3, 12345},
+                                   {802816, 0.5f, 4, 1},
+                                   {4096, 0.1f, 5, (1ull << 34) - 6},  // Philox block index crosses 2^32
+                                   {333, 0.0f, 6, 2},
+                                   {333, 0.9f, 7, 5}};
   for (const Case& c : cases) {
     INFO("n " << c.n << " p " << c.p << " seed " << c.seed << " offset " << c.offset);
     std::vector<float> ones(static_cast<size_t>(c.n), 1.0f);
@@ -40,7 +47,8 @@ TEST_CASE("the GPU's dropout mask equals the CPU's bit for bit", "[gpu][dropout]
 
     // Backward regenerates the same mask.
     Tensor dx = Tensor::empty({c.n}, DType::F32, Device::CUDA);
-    kernels_for(Device::CUDA).dropout_backward(stream_for(Device::CUDA), xd.f32(), dx.f32(), c.n, c.p, c.seed, c.offset);
+    kernels_for(Device::CUDA)
+        .dropout_backward(stream_for(Device::CUDA), xd.f32(), dx.f32(), c.n, c.p, c.seed, c.offset);
     Tensor dx_h = dx.to(Device::CPU);
     REQUIRE(std::memcmp(dx_h.raw(), y_gpu.raw(), static_cast<size_t>(c.n) * sizeof(float)) == 0);
   }

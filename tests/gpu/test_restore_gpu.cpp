@@ -19,7 +19,10 @@ TEST_CASE("restoration on the GPU matches the CPU", "[gpu][restore]") {
   so.width = 72;
   so.mitotic = 1;
   SyntheticSample s = make_synthetic(so);
-  struct Run { Mode mode; int kernels; };
+  struct Run {
+    Mode mode;
+    int kernels;
+  };
   for (Run run : {Run{Mode::kPhase, 0}, Run{Mode::kDic, 0}, Run{Mode::kJoint, 0}, Run{Mode::kJoint, 4}}) {
     RestoreOptions o;
     o.mode = run.mode;

@@ -110,7 +110,7 @@ void stencil2d(Stream, const float* x, const float* k, float* y, int N, int H, i
 //   x[p,q] = sum_{t: m(t-rh)=p} sum_{s: m(s-rw)=q} z[t,s]   (folding the padding back, columns first).
 void stencil2d_adjoint(Stream, const float* y, const float* k, float* x, int N, int H, int W, int kh, int kw) {
   const int rh = kh / 2, rw = kw / 2;
-  const int ZH = H + 2 * rh, ZW = W + 2 * rw;                    // = H + kh - 1, W + kw - 1
+  const int ZH = H + 2 * rh, ZW = W + 2 * rw;  // = H + kh - 1, W + kw - 1
   const int YH = H + 2 * (kh - 1), YW = W + 2 * (kw - 1);
   const int64_t plane = static_cast<int64_t>(H) * W;
   std::vector<float> kf(static_cast<size_t>(kh) * kw);
@@ -225,12 +225,14 @@ void l1_reweight(Stream, const float* f, const float* b0, float* b, int64_t n, f
 
 // out = sum_i x[i] y[i] (double, fixed chunks), as a float pair
 void dot(Stream, const float* x, const float* y, int64_t n, float* out) {
-  chunked_sum(n, [&](int64_t i) { return static_cast<double>(x[i]) * static_cast<double>(y[i]); }, out);
+  chunked_sum(
+      n, [&](int64_t i) { return static_cast<double>(x[i]) * static_cast<double>(y[i]); }, out);
 }
 
 // out = sum_i log(1 + scale x[i]) (double, fixed chunks), as a float pair
 void sum_log1p(Stream, const float* x, int64_t n, float scale, float* out) {
-  chunked_sum(n, [&](int64_t i) { return std::log1p(static_cast<double>(scale) * static_cast<double>(x[i])); }, out);
+  chunked_sum(
+      n, [&](int64_t i) { return std::log1p(static_cast<double>(scale) * static_cast<double>(x[i])); }, out);
 }
 
 }  // namespace unet::restore::kernels::cpu

@@ -34,8 +34,8 @@ __device__ __forceinline__ int mod2n(int v, int n) {
   return u < 0 ? u + p : u;
 }
 
-__global__ void stencil2d_kernel(const float* __restrict__ x, const float* __restrict__ k, float* __restrict__ y,
-                                 int N, int H, int W, int kh, int kw) {
+__global__ void stencil2d_kernel(const float* __restrict__ x, const float* __restrict__ k, float* __restrict__ y, int N,
+                                 int H, int W, int kh, int kw) {
   const int64_t plane = static_cast<int64_t>(H) * W, total = N * plane;
   const int rh = kh / 2, rw = kw / 2;
   for (int64_t e : grid_stride(total)) {
@@ -93,8 +93,8 @@ __global__ void stencil2d_adjoint_kernel(const float* __restrict__ y, const floa
 }
 
 // deg_x[p] = (sum_q w_pq) x[p], adj_x[p] = sum_q w_pq x[q]; forward edges first, as on the CPU.
-__global__ void laplacian8_kernel(const float* __restrict__ x, const float* __restrict__ wgt,
-                                  float* __restrict__ deg_x, float* __restrict__ adj_x, int N, int H, int W) {
+__global__ void laplacian8_kernel(const float* __restrict__ x, const float* __restrict__ wgt, float* __restrict__ deg_x,
+                                  float* __restrict__ adj_x, int N, int H, int W) {
   const int di[4] = {0, 1, 1, 1}, dj[4] = {1, 0, 1, -1};
   const int64_t plane = static_cast<int64_t>(H) * W, total = N * plane;
   for (int64_t e : grid_stride(total)) {
@@ -142,14 +142,12 @@ __global__ void nnmu_update_kernel(float* __restrict__ f, const float* __restric
 }
 
 __global__ void axpby_kernel(float* __restrict__ y, const float* __restrict__ x, float a, float b, int64_t n) {
-  for (int64_t i : grid_stride(n))
-    y[i] = b == 0.0f ? a * x[i] : a * x[i] + b * y[i];  // b == 0: y is not read
+  for (int64_t i : grid_stride(n)) y[i] = b == 0.0f ? a * x[i] : a * x[i] + b * y[i];  // b == 0: y is not read
 }
 
 __global__ void l1_reweight_kernel(const float* __restrict__ f, const float* __restrict__ b0, float* __restrict__ b,
                                    int64_t n, float c, float gamma) {
-  for (int64_t i : grid_stride(n))
-    b[i] = b0[i] + c / (f[i] + gamma);
+  for (int64_t i : grid_stride(n)) b[i] = b0[i] + c / (f[i] + gamma);
 }
 
 constexpr int kReduceThreads = 512;
