@@ -13,10 +13,11 @@ using namespace detail;
 // = W[K, C*9] . im2col(x)[C*9, Ho*Wo]: A(k, (c,t)) = w[k*C*9 + c*9 + t].
 // Winograd F(4x4, 3x3) where the rule of kernels/cpu/winograd.h says it pays (in FP32: at TF32/BF16 the CPU is
 // the reference for the tensor cores, products of rounded operands); else the direct product.
-void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
-                     int H, int W, int K) {
+namespace {
+void forward(Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
+             int K, bool relu) {
   if (prec == Precision::FP32 && conv3x3_uses_winograd(Conv3x3Pass::kForward, N, C, H, W, K)) {
-    winograd_conv3x3(x, N, C, H, W, 0, {w, static_cast<int64_t>(C) * 9, 9, false}, K, b, y);
+    winograd_conv3x3(x, N, C, H, W, 0, {w, static_cast<int64_t>(C) * 9, 9, false}, K, b, y, relu);
     return;
   }
   const Rounded xr(x, static_cast<int64_t>(N) * C * H * W, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
@@ -24,7 +25,20 @@ void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, con
   w = wr.get();
   const OperandA A{w, static_cast<int64_t>(C) * 9, 9, 1, 9};
   const OperandB B{x, static_cast<int64_t>(C) * H * W, C, H, W, 9, 0, false, H - 2, W - 2};
-  gemm_nn(A, K, B, N, b, y);
+  gemm_nn(A, K, B, N, b, y, relu);
+}
+}  // namespace
+
+void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
+                     int H, int W, int K) {
+  forward(prec, x, w, b, y, N, C, H, W, K, false);
+}
+
+// y = max(0, conv3x3_forward): the same products, the ReLU applied as each output tile is stored
+// (Winograd's output transform, or the direct product's last reduction block), so y is written once.
+void conv3x3_relu_forward(Stream, Precision prec, const float* x, const float* w, const float* b, float* y, int N,
+                          int C, int H, int W, int K) {
+  forward(prec, x, w, b, y, N, C, H, W, K, true);
 }
 
 // dx[n,c,i,j] = sum_{k,di,dj} w[k,c,di,dj] * dy[n,k,i-di,j-dj]   (dy zero outside its Ho x Wo)

@@ -119,7 +119,7 @@ void pack_panel(const OperandB& B, const float* xn, int r0, int kc, const Run* r
 
 }  // namespace
 
-void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y) {
+void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y, bool relu) {
   const int R = B.C * B.taps;
   const int64_t P = static_cast<int64_t>(B.Ho) * B.Wo;
   const int MB = (M + MR - 1) / MR;
@@ -161,6 +161,7 @@ void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bi
       for (int g = 0; g < panels; ++g) nruns[g] = panel_runs(B, p0, g, ncur, runs + g * kMaxRuns);
       for (int pc = 0; pc < R; pc += kKc) {
         const int kc = std::min(kKc, R - pc);
+        const bool last = relu && pc + kc == R;  // the ReLU goes with the sum's last store
         for (int g = 0; g < panels; ++g)
           pack_panel(B, xn, pc, kc, runs + g * kMaxRuns, nruns[g], bp + static_cast<int64_t>(g) * kc * NR);
         for (int mb = mb0; mb < mb1; ++mb) {
@@ -172,8 +173,10 @@ void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bi
             float* c = yn + static_cast<int64_t>(mb) * MR * P + p0 + q;
             if (in_place)
               tile_nn_8x32<false>(kc, A.a + static_cast<int64_t>(mb) * MR * A.m_stride + pc, A.m_stride, bpanel, c, P,
-                                  rows, cols, in);
-            else tile_nn_8x32<true>(kc, ap + (static_cast<int64_t>(mb) * R + pc) * MR, 0, bpanel, c, P, rows, cols, in);
+                                  rows, cols, in, last);
+            else
+              tile_nn_8x32<true>(kc, ap + (static_cast<int64_t>(mb) * R + pc) * MR, 0, bpanel, c, P, rows, cols, in,
+                                 last);
           }
         }
       }

@@ -40,8 +40,9 @@ struct OperandB {
   int Ho, Wo;
 };
 
-// y[n * M * P + m * P + p] = bias[m] (0 when bias is null) + sum_r A(m, r) B_n(r, p).
-void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y);
+// y[n * M * P + m * P + p] = bias[m] (0 when bias is null) + sum_r A(m, r) B_n(r, p), or with relu
+// max(0, that), applied as the last reduction block's tile is stored (the fused ReLU epilogue).
+void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y, bool relu = false);
 
 // Rows of the weight-gradient product. A_n,i = a + n * n_stride + i * i_stride (length L).
 // widen_from > 0: the rows hold images of width widen_from and are read widened to width

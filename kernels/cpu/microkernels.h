@@ -63,10 +63,10 @@ inline void copy_run(float* d, const float* s, int n) {
 // matrix, read in place; row i >= rows reads row rows - 1). bp: a packed panel, 64-byte aligned.
 // Only rows < rows and columns < cols are read and written. The accumulation continues the C
 // values as they were stored, so splitting the sum over r into successive calls gives exactly the
-// single-call result.
+// single-call result. relu: the last call of a sum stores max(C, 0) instead (the fused ReLU epilogue).
 template <bool kPacked>
 inline void tile_nn_8x32(int kc, const float* ap, int64_t lda, const float* bp, float* c, int64_t ldc, int rows,
-                         int cols, const float* init) {
+                         int cols, const float* init, bool relu = false) {
   v16 acc[MR][2];
   const bool full = rows == MR && cols == NR;
   if (init) {
@@ -95,6 +95,11 @@ inline void tile_nn_8x32(int kc, const float* ap, int64_t lda, const float* bp, 
     }
     if (kPacked) ap += MR;
     bp += NR;
+  }
+  if (relu) {
+    const v16 zero = splat16(0.0f);
+    for (int i = 0; i < MR; ++i)
+      for (int h = 0; h < 2; ++h) acc[i][h] = acc[i][h] > zero ? acc[i][h] : zero;  // NaN -> 0, as relu_forward
   }
   if (full) {
     for (int i = 0; i < MR; ++i) {

@@ -213,16 +213,18 @@ void transform_inputs(const Geometry& g, const float* x, int64_t panel, int c0, 
 }  // namespace
 
 void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const WinoFilters& f, int M,
-                      const float* bias, float* y) {
+                      const float* bias, float* y, bool relu) {
   Geometry g;
   g.N = N, g.R = R, g.H = H, g.W = W, g.pad = pad, g.M = M;
   g.Ho = H + 2 * pad - 2, g.Wo = W + 2 * pad - 2;
   if (N <= 0 || M <= 0 || g.Ho <= 0 || g.Wo <= 0) return;
   if (R <= 0) {  // no input channel: the bias alone
     for (int n = 0; n < N; ++n)
-      for (int m = 0; m < M; ++m)
+      for (int m = 0; m < M; ++m) {
+        const float v = bias ? bias[m] : 0.0f;
         std::fill_n(y + (static_cast<int64_t>(n) * M + m) * g.Ho * g.Wo, static_cast<int64_t>(g.Ho) * g.Wo,
-                    bias ? bias[m] : 0.0f);
+                    relu && !(v > 0.0f) ? 0.0f : v);
+      }
     return;
   }
   g.TH = (g.Ho + kTile - 1) / kTile, g.TW = (g.Wo + kTile - 1) / kTile;
@@ -315,7 +317,8 @@ void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const
           for (int k = 0; k < np; ++k) {
             const Piece& q = pc[k];
             output_tiles(mg + (m - m0) * kPanel + q.lane, mxi, q.len, bias ? bias[m] : 0.0f,
-                         y + (static_cast<int64_t>(q.n) * M + m) * oplane, g.Ho, g.Wo, q.ty * kTile, q.tx * kTile);
+                         y + (static_cast<int64_t>(q.n) * M + m) * oplane, g.Ho, g.Wo, q.ty * kTile, q.tx * kTile,
+                         relu);
           }
       }
     }

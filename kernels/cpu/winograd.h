@@ -65,9 +65,9 @@ struct WinoFilters {
 // y[n, m, i, j] = bias[m] + sum_{r, di, dj} g_{m,r}[di * 3 + dj] * x[n, r, i + di - pad, j + dj - pad]
 // x[N, R, H, W] (zero outside the plane), y[N, M, H + 2 pad - 2, W + 2 pad - 2]; bias may be null.
 // The forward is pad 0 with g = w[k, c]; the data gradient pad 2 with the flipped, transposed
-// filters (a full correlation of dy).
+// filters (a full correlation of dy). relu: y = max(0, that), applied as the output tiles are written.
 void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const WinoFilters& g, int M,
-                      const float* bias, float* y);
+                      const float* bias, float* y, bool relu = false);
 
 // dw[k, c, di, dj] = sum_{n, i, j} dy[n, k, i, j] * x[n, c, i + di, j + dj]   (kernels/cpu/winograd_weight.cpp)
 // x[N, C, H, W], dy[N, K, H - 2, W - 2]; the bias gradient is left to the caller.

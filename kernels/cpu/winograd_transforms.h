@@ -148,9 +148,9 @@ inline void input_tiles(const float* plane, int H, int W, int i0, int j0, int n,
 // Output transform of n <= 16 consecutive tiles of one tile row in one output channel:
 // Y = A^T M A + bias, M[xi] at m[xi * xi_stride + l]. Writes the tiles' pixels that lie inside the
 // Ho x Wo plane `out` (the ragged edge of the last tile row and column is cut off), tile 0's
-// top-left pixel at (i0, j0).
+// top-left pixel at (i0, j0). relu: max(Y, 0) is written instead (the fused ReLU epilogue).
 inline void output_tiles(const float* m, int64_t xi_stride, int n, float bias, float* out, int Ho, int Wo, int i0,
-                         int j0) {
+                         int j0, bool relu = false) {
   v16 s[4][6];  // s[a][b] = (A^T M)[a][b]
   for (int b = 0; b < 6; ++b) {
     v16 col[6];
@@ -165,6 +165,8 @@ inline void output_tiles(const float* m, int64_t xi_stride, int n, float bias, f
     v16 y[4], w[4];
     output_1d(s[a], y);
     for (int j = 0; j < 4; ++j) y[j] += bv;
+    if (relu)
+      for (int j = 0; j < 4; ++j) y[j] = y[j] > splat16(0.0f) ? y[j] : splat16(0.0f);  // NaN -> 0, as relu_forward
     interleave_4(y, w);
     float* row = out + static_cast<int64_t>(i0 + a) * Wo + j0;
     for (int q = 0; q < 4 && 16 * q < cols; ++q) store_lanes(row + 16 * q, w[q], std::min(16, cols - 16 * q));

@@ -218,6 +218,17 @@ void conv3x3_forward(Stream s, Precision prec, const float* x, const float* w, c
   else tc::conv3x3_forward(as_stream(s), prec, a, out);
 }
 
+// The forward with the ReLU in its epilogue: the same product, max(0, bias + sum) stored (ImageOut::act),
+// on the FP32 core and the tensor-core one alike; split-K applies it in the reduction.
+void conv3x3_relu_forward(Stream s, Precision prec, const float* x, const float* w, const float* b, float* y, int N,
+                          int C, int H, int W, int K) {
+  Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
+  a.x = x, a.w = w, a.M = K, a.Ncols = static_cast<int64_t>(N) * a.Ho * a.Wo, a.Kred = 9 * static_cast<int64_t>(C);
+  const auto out = gemm::ImageOut::make(y, b, static_cast<int64_t>(a.Ho) * a.Wo, K, true);
+  if (prec == Precision::FP32) gemm::launch<Conv3x3Fwd>(as_stream(s), a, out);
+  else tc::conv3x3_forward(as_stream(s), prec, a, out);
+}
+
 void conv3x3_backward_data(Stream s, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
                            int W, int K) {
   Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
