@@ -100,18 +100,17 @@ Var conv3x3_relu(const Var& x, const Var& w, const Var& b) {
   if (out.requires_grad()) {
     Tape::current().record("conv3x3_relu", [x, w, b, out, N, C, H, W, Ko, d, prec] {
       if (!out.grad().defined()) return;
-      // The convolution's output gradient: dy where y > 0.
-      Tensor g = Tensor::empty(out.value().shape(), DType::F32, d);
-      table(d).relu_backward(stream(d), out.value().f32(), out.grad().f32(), g.f32(), g.numel());
-      const float* dy = g.f32();
+      // The kernels read dy * (y > 0) from dy and y: no masked copy of dy is made.
+      const float *dy = out.grad().f32(), *y = out.value().f32();
       if (x.requires_grad()) {
         Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-        table(d).conv3x3_backward_data(stream(d), prec, dy, w.value().f32(), dx.f32(), N, C, H, W, Ko);
+        table(d).conv3x3_relu_backward_data(stream(d), prec, dy, y, w.value().f32(), dx.f32(), N, C, H, W, Ko);
         x.accumulate_grad(dx);
       }
       if (w.requires_grad() || b.requires_grad()) {
         Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
-        table(d).conv3x3_backward_weight(stream(d), prec, x.value().f32(), dy, dw.f32(), db.f32(), N, C, H, W, Ko);
+        table(d).conv3x3_relu_backward_weight(stream(d), prec, x.value().f32(), dy, y, dw.f32(), db.f32(), N, C, H, W,
+                                              Ko);
         if (w.requires_grad()) w.accumulate_grad(dw);
         if (b.requires_grad()) b.accumulate_grad(db);
       }

@@ -83,7 +83,9 @@ void conv_rows(std::vector<OpCase>& rows, Conv kind, int N, int C, int H, int W,
 
 // The fused conv3x3 + ReLU (every 3x3 layer of the U-Net): the forward with the ReLU in its epilogue, same
 // counts as conv3x3_forward (the comparisons are not counted; y is written once, not written, read and
-// written again as by conv3x3_forward then relu_forward).
+// written again as by conv3x3_forward then relu_forward); the backward passes read dy and the forward's y
+// (the ReLU's output: zero where the mask is, drawn as max(0, uniform[-1, 1)), half of it zero) for the
+// mask, in place of relu_backward's output.
 void conv3x3_relu_rows(std::vector<OpCase>& rows, int N, int C, int H, int W, int K, Size size,
                        const std::string& why = "", Passes passes = Passes::all,
                        kernels::Precision prec = kernels::Precision::FP32) {
@@ -100,6 +102,28 @@ void conv3x3_relu_rows(std::vector<OpCase>& rows, int N, int C, int H, int W, in
                     if (!bias) bs = nullptr;
                     return [=](const Backend& be) {
                       be.unet->conv3x3_relu_forward(be.stream, prec, x, w, bs, y, N, C, H, W, K);
+                    };
+                  }});
+  if (passes != Passes::all) return;
+  auto relu_out = [=](Buffers& b) {
+    std::vector<float> v = b.values(d.y());
+    for (float& e : v) e = e > 0.0f ? e : 0.0f;
+    return b.input(v);
+  };
+  rows.push_back({"conv3x3_relu_backward_data", "N,C,H,W,K", dims, variant(""), why, "", size, rp, 2 * d.macs(),
+                  kF * (2 * d.y() + d.w() + d.x()), [=](Buffers& b) -> Launch {
+                    const float *dy = b.input(d.y()), *y = relu_out(b), *w = b.input(d.w());
+                    float* dx = b.output(d.x());
+                    return [=](const Backend& be) {
+                      be.unet->conv3x3_relu_backward_data(be.stream, prec, dy, y, w, dx, N, C, H, W, K);
+                    };
+                  }});
+  rows.push_back({"conv3x3_relu_backward_weight", "N,C,H,W,K", dims, variant(""), why, "", size, rp, 2 * d.macs(),
+                  kF * (d.x() + 2 * d.y() + d.w() + K), [=](Buffers& b) -> Launch {
+                    const float *x = b.input(d.x()), *dy = b.input(d.y()), *y = relu_out(b);
+                    float *dw = b.output(d.w()), *db = b.output(K);
+                    return [=](const Backend& be) {
+                      be.unet->conv3x3_relu_backward_weight(be.stream, prec, x, dy, y, dw, db, N, C, H, W, K);
                     };
                   }});
 }

@@ -1,5 +1,6 @@
 // The fused kernels against the unfused ops they replace, on every op-table row of theirs: conv3x3_relu_forward
-// against conv3x3_forward then relu_forward, on the CPU (the CUDA kernels are held to the CPU's fused kernels
+// against conv3x3_forward then relu_forward, conv3x3_relu_backward_data (_weight) against relu_backward then
+// conv3x3_backward_data (_weight), on the CPU (the CUDA kernels are held to the CPU's fused kernels
 // by the GPU cross-check and the host emulation). And the engine's fused op against the two ops it replaces:
 // the same values and the same gradients.
 #include <catch2/catch.hpp>
@@ -54,26 +55,64 @@ void check_forward(const OpCase& row) {
   CHECK(rel_error(out[0].values, ref) <= tolerance(Precision::fp32));
 }
 
-}  // namespace
-
-TEST_CASE("conv3x3_relu_forward equals conv3x3_forward then relu_forward on its tiny and small rows", "[fusion]") {
-  int rows = 0;
-  for (const OpCase& row : op_cases({Size::tiny, Size::small}))
-    if (row.op == "conv3x3_relu_forward") {
-      INFO(row.title());
-      check_forward(row);
-      ++rows;
-    }
-  CHECK(rows >= 10);
+std::vector<float> relu_out(int i, int64_t n) {
+  std::vector<float> v = draw(i, n);
+  for (float& e : v) e = e > 0.0f ? e : 0.0f;
+  return v;
 }
 
-TEST_CASE("conv3x3_relu_forward equals conv3x3_forward then relu_forward on its large and bench rows",
-          "[fusion][slow]") {
-  for (const OpCase& row : op_cases({Size::large, Size::bench}))
-    if (row.op == "conv3x3_relu_forward" && row.precision == Precision::fp32) {
-      INFO(row.title());
-      check_forward(row);
+// The backward rows against relu_backward then the unfused pass.
+void check_backward(const OpCase& row) {
+  const int N = int(row.dims[0]), C = int(row.dims[1]), H = int(row.dims[2]), W = int(row.dims[3]),
+            K = int(row.dims[4]);
+  const int64_t nx = int64_t{N} * C * H * W, nw = int64_t{K} * C * 9, ny = int64_t{N} * K * (H - 2) * (W - 2);
+  const kernels::KernelTable& t = kernels::cpu_table();
+  const kernels::Precision prec = kernel_precision(row.precision);
+  const std::vector<Readback> out = run_row(row);
+  std::vector<float> g(ny);
+  if (row.op == "conv3x3_relu_backward_data") {
+    const std::vector<float> dy = draw(0, ny), y = relu_out(1, ny), w = draw(2, nw);
+    t.relu_backward(nullptr, y.data(), dy.data(), g.data(), ny);
+    std::vector<float> dx(nx);
+    t.conv3x3_backward_data(nullptr, prec, g.data(), w.data(), dx.data(), N, C, H, W, K);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].guard_overwritten == 0);
+    CHECK(rel_error(out[0].values, dx) <= tolerance(Precision::fp32));
+  } else {
+    const std::vector<float> x = draw(0, nx), dy = draw(1, ny), y = relu_out(2, ny);
+    t.relu_backward(nullptr, y.data(), dy.data(), g.data(), ny);
+    std::vector<float> dw(nw), db(K);
+    t.conv3x3_backward_weight(nullptr, prec, x.data(), g.data(), dw.data(), db.data(), N, C, H, W, K);
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].guard_overwritten + out[1].guard_overwritten == 0);
+    CHECK(rel_error(out[0].values, dw) <= tolerance(Precision::fp32));
+    CHECK(rel_error(out[1].values, db) <= tolerance(Precision::fp32));
+  }
+}
+
+void check(const OpCase& row) {
+  INFO(row.op << " " << row.title());
+  if (row.op == "conv3x3_relu_forward") check_forward(row);
+  else check_backward(row);
+}
+
+bool fused(const OpCase& row) { return row.op.rfind("conv3x3_relu_", 0) == 0; }
+
+}  // namespace
+
+TEST_CASE("conv3x3_relu_*: the unfused ops' results on the fused kernels' tiny and small rows", "[fusion]") {
+  int rows = 0;
+  for (const OpCase& row : op_cases({Size::tiny, Size::small}))
+    if (fused(row)) {
+      check(row);
+      ++rows;
     }
+  CHECK(rows >= 30);
+}
+
+TEST_CASE("conv3x3_relu_*: the unfused ops' results on the fused kernels' large and bench rows", "[fusion][slow]") {
+  for (const OpCase& row : op_cases({Size::large, Size::bench}))
+    if (fused(row) && row.precision == Precision::fp32) check(row);
 }
 
 TEST_CASE("ops::conv3x3_relu: the values and gradients of relu(conv3x3)", "[fusion][grad]") {

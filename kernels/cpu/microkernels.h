@@ -205,4 +205,23 @@ inline double dot_f64(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+// sum_i (m[i] > 0 ? a[i] : 0), chunked as dot_f64 (the ReLU-masked sum of a fused backward's bias gradient).
+inline double masked_sum_f64(const float* a, const float* m, int64_t n) {
+  double s = 0.0;
+  for (int64_t p0 = 0; p0 < n; p0 += 1024) {
+    int64_t p1 = std::min(n, p0 + 1024);
+    float t = 0.0f;
+#pragma omp simd reduction(+ : t)
+    for (int64_t p = p0; p < p1; ++p) t += m[p] > 0.0f ? a[p] : 0.0f;
+    s += t;
+  }
+  return s;
+}
+
+// d[q] = m[q] > 0 ? s[q] : 0 for q < n: a run of dy with the ReLU's mask (dy * (y > 0)).
+inline void masked_run(float* d, const float* s, const float* m, int n) {
+#pragma omp simd
+  for (int q = 0; q < n; ++q) d[q] = m[q] > 0.0f ? s[q] : 0.0f;
+}
+
 }  // namespace unet::kernels::cpu::detail
