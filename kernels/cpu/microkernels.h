@@ -212,7 +212,10 @@ inline double masked_sum_f64(const float* a, const float* m, int64_t n) {
     int64_t p1 = std::min(n, p0 + 1024);
     float t = 0.0f;
 #pragma omp simd reduction(+ : t)
-    for (int64_t p = p0; p < p1; ++p) t += m[p] > 0.0f ? a[p] : 0.0f;
+    for (int64_t p = p0; p < p1; ++p) {
+      const float v = a[p];  // read unconditionally: a select, not a branch around a load
+      t += m[p] > 0.0f ? v : 0.0f;
+    }
     s += t;
   }
   return s;
@@ -221,7 +224,10 @@ inline double masked_sum_f64(const float* a, const float* m, int64_t n) {
 // d[q] = m[q] > 0 ? s[q] : 0 for q < n: a run of dy with the ReLU's mask (dy * (y > 0)).
 inline void masked_run(float* d, const float* s, const float* m, int n) {
 #pragma omp simd
-  for (int q = 0; q < n; ++q) d[q] = m[q] > 0.0f ? s[q] : 0.0f;
+  for (int q = 0; q < n; ++q) {
+    const float v = s[q];  // read unconditionally: a select, not a branch around a load
+    d[q] = m[q] > 0.0f ? v : 0.0f;
+  }
 }
 
 }  // namespace unet::kernels::cpu::detail
