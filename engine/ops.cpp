@@ -84,6 +84,41 @@ Var conv3x3(const Var& x, const Var& w, const Var& b) {
   return out;
 }
 
+// y = max(0, conv3x3(x)) from one kernel; backward: the convolution's gradients of dy * (y > 0).
+Var conv3x3_relu(const Var& x, const Var& w, const Var& b) {
+  check_conv("conv3x3_relu", x, w, b, 3);
+  const Shape& s = x.shape();
+  int N = narrow(s[0]), C = narrow(s[1]), H = narrow(s[2]), W = narrow(s[3]), Ko = narrow(w.shape()[0]);
+  UNET_CHECK(H >= 3 && W >= 3, "conv3x3_relu: input ", shape_str(s), " is smaller than the 3x3 kernel");
+  Device d = x.device();
+  const kernels::Precision prec = conv_precision();
+  OpRange r("conv3x3_relu");
+  Tensor y = Tensor::empty({N, Ko, H - 2, W - 2}, DType::F32, d);
+  table(d).conv3x3_relu_forward(stream(d), prec, x.value().f32(), w.value().f32(), b.value().f32(), y.f32(), N, C, H, W,
+                                Ko);
+  Var out = make_output(y, {&x, &w, &b});
+  if (out.requires_grad()) {
+    Tape::current().record("conv3x3_relu", [x, w, b, out, N, C, H, W, Ko, d, prec] {
+      if (!out.grad().defined()) return;
+      // The kernels read dy * (y > 0) from dy and y: no masked copy of dy is made.
+      const float *dy = out.grad().f32(), *y = out.value().f32();
+      if (x.requires_grad()) {
+        Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
+        table(d).conv3x3_relu_backward_data(stream(d), prec, dy, y, w.value().f32(), dx.f32(), N, C, H, W, Ko);
+        x.accumulate_grad(dx);
+      }
+      if (w.requires_grad() || b.requires_grad()) {
+        Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
+        table(d).conv3x3_relu_backward_weight(stream(d), prec, x.value().f32(), dy, y, dw.f32(), db.f32(), N, C, H, W,
+                                              Ko);
+        if (w.requires_grad()) w.accumulate_grad(dw);
+        if (b.requires_grad()) b.accumulate_grad(db);
+      }
+    });
+  }
+  return out;
+}
+
 Var conv1x1(const Var& x, const Var& w, const Var& b) {
   check_conv("conv1x1", x, w, b, 1);
   const Shape& s = x.shape();

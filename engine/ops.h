@@ -26,6 +26,9 @@ class ConvPrecision {
 };
 
 Var conv3x3(const Var& x, const Var& w, const Var& b);  // unpadded: H,W shrink by 2
+// relu(conv3x3(x, w, b)) as one op (the kernels' conv3x3_relu_*): the same values and gradients, without the
+// separate ReLU pass; its output is the ReLU's, which its backward reads for the mask.
+Var conv3x3_relu(const Var& x, const Var& w, const Var& b);
 Var conv1x1(const Var& x, const Var& w, const Var& b);
 Var relu(const Var& x);
 Var maxpool2x2(const Var& x);                             // H, W must be even

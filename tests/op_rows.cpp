@@ -81,6 +81,53 @@ void conv_rows(std::vector<OpCase>& rows, Conv kind, int N, int C, int H, int W,
                   }});
 }
 
+// The fused conv3x3 + ReLU (every 3x3 layer of the U-Net): the forward with the ReLU in its epilogue, same
+// counts as conv3x3_forward (the comparisons are not counted; y is written once, not written, read and
+// written again as by conv3x3_forward then relu_forward); the backward passes read dy and the forward's y
+// (the ReLU's output: zero where the mask is, drawn as max(0, uniform[-1, 1)), half of it zero) for the
+// mask, in place of relu_backward's output.
+void conv3x3_relu_rows(std::vector<OpCase>& rows, int N, int C, int H, int W, int K, Size size,
+                       const std::string& why = "", Passes passes = Passes::all,
+                       kernels::Precision prec = kernels::Precision::FP32) {
+  const ConvDims d{Conv::k3x3, N, C, H, W, K};
+  const Precision rp = conv_precision(prec);
+  const std::string pname = prec == kernels::Precision::FP32 ? "" : precision_name(rp);
+  auto variant = [&](std::string v) { return v.empty() ? pname : pname.empty() ? v : v + " " + pname; };
+  const bool bias = passes != Passes::forward_no_bias;
+  const std::vector<int64_t> dims{N, C, H, W, K};
+  rows.push_back({"conv3x3_relu_forward", "N,C,H,W,K", dims, variant(bias ? "" : "no bias"), why, "", size, rp,
+                  2 * d.macs(), kF * (d.x() + d.w() + (bias ? K : 0) + d.y()), [=](Buffers& b) -> Launch {
+                    const float *x = b.input(d.x()), *w = b.input(d.w()), *bs = b.input(K);
+                    float* y = b.output(d.y());
+                    if (!bias) bs = nullptr;
+                    return [=](const Backend& be) {
+                      be.unet->conv3x3_relu_forward(be.stream, prec, x, w, bs, y, N, C, H, W, K);
+                    };
+                  }});
+  if (passes != Passes::all) return;
+  auto relu_out = [=](Buffers& b) {
+    std::vector<float> v = b.values(d.y());
+    for (float& e : v) e = e > 0.0f ? e : 0.0f;
+    return b.input(v);
+  };
+  rows.push_back({"conv3x3_relu_backward_data", "N,C,H,W,K", dims, variant(""), why, "", size, rp, 2 * d.macs(),
+                  kF * (2 * d.y() + d.w() + d.x()), [=](Buffers& b) -> Launch {
+                    const float *dy = b.input(d.y()), *y = relu_out(b), *w = b.input(d.w());
+                    float* dx = b.output(d.x());
+                    return [=](const Backend& be) {
+                      be.unet->conv3x3_relu_backward_data(be.stream, prec, dy, y, w, dx, N, C, H, W, K);
+                    };
+                  }});
+  rows.push_back({"conv3x3_relu_backward_weight", "N,C,H,W,K", dims, variant(""), why, "", size, rp, 2 * d.macs(),
+                  kF * (d.x() + 2 * d.y() + d.w() + K), [=](Buffers& b) -> Launch {
+                    const float *x = b.input(d.x()), *dy = b.input(d.y()), *y = relu_out(b);
+                    float *dw = b.output(d.w()), *db = b.output(K);
+                    return [=](const Backend& be) {
+                      be.unet->conv3x3_relu_backward_weight(be.stream, prec, x, dy, y, dw, db, N, C, H, W, K);
+                    };
+                  }});
+}
+
 // The paper's 23 convolutions: four are large rows (the GPU cross-check takes them: the 572 input, the
 // widest map, the deepest layer, the deepest up-convolution), the head is a small one, the rest bench rows.
 void paper_rows(std::vector<OpCase>& rows) {
@@ -396,6 +443,30 @@ std::vector<OpCase> op_cases() {
   conv_rows(rows, Conv::k3x3, 1, 128, 66, 66, 128, small);
   conv_rows(rows, Conv::k3x3, 1, 96, 30, 30, 72, small, "28 px rows and a reduction of several CPU blocks");
   conv_rows(rows, Conv::k3x3, 3, 8, 40, 40, 16, small, split_k);
+  // conv3x3_relu: the shapes of conv3x3's tiny and small rows, Winograd's and the direct product's on the CPU.
+  conv3x3_relu_rows(rows, 1, 3, 7, 9, 5, tiny);
+  conv3x3_relu_rows(rows, 2, 5, 13, 11, 7, tiny);
+  conv3x3_relu_rows(rows, 1, 16, 34, 35, 17, tiny, "Winograd on the CPU: ragged tiles");
+  conv3x3_relu_rows(rows, 1, 70, 12, 10, 130, tiny, "C, K > 64: the 128 tile, split forward");
+  conv3x3_relu_rows(rows, 2, 29, 9, 12, 10, tiny, "a reduction of 261: the ReLU after the second CPU block");
+  conv3x3_relu_rows(rows, 3, 4, 20, 20, 8, tiny, split_k);
+  conv3x3_relu_rows(rows, 2, 5, 13, 11, 7, tiny, "", Passes::forward_no_bias);
+  conv3x3_relu_rows(rows, 1, 128, 66, 66, 128, small);
+  conv3x3_relu_rows(rows, 1, 96, 30, 30, 72, small, "28 px rows and a reduction of several CPU blocks");
+  conv3x3_relu_rows(rows, 3, 8, 40, 40, 16, small, split_k);
+  for (kernels::Precision p : {kernels::Precision::TF32, kernels::Precision::BF16}) {
+    conv3x3_relu_rows(rows, 2, 5, 13, 11, 7, tiny, "", Passes::all, p);
+    conv3x3_relu_rows(rows, 3, 4, 20, 20, 8, tiny, split_k, Passes::all, p);
+    conv3x3_relu_rows(rows, 3, 8, 40, 40, 16, small, split_k, Passes::all, p);
+    conv3x3_relu_rows(rows, 1, 64, 570, 570, 64, large, "the widest map", Passes::all, p);
+  }
+  conv3x3_relu_rows(rows, 1, 64, 570, 570, 64, large, "the paper's layer down.0.conv2: the widest map");
+  conv3x3_relu_rows(rows, 1, 1024, 30, 30, 1024, large, "the paper's layer bottom.conv2: the deepest");
+  conv3x3_relu_rows(rows, 1, 1, 572, 572, 64, bench, "the paper's layer down.0.conv1: one input channel");
+  conv3x3_relu_rows(rows, 1, 128, 198, 198, 128, bench, "the paper's layer up.1.conv2");
+  conv3x3_relu_rows(rows, 1, 16, 314, 314, 16, bench, "the base-16 network's down.0.conv2 at tile 316");
+  conv3x3_relu_rows(rows, 1, 64, 284, 284, 64, bench, "an earlier CPU benchmark shape");
+  conv3x3_relu_rows(rows, 1, 256, 30, 30, 256, bench, "an earlier CPU benchmark shape");
   // conv1x1 and upconv2x2 likewise.
   conv_rows(rows, Conv::k1x1, 2, 7, 5, 9, 3, tiny);
   conv_rows(rows, Conv::k1x1, 1, 64, 38, 38, 2, tiny, "the head's channels");

@@ -219,9 +219,9 @@ void UNet::build(Rng* rng) {
 }
 
 Var UNet::double_conv(const ConvPair& p, Var x, const std::string& name, const Observer* observe) const {
-  x = ops::relu(ops::conv3x3(x, p.w1, p.b1));
+  x = ops::conv3x3_relu(x, p.w1, p.b1);  // relu(conv3x3(...)) fused
   if (observe) (*observe)(name + ".conv1", x.value());
-  x = ops::relu(ops::conv3x3(x, p.w2, p.b2));
+  x = ops::conv3x3_relu(x, p.w2, p.b2);
   if (observe) (*observe)(name + ".conv2", x.value());
   return x;
 }

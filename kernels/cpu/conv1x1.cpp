@@ -10,11 +10,13 @@ namespace unet::kernels::cpu {
 using namespace detail;
 
 // db[k] = sum_{n,p} dy[n,k,p] (shared by the three convolutions); per k in a fixed order.
-void bias_grad(const float* dy, float* db, int N, int K, int64_t plane) {
+void bias_grad(const float* dy, float* db, int N, int K, int64_t plane, const float* mask) {
   parallel_for(K, grain_for(K, N * plane), [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       double s = 0.0;
-      for (int n = 0; n < N; ++n) s += dot_f64(dy + (n * K + k) * plane, nullptr, plane);
+      for (int n = 0; n < N; ++n)
+        s += mask ? masked_sum_f64(dy + (n * K + k) * plane, mask + (n * K + k) * plane, plane)
+                  : dot_f64(dy + (n * K + k) * plane, nullptr, plane);
       db[k] = static_cast<float>(s);
     }
   });

@@ -13,10 +13,11 @@ using namespace detail;
 // = W[K, C*9] . im2col(x)[C*9, Ho*Wo]: A(k, (c,t)) = w[k*C*9 + c*9 + t].
 // Winograd F(4x4, 3x3) where the rule of kernels/cpu/winograd.h says it pays (in FP32: at TF32/BF16 the CPU is
 // the reference for the tensor cores, products of rounded operands); else the direct product.
-void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
-                     int H, int W, int K) {
+namespace {
+void forward(Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
+             int K, bool relu) {
   if (prec == Precision::FP32 && conv3x3_uses_winograd(Conv3x3Pass::kForward, N, C, H, W, K)) {
-    winograd_conv3x3(x, N, C, H, W, 0, {w, static_cast<int64_t>(C) * 9, 9, false}, K, b, y);
+    winograd_conv3x3(x, N, C, H, W, 0, {w, static_cast<int64_t>(C) * 9, 9, false}, K, b, y, relu);
     return;
   }
   const Rounded xr(x, static_cast<int64_t>(N) * C * H * W, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
@@ -24,7 +25,7 @@ void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, con
   w = wr.get();
   const OperandA A{w, static_cast<int64_t>(C) * 9, 9, 1, 9};
   const OperandB B{x, static_cast<int64_t>(C) * H * W, C, H, W, 9, 0, false, H - 2, W - 2};
-  gemm_nn(A, K, B, N, b, y);
+  gemm_nn(A, K, B, N, b, y, relu);
 }
 
 // dx[n,c,i,j] = sum_{k,di,dj} w[k,c,di,dj] * dy[n,k,i-di,j-dj]   (dy zero outside its Ho x Wo)
@@ -32,18 +33,19 @@ void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, con
 // dy[k, i-di, j-dj]: the im2col view of dy zero-padded by 2 with the taps flipped, packed on the
 // fly (no padded copy).
 // As a Winograd correlation (FP32): dy padded by 2, filter (c, k) = w[k, c] rotated by 180 degrees.
-void conv3x3_backward_data(Stream, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
-                           int W, int K) {
+// mask (the fused ReLU's output y, or null): dy read as dy * (mask > 0), as it is packed or transformed.
+void backward_data(Precision prec, const float* dy, const float* mask, const float* w, float* dx, int N, int C, int H,
+                   int W, int K) {
   const int Ho = H - 2, Wo = W - 2;
   if (prec == Precision::FP32 && conv3x3_uses_winograd(Conv3x3Pass::kBackwardData, N, C, H, W, K)) {
-    winograd_conv3x3(dy, N, K, Ho, Wo, 2, {w, 9, static_cast<int64_t>(C) * 9, true}, C, nullptr, dx);
+    winograd_conv3x3(dy, N, K, Ho, Wo, 2, {w, 9, static_cast<int64_t>(C) * 9, true}, C, nullptr, dx, false, mask);
     return;
   }
   const Rounded dyr(dy, static_cast<int64_t>(N) * K * Ho * Wo, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
   dy = dyr.get();
   w = wr.get();
   const OperandA A{w, 9, static_cast<int64_t>(C) * 9, 1, 9};
-  const OperandB B{dy, static_cast<int64_t>(K) * Ho * Wo, K, Ho, Wo, 9, 2, true, H, W};
+  const OperandB B{dy, static_cast<int64_t>(K) * Ho * Wo, K, Ho, Wo, 9, 2, true, H, W, mask};
   gemm_nn(A, C, B, N, nullptr, dx);
 }
 
@@ -51,21 +53,58 @@ void conv3x3_backward_data(Stream, Precision prec, const float* dy, const float*
 // With dy read at the input's width W (zeros in columns Wo, Wo+1), pixel (i, j) is x = i*W + j on
 // both sides and tap (di, dj) is x's plane shifted by di*W + dj: one dot product of length
 // Ho*W - 2 per (k, c, tap), in fixed chunks (float within, double across).
-void conv3x3_backward_weight(Stream, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
-                             int C, int H, int W, int K) {
+// mask (the fused ReLU's output y, or null): dy read as dy * (mask > 0), as it is widened or transformed.
+void backward_weight(Precision prec, const float* x, const float* dy, const float* mask, float* dw, float* db, int N,
+                     int C, int H, int W, int K) {
   const int Ho = H - 2, Wo = W - 2;
   const int64_t oplane = static_cast<int64_t>(Ho) * Wo, plane = static_cast<int64_t>(H) * W;
   if (prec == Precision::FP32 && conv3x3_uses_winograd(Conv3x3Pass::kBackwardWeight, N, C, H, W, K)) {
-    winograd_conv3x3_weight(x, dy, N, C, H, W, K, dw);
-    bias_grad(dy, db, N, K, oplane);
+    winograd_conv3x3_weight(x, dy, N, C, H, W, K, dw, mask);
+    bias_grad(dy, db, N, K, oplane, mask);
     return;
   }
   const Rounded xr(x, N * C * plane, prec), dyr(dy, N * K * oplane, prec);  // db sums the FP32 dy
-  RowsA A{dyr.get(), K * oplane, oplane, Wo, W};
+  RowsA A{dyr.get(), K * oplane, oplane, Wo, W, mask};
   RowsB B{xr.get(), C * plane, plane, 9, {}};
   for (int t = 0; t < 9; ++t) B.off[t] = (t / 3) * static_cast<int64_t>(W) + t % 3;
   gemm_nt(A, K, B, C * 9, N, static_cast<int64_t>(Ho) * W - 2, dw, static_cast<int64_t>(C) * 9);
-  bias_grad(dy, db, N, K, oplane);
+  bias_grad(dy, db, N, K, oplane, mask);
+}
+
+}  // namespace
+
+void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
+                     int H, int W, int K) {
+  forward(prec, x, w, b, y, N, C, H, W, K, false);
+}
+
+// y = max(0, conv3x3_forward): the same products, the ReLU applied as each output tile is stored
+// (Winograd's output transform, or the direct product's last reduction block), so y is written once.
+void conv3x3_relu_forward(Stream, Precision prec, const float* x, const float* w, const float* b, float* y, int N,
+                          int C, int H, int W, int K) {
+  forward(prec, x, w, b, y, N, C, H, W, K, true);
+}
+
+void conv3x3_backward_data(Stream, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
+                           int W, int K) {
+  backward_data(prec, dy, nullptr, w, dx, N, C, H, W, K);
+}
+
+void conv3x3_backward_weight(Stream, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
+                             int C, int H, int W, int K) {
+  backward_weight(prec, x, dy, nullptr, dw, db, N, C, H, W, K);
+}
+
+// The backward of conv3x3_relu_forward from its output y: the passes above with dy * (y > 0) read in place of
+// dy (packed, widened or transformed with the mask), so the masked gradient is never written.
+void conv3x3_relu_backward_data(Stream, Precision prec, const float* dy, const float* y, const float* w, float* dx,
+                                int N, int C, int H, int W, int K) {
+  backward_data(prec, dy, y, w, dx, N, C, H, W, K);
+}
+
+void conv3x3_relu_backward_weight(Stream, Precision prec, const float* x, const float* dy, const float* y, float* dw,
+                                  float* db, int N, int C, int H, int W, int K) {
+  backward_weight(prec, x, dy, y, dw, db, N, C, H, W, K);
 }
 
 }  // namespace unet::kernels::cpu

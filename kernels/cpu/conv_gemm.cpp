@@ -77,7 +77,8 @@ int panel_runs(const OperandB& B, int64_t p0, int g, int nc, Run* runs) {
 
 // Rows [r0, r0 + kc) of B_n for the pixels of `runs` into one panel (kc x NR, row rr at
 // dst + rr*NR), zero in lanes past the runs: each run is a piece of one shifted input row.
-void pack_panel(const OperandB& B, const float* xn, int r0, int kc, const Run* runs, int nruns, float* dst) {
+void pack_panel(const OperandB& B, const float* xn, const float* mn, int r0, int kc, const Run* runs, int nruns,
+                float* dst) {
   const int64_t plane = static_cast<int64_t>(B.H) * B.W;
   const int filled = runs[nruns - 1].lane + runs[nruns - 1].len;
   for (int rr = 0; rr < kc; ++rr) {
@@ -88,6 +89,7 @@ void pack_panel(const OperandB& B, const float* xn, int r0, int kc, const Run* r
       dj = B.flip ? 2 - t % 3 : t % 3;
     }
     const float* xc = xn + c * plane;
+    const float* mc = mn ? mn + c * plane : nullptr;
     float* d = dst + rr * NR;
     for (int u = 0; u < nruns; ++u) {
       const Run& run = runs[u];
@@ -98,6 +100,7 @@ void pack_panel(const OperandB& B, const float* xn, int r0, int kc, const Run* r
         continue;
       }
       const float* row = xc + static_cast<int64_t>(si) * B.W;
+      const float* mrow = mc ? mc + static_cast<int64_t>(si) * B.W : nullptr;
       // The next panels read on along the same rows: ask for them now, since nothing else would
       // (hundreds of interleaved rows are more streams than the hardware prefetcher follows).
       if (dj == 0) {
@@ -105,11 +108,15 @@ void pack_panel(const OperandB& B, const float* xn, int r0, int kc, const Run* r
         __builtin_prefetch(row + sj + 2 * NR + 16);
       }
       if (sj >= 0 && sj + run.len <= B.W) {
-        copy_run(o, row + sj, run.len);
+        if (mrow) masked_run(o, row + sj, mrow + sj, run.len);
+        else copy_run(o, row + sj, run.len);
       } else {  // the zero padding of the data gradient: zeros, the row's overlap, zeros
         const int lo = std::clamp(-sj, 0, run.len), hi = std::clamp(B.W - sj, lo, run.len);
         std::fill(o, o + lo, 0.0f);
-        if (hi > lo) copy_run(o + lo, row + sj + lo, hi - lo);
+        if (hi > lo) {
+          if (mrow) masked_run(o + lo, row + sj + lo, mrow + sj + lo, hi - lo);
+          else copy_run(o + lo, row + sj + lo, hi - lo);
+        }
         std::fill(o + hi, o + run.len, 0.0f);
       }
     }
@@ -119,7 +126,7 @@ void pack_panel(const OperandB& B, const float* xn, int r0, int kc, const Run* r
 
 }  // namespace
 
-void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y) {
+void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y, bool relu) {
   const int R = B.C * B.taps;
   const int64_t P = static_cast<int64_t>(B.Ho) * B.Wo;
   const int MB = (M + MR - 1) / MR;
@@ -156,13 +163,15 @@ void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bi
       const int ncur = static_cast<int>(std::min<int64_t>(nc, P - p0));
       const int mb0 = mt * mbt, mb1 = std::min(MB, mb0 + mbt);
       const float* xn = B.x + n * B.n_stride;
+      const float* mn = B.mask ? B.mask + n * B.n_stride : nullptr;
       float* yn = y + static_cast<int64_t>(n) * M * P;
       const int panels = (ncur + NR - 1) / NR;
       for (int g = 0; g < panels; ++g) nruns[g] = panel_runs(B, p0, g, ncur, runs + g * kMaxRuns);
       for (int pc = 0; pc < R; pc += kKc) {
         const int kc = std::min(kKc, R - pc);
+        const bool last = relu && pc + kc == R;  // the ReLU goes with the sum's last store
         for (int g = 0; g < panels; ++g)
-          pack_panel(B, xn, pc, kc, runs + g * kMaxRuns, nruns[g], bp + static_cast<int64_t>(g) * kc * NR);
+          pack_panel(B, xn, mn, pc, kc, runs + g * kMaxRuns, nruns[g], bp + static_cast<int64_t>(g) * kc * NR);
         for (int mb = mb0; mb < mb1; ++mb) {
           const int rows = std::min(MR, M - mb * MR);
           const float* in = pc == 0 ? init.data() + mb * MR : nullptr;
@@ -172,8 +181,10 @@ void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bi
             float* c = yn + static_cast<int64_t>(mb) * MR * P + p0 + q;
             if (in_place)
               tile_nn_8x32<false>(kc, A.a + static_cast<int64_t>(mb) * MR * A.m_stride + pc, A.m_stride, bpanel, c, P,
-                                  rows, cols, in);
-            else tile_nn_8x32<true>(kc, ap + (static_cast<int64_t>(mb) * R + pc) * MR, 0, bpanel, c, P, rows, cols, in);
+                                  rows, cols, in, last);
+            else
+              tile_nn_8x32<true>(kc, ap + (static_cast<int64_t>(mb) * R + pc) * MR, 0, bpanel, c, P, rows, cols, in,
+                                 last);
           }
         }
       }
@@ -223,6 +234,7 @@ void gemm_nt(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L, flo
             for (int u = 0; u < 3; ++u) {
               const int i = std::min(ib * 3 + u, M - 1);
               const float* row = A.a + n * A.n_stride + i * A.i_stride;
+              const float* mrow = A.mask ? A.mask + n * A.n_stride + i * A.i_stride : nullptr;
               if (!widen) {
                 a[u] = row + x0;
                 continue;
@@ -235,7 +247,8 @@ void gemm_nt(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L, flo
                 const int col = static_cast<int>(x % Wt);
                 const int64_t run = std::min<int64_t>(Wt - col, x0 + len - x);
                 const int valid = static_cast<int>(std::clamp<int64_t>(Wf - col, 0, run));
-                std::copy(row + rowi * Wf + col, row + rowi * Wf + col + valid, w + (x - x0));
+                if (mrow) masked_run(w + (x - x0), row + rowi * Wf + col, mrow + rowi * Wf + col, valid);
+                else std::copy(row + rowi * Wf + col, row + rowi * Wf + col + valid, w + (x - x0));
                 std::fill(w + (x - x0) + valid, w + (x - x0) + run, 0.0f);
                 x += run;
               }

@@ -32,25 +32,32 @@ struct OperandA {
 //   taps == 9: B_n(r, p) = x[n, c, i + di - pad, j + dj - pad], zero outside the H x W plane, with
 //              (di, dj) = (t / 3, t % 3), or (2 - t / 3, 2 - t % 3) when flip;
 //   taps == 1: B_n(r, p) = x[n, c, i, j]  (Ho = H, Wo = W, pad = 0).
+// mask (optional, laid out as x): B reads x where mask > 0 and zero elsewhere, the ReLU's mask applied to dy
+// as a fused backward packs it.
 struct OperandB {
   const float* x;
   int64_t n_stride;
   int C, H, W, taps, pad;
   bool flip;
   int Ho, Wo;
+  const float* mask = nullptr;
 };
 
-// y[n * M * P + m * P + p] = bias[m] (0 when bias is null) + sum_r A(m, r) B_n(r, p).
-void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y);
+// y[n * M * P + m * P + p] = bias[m] (0 when bias is null) + sum_r A(m, r) B_n(r, p), or with relu
+// max(0, that), applied as the last reduction block's tile is stored (the fused ReLU epilogue).
+void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y, bool relu = false);
 
 // Rows of the weight-gradient product. A_n,i = a + n * n_stride + i * i_stride (length L).
 // widen_from > 0: the rows hold images of width widen_from and are read widened to width
 // `widen_to` with zeros (A_n,i[x] = a_row[(x / widen_to) * widen_from + x % widen_to] when
 // x % widen_to < widen_from, else 0).
+// mask (optional, laid out as a; widened rows only): A reads a where mask > 0 and zero elsewhere, the ReLU's
+// mask applied to dy as a fused backward widens it.
 struct RowsA {
   const float* a;
   int64_t n_stride, i_stride;
   int widen_from = 0, widen_to = 0;
+  const float* mask = nullptr;
 };
 // B_n,j = b + n * n_stride + (j / taps) * c_stride + off[j % taps]   (taps 1 or 9).
 struct RowsB {

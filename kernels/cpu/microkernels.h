@@ -63,10 +63,10 @@ inline void copy_run(float* d, const float* s, int n) {
 // matrix, read in place; row i >= rows reads row rows - 1). bp: a packed panel, 64-byte aligned.
 // Only rows < rows and columns < cols are read and written. The accumulation continues the C
 // values as they were stored, so splitting the sum over r into successive calls gives exactly the
-// single-call result.
+// single-call result. relu: the last call of a sum stores max(C, 0) instead (the fused ReLU epilogue).
 template <bool kPacked>
 inline void tile_nn_8x32(int kc, const float* ap, int64_t lda, const float* bp, float* c, int64_t ldc, int rows,
-                         int cols, const float* init) {
+                         int cols, const float* init, bool relu = false) {
   v16 acc[MR][2];
   const bool full = rows == MR && cols == NR;
   if (init) {
@@ -95,6 +95,11 @@ inline void tile_nn_8x32(int kc, const float* ap, int64_t lda, const float* bp, 
     }
     if (kPacked) ap += MR;
     bp += NR;
+  }
+  if (relu) {
+    const v16 zero = splat16(0.0f);
+    for (int i = 0; i < MR; ++i)
+      for (int h = 0; h < 2; ++h) acc[i][h] = acc[i][h] > zero ? acc[i][h] : zero;  // NaN -> 0, as relu_forward
   }
   if (full) {
     for (int i = 0; i < MR; ++i) {
@@ -198,6 +203,31 @@ inline double dot_f64(const float* a, const float* b, int64_t n) {
     s += t;
   }
   return s;
+}
+
+// sum_i (m[i] > 0 ? a[i] : 0), chunked as dot_f64 (the ReLU-masked sum of a fused backward's bias gradient).
+inline double masked_sum_f64(const float* a, const float* m, int64_t n) {
+  double s = 0.0;
+  for (int64_t p0 = 0; p0 < n; p0 += 1024) {
+    int64_t p1 = std::min(n, p0 + 1024);
+    float t = 0.0f;
+#pragma omp simd reduction(+ : t)
+    for (int64_t p = p0; p < p1; ++p) {
+      const float v = a[p];  // read unconditionally: a select, not a branch around a load
+      t += m[p] > 0.0f ? v : 0.0f;
+    }
+    s += t;
+  }
+  return s;
+}
+
+// d[q] = m[q] > 0 ? s[q] : 0 for q < n: a run of dy with the ReLU's mask (dy * (y > 0)).
+inline void masked_run(float* d, const float* s, const float* m, int n) {
+#pragma omp simd
+  for (int q = 0; q < n; ++q) {
+    const float v = s[q];  // read unconditionally: a select, not a branch around a load
+    d[q] = m[q] > 0.0f ? v : 0.0f;
+  }
 }
 
 }  // namespace unet::kernels::cpu::detail

@@ -12,7 +12,8 @@ namespace unet::kernels::cpu {
 #include "kernels/ops.inc"
 #undef UNET_OP
 
-// Shared by the three convolutions: db[k] = sum_{n,p} dy[n,k,p] over `plane` pixels.
-void bias_grad(const float* dy, float* db, int N, int K, int64_t plane);
+// Shared by the three convolutions: db[k] = sum_{n,p} dy[n,k,p] over `plane` pixels; with a mask (the ReLU's
+// output y, laid out as dy) the sum of dy[n,k,p] where mask[n,k,p] > 0.
+void bias_grad(const float* dy, float* db, int N, int K, int64_t plane, const float* mask = nullptr);
 
 }  // namespace unet::kernels::cpu

@@ -190,16 +190,17 @@ void transform_filters(const WinoFilters& f, int M, int m0, int rows, int c0, in
 
 // V[xi][c - c0][lane] of one panel for channels [c0, c0 + cbk): at out + xi * cbk * 32 +
 // (c - c0) * 32 + lane. Lanes past the panel's tiles are zero (not stale scratch).
-void transform_inputs(const Geometry& g, const float* x, int64_t panel, int c0, int cbk, float* out) {
+void transform_inputs(const Geometry& g, const float* x, const float* mask, int64_t panel, int c0, int cbk,
+                      float* out) {
   Piece pc[kMaxPieces];
   const int np = panel_pieces(g, panel, pc);
   const int64_t plane = static_cast<int64_t>(g.H) * g.W, xi_stride = static_cast<int64_t>(cbk) * kPanel;
   for (int cc = 0; cc < cbk; ++cc)
     for (int k = 0; k < np; ++k) {
       const Piece& q = pc[k];
-      const float* xp = x + (static_cast<int64_t>(q.n) * g.R + c0 + cc) * plane;
-      input_tiles(xp, g.H, g.W, q.ty * kTile - g.pad, q.tx * kTile - g.pad, q.len, out + cc * kPanel + q.lane,
-                  xi_stride, cc + kPrefetchChannels < cbk ? kPrefetchChannels * plane : 0);
+      const int64_t off = (static_cast<int64_t>(q.n) * g.R + c0 + cc) * plane;
+      input_tiles(x + off, g.H, g.W, q.ty * kTile - g.pad, q.tx * kTile - g.pad, q.len, out + cc * kPanel + q.lane,
+                  xi_stride, cc + kPrefetchChannels < cbk ? kPrefetchChannels * plane : 0, mask ? mask + off : nullptr);
     }
   const int filled = pc[np - 1].lane + pc[np - 1].len;
   if (filled < kPanel)
@@ -213,16 +214,18 @@ void transform_inputs(const Geometry& g, const float* x, int64_t panel, int c0, 
 }  // namespace
 
 void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const WinoFilters& f, int M,
-                      const float* bias, float* y) {
+                      const float* bias, float* y, bool relu, const float* mask) {
   Geometry g;
   g.N = N, g.R = R, g.H = H, g.W = W, g.pad = pad, g.M = M;
   g.Ho = H + 2 * pad - 2, g.Wo = W + 2 * pad - 2;
   if (N <= 0 || M <= 0 || g.Ho <= 0 || g.Wo <= 0) return;
   if (R <= 0) {  // no input channel: the bias alone
     for (int n = 0; n < N; ++n)
-      for (int m = 0; m < M; ++m)
+      for (int m = 0; m < M; ++m) {
+        const float v = bias ? bias[m] : 0.0f;
         std::fill_n(y + (static_cast<int64_t>(n) * M + m) * g.Ho * g.Wo, static_cast<int64_t>(g.Ho) * g.Wo,
-                    bias ? bias[m] : 0.0f);
+                    relu && !(v > 0.0f) ? 0.0f : v);
+      }
     return;
   }
   g.TH = (g.Ho + kTile - 1) / kTile, g.TW = (g.Wo + kTile - 1) / kTile;
@@ -254,7 +257,7 @@ void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const
         } else {
           const int64_t v = u - uunits, panel = v % g.panels;
           const int c0 = static_cast<int>(v / g.panels) * p.cb, cbk = std::min(p.cb, R - c0);
-          transform_inputs(g, x, panel, c0, cbk,
+          transform_inputs(g, x, mask, panel, c0, cbk,
                            vs + int64_t{kPoints} * kPanel * g.panels * c0 + panel * kPoints * cbk * kPanel);
         }
       }
@@ -291,7 +294,7 @@ void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const
         if (p.shared_v) {
           vb = vs + int64_t{kPoints} * kPanel * g.panels * c0 + pan0 * kPoints * vxi;
         } else {
-          for (int gg = 0; gg < gpn; ++gg) transform_inputs(g, x, pan0 + gg, c0, cbk, vl + gg * kPoints * vxi);
+          for (int gg = 0; gg < gpn; ++gg) transform_inputs(g, x, mask, pan0 + gg, c0, cbk, vl + gg * kPoints * vxi);
           vb = vl;
         }
         // M[xi] (+)= U[xi] . V[xi]
@@ -315,7 +318,8 @@ void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const
           for (int k = 0; k < np; ++k) {
             const Piece& q = pc[k];
             output_tiles(mg + (m - m0) * kPanel + q.lane, mxi, q.len, bias ? bias[m] : 0.0f,
-                         y + (static_cast<int64_t>(q.n) * M + m) * oplane, g.Ho, g.Wo, q.ty * kTile, q.tx * kTile);
+                         y + (static_cast<int64_t>(q.n) * M + m) * oplane, g.Ho, g.Wo, q.ty * kTile, q.tx * kTile,
+                         relu);
           }
       }
     }

@@ -65,13 +65,17 @@ struct WinoFilters {
 // y[n, m, i, j] = bias[m] + sum_{r, di, dj} g_{m,r}[di * 3 + dj] * x[n, r, i + di - pad, j + dj - pad]
 // x[N, R, H, W] (zero outside the plane), y[N, M, H + 2 pad - 2, W + 2 pad - 2]; bias may be null.
 // The forward is pad 0 with g = w[k, c]; the data gradient pad 2 with the flipped, transposed
-// filters (a full correlation of dy).
+// filters (a full correlation of dy). relu: y = max(0, that), applied as the output tiles are written.
+// mask (optional, laid out as x): x reads as zero where it is not > 0 (the ReLU's mask on dy, applied as the
+// input tiles are transformed).
 void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const WinoFilters& g, int M,
-                      const float* bias, float* y);
+                      const float* bias, float* y, bool relu = false, const float* mask = nullptr);
 
 // dw[k, c, di, dj] = sum_{n, i, j} dy[n, k, i, j] * x[n, c, i + di, j + dj]   (kernels/cpu/winograd_weight.cpp)
-// x[N, C, H, W], dy[N, K, H - 2, W - 2]; the bias gradient is left to the caller.
-void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int H, int W, int K, float* dw);
+// x[N, C, H, W], dy[N, K, H - 2, W - 2]; the bias gradient is left to the caller. mask (optional, laid out as
+// dy): dy reads as zero where it is not > 0 (the ReLU's mask, applied as dy's tiles are transformed).
+void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int H, int W, int K, float* dw,
+                             const float* mask = nullptr);
 
 }  // namespace detail
 }  // namespace unet::kernels::cpu

@@ -114,8 +114,9 @@ inline void interleave_4(const v16 y[4], v16 w[4]) {
 // plane: the channel's H x W input; i0, j0: the first tile's top-left input pixel (negative or past
 // the plane where the zero padding or the ragged edge lies: those pixels read as zero).
 // out[xi * xi_stride + l] = V_l[xi] for l < n (lanes past n are left alone).
+// mplane (optional, laid out as plane): pixels where it is not > 0 read as zero (the ReLU's mask on dy).
 inline void input_tiles(const float* plane, int H, int W, int i0, int j0, int n, float* out, int64_t xi_stride,
-                        int64_t prefetch) {
+                        int64_t prefetch, const float* mplane = nullptr) {
   const int ncols = 4 * n + 2;  // columns the n tiles read
   v16 h[6][6];                  // h[r][b]: row r of d times B
   for (int r = 0; r < 6; ++r) {
@@ -132,7 +133,12 @@ inline void input_tiles(const float* plane, int H, int W, int i0, int j0, int n,
     v16 v[5], d[6];
     for (int q = 0; q < 5; ++q) {
       const int c0 = j0 + 16 * q;  // lanes valid where 0 <= column < W and column - j0 < ncols
-      v[q] = load_lanes(row, c0, std::max(0, -c0), std::min({16, W - c0, ncols - 16 * q}));
+      const int lo = std::max(0, -c0), hi = std::min({16, W - c0, ncols - 16 * q});
+      v[q] = load_lanes(row, c0, lo, hi);
+      if (mplane) {
+        const v16 m = load_lanes(mplane + static_cast<int64_t>(i) * W, c0, lo, hi);
+        v[q] = m > v16{} ? v[q] : v16{};
+      }
     }
     deinterleave_6(v, d);
     input_1d(d, h[r]);
@@ -148,9 +154,9 @@ inline void input_tiles(const float* plane, int H, int W, int i0, int j0, int n,
 // Output transform of n <= 16 consecutive tiles of one tile row in one output channel:
 // Y = A^T M A + bias, M[xi] at m[xi * xi_stride + l]. Writes the tiles' pixels that lie inside the
 // Ho x Wo plane `out` (the ragged edge of the last tile row and column is cut off), tile 0's
-// top-left pixel at (i0, j0).
+// top-left pixel at (i0, j0). relu: max(Y, 0) is written instead (the fused ReLU epilogue).
 inline void output_tiles(const float* m, int64_t xi_stride, int n, float bias, float* out, int Ho, int Wo, int i0,
-                         int j0) {
+                         int j0, bool relu = false) {
   v16 s[4][6];  // s[a][b] = (A^T M)[a][b]
   for (int b = 0; b < 6; ++b) {
     v16 col[6];
@@ -165,6 +171,8 @@ inline void output_tiles(const float* m, int64_t xi_stride, int n, float bias, f
     v16 y[4], w[4];
     output_1d(s[a], y);
     for (int j = 0; j < 4; ++j) y[j] += bv;
+    if (relu)
+      for (int j = 0; j < 4; ++j) y[j] = y[j] > splat16(0.0f) ? y[j] : splat16(0.0f);  // NaN -> 0, as relu_forward
     interleave_4(y, w);
     float* row = out + static_cast<int64_t>(i0 + a) * Wo + j0;
     for (int q = 0; q < 4 && 16 * q < cols; ++q) store_lanes(row + 16 * q, w[q], std::min(16, cols - 16 * q));
@@ -216,11 +224,12 @@ inline void dy_1d(const v16 e[4], v16 o[6]) {
 // E = A e A^T of one 4x4 tile of dy in 16 channels at once (lane l: channel plane l, planes
 // `plane_stride` floats apart), the tile's top-left pixel at (i0, j0) of the Ho x Wo planes (zero
 // outside). out[xi * xi_stride + l] = E_l[xi] for l < 16. n: channels present (lanes past n zero).
+// mask (optional, laid out as dy): dy reads as zero where it is not > 0 (the ReLU's mask).
 inline void dy_tile_channels(const float* dy, int64_t plane_stride, int n, int Ho, int Wo, int i0, int j0, float* out,
-                             int64_t xi_stride) {
+                             int64_t xi_stride, const float* mask = nullptr) {
   v16 h[4][6];  // h[r][b]: row r of e times A^T
 #if defined(__AVX512F__)
-  const __mmask16 mask = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+  const __mmask16 lanes = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
   const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                          _mm512_set1_epi32(static_cast<int>(plane_stride)));
 #endif
@@ -233,12 +242,17 @@ inline void dy_tile_channels(const float* dy, int64_t plane_stride, int n, int H
         e[s] = v16{};
         continue;
       }
-      const float* p = dy + static_cast<int64_t>(i) * Wo + j;
+      const int64_t off = static_cast<int64_t>(i) * Wo + j;
+      const float* p = dy + off;
 #if defined(__AVX512F__)
-      e[s] = reinterpret_cast<v16>(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx, p, 4));
+      e[s] = reinterpret_cast<v16>(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, idx, p, 4));
+      if (mask) {
+        const v16 m = reinterpret_cast<v16>(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, idx, mask + off, 4));
+        e[s] = m > v16{} ? e[s] : v16{};
+      }
 #else
       alignas(64) float t[16] = {};
-      for (int l = 0; l < n; ++l) t[l] = p[l * plane_stride];
+      for (int l = 0; l < n; ++l) t[l] = !mask || mask[off + l * plane_stride] > 0.0f ? p[l * plane_stride] : 0.0f;
       e[s] = load16a(t);
 #endif
     }

@@ -30,7 +30,8 @@ constexpr int kMinTasks = 8;
 
 }  // namespace
 
-void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int H, int W, int K, float* dw) {
+void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int H, int W, int K, float* dw,
+                             const float* mask) {
   const int Ho = H - 2, Wo = W - 2;
   if (N <= 0 || C <= 0 || K <= 0 || Ho <= 0 || Wo <= 0) {
     std::fill_n(dw, static_cast<int64_t>(K) * C * 9, 0.0f);
@@ -113,8 +114,9 @@ void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int 
             const int n = static_cast<int>(q / per_image);
             const int64_t rem = q % per_image;
             const int ty = static_cast<int>(rem / TW), tx = static_cast<int>(rem % TW);
-            dy_tile_channels(dy + (static_cast<int64_t>(n) * K + k0 + kk) * oplane, oplane, n16, Ho, Wo, ty * kTile,
-                             tx * kTile, e, exi);
+            const int64_t off = (static_cast<int64_t>(n) * K + k0 + kk) * oplane;
+            dy_tile_channels(dy + off, oplane, n16, Ho, Wo, ty * kTile, tx * kTile, e, exi,
+                             mask ? mask + off : nullptr);
           }
         // M[xi](c, k) (+)= D[xi](c, tiles) . E[xi](tiles, k)
         const bool first = ch == ch0;

@@ -85,6 +85,7 @@ struct Conv3x3BwdData : T {
   int64_t crow0;  // the thread's first A row (input channel)
   int64_t M;
   const float* dyb;  // &dy[n, 0, 0, 0] of the thread's B column
+  const float* yb;   // &y[n, 0, 0, 0] likewise, the ReLU mask of the fused backward; null without one
   int i, j, Ho, Wo;
   bool b_valid;
   int64_t HoWo, HW;
@@ -104,12 +105,14 @@ struct Conv3x3BwdData : T {
     const int64_t p = n0 + T::template mf_mn<T::BN>(tid);
     b_valid = p < a.Ncols;
     dyb = a.dy;
+    yb = a.y;
     i = j = 0;
     if (b_valid) {
       const int64_t n = p / HW, q = p - n * HW;
       i = static_cast<int>(q / a.W);
       j = static_cast<int>(q - static_cast<int64_t>(i) * a.W);
       dyb = a.dy + n * a.K * HoWo;
+      if (a.y) yb = a.y + n * a.K * HoWo;
     }
   }
 
@@ -133,7 +136,11 @@ struct Conv3x3BwdData : T {
       if (b_valid && r < Kred) {
         const int ko = r / 9, tap = r - 9 * ko, di = tap / 3, dj = tap - 3 * di;
         const int ii = i - di, jj = j - dj;
-        if (ii >= 0 && ii < Ho && jj >= 0 && jj < Wo) v = __ldg(dyb + ko * HoWo + ii * Wo + jj);
+        if (ii >= 0 && ii < Ho && jj >= 0 && jj < Wo) {
+          const int64_t o = ko * HoWo + ii * Wo + jj;
+          v = __ldg(dyb + o);
+          if (yb && !(__ldg(yb + o) > 0.0f)) v = 0.0f;  // the fused ReLU's mask
+        }
       }
       rb[e] = v;
     }
@@ -150,6 +157,7 @@ struct Conv3x3BwdWeight : T {
   static constexpr bool A_KF = true, B_KF = true;
 
   const float* dy;
+  const float* ym;  // the fused ReLU's output y (its mask on dy), or null
   const float* x;
   int kk;         // the thread's pixel offset within a step (both tiles)
   int64_t krow0;  // the thread's first A row (output channel)
@@ -160,6 +168,7 @@ struct Conv3x3BwdWeight : T {
 
   __device__ Conv3x3BwdWeight(const Args& a, int tid, int64_t m0, int64_t n0) {
     dy = a.dy;
+    ym = a.y;
     x = a.x;
     kk = T::kf_kk(tid);
     krow0 = m0 + T::kf_mn(tid, 0);
@@ -202,6 +211,12 @@ struct Conv3x3BwdWeight : T {
 #pragma unroll
     for (int e = 0; e < T::A_PER; ++e)
       ra[e] = ((a_valid >> e) & 1u) ? __ldg(dyp + (krow0 + e * (T::NT / gemm::BK)) * HoWo) : 0.0f;
+    if (ym) {  // the fused ReLU's mask
+      const float* yp = ym + n * KHoWo + q;
+#pragma unroll
+      for (int e = 0; e < T::A_PER; ++e)
+        if (((a_valid >> e) & 1u) && !(__ldg(yp + (krow0 + e * (T::NT / gemm::BK)) * HoWo) > 0.0f)) ra[e] = 0.0f;
+    }
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) rb[e] = roff[e] >= 0 ? __ldg(xp + roff[e]) : 0.0f;
   }
@@ -218,24 +233,96 @@ void conv3x3_forward(Stream s, Precision prec, const float* x, const float* w, c
   else tc::conv3x3_forward(as_stream(s), prec, a, out);
 }
 
-void conv3x3_backward_data(Stream s, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
-                           int W, int K) {
+// The forward with the ReLU in its epilogue: the same product, max(0, bias + sum) stored (ImageOut::act),
+// on the FP32 core and the tensor-core one alike; split-K applies it in the reduction.
+void conv3x3_relu_forward(Stream s, Precision prec, const float* x, const float* w, const float* b, float* y, int N,
+                          int C, int H, int W, int K) {
+  Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
+  a.x = x, a.w = w, a.M = K, a.Ncols = static_cast<int64_t>(N) * a.Ho * a.Wo, a.Kred = 9 * static_cast<int64_t>(C);
+  const auto out = gemm::ImageOut::make(y, b, static_cast<int64_t>(a.Ho) * a.Wo, K, true);
+  if (prec == Precision::FP32) gemm::launch<Conv3x3Fwd>(as_stream(s), a, out);
+  else tc::conv3x3_forward(as_stream(s), prec, a, out);
+}
+
+namespace {
+// g = dy * (y > 0) into a workspace: the tensor-core kernels gather dy by cp.async straight into shared memory,
+// with no register stage to apply the mask in.
+__global__ void relu_mask_kernel(const float* __restrict__ dy, const float* __restrict__ y, float* __restrict__ g,
+                                 int64_t n) {
+  for (int64_t i : grid_stride(n)) g[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+}  // namespace
+
+// y: the fused ReLU's output or null (conv3x3_relu_backward_data): the FP32 core masks dy as it loads it; the
+// tensor cores read a masked copy.
+static void backward_data(Stream s, Precision prec, const float* dy, const float* y, const float* w, float* dx, int N,
+                          int C, int H, int W, int K) {
   Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
   a.dy = dy, a.w = w, a.M = C, a.Ncols = static_cast<int64_t>(N) * H * W, a.Kred = 9 * static_cast<int64_t>(K);
   const auto out = gemm::ImageOut::make(dx, nullptr, static_cast<int64_t>(H) * W, C);
-  if (prec == Precision::FP32) gemm::launch<Conv3x3BwdData>(as_stream(s), a, out);
-  else tc::conv3x3_backward_data(as_stream(s), prec, a, out);
+  if (prec == Precision::FP32) {
+    a.y = y;
+    gemm::launch<Conv3x3BwdData>(as_stream(s), a, out);
+    return;
+  }
+  if (!y) {
+    tc::conv3x3_backward_data(as_stream(s), prec, a, out);
+    return;
+  }
+  const int64_t n = static_cast<int64_t>(N) * K * a.Ho * a.Wo;
+  gemm::Workspace g(n, as_stream(s));
+  launch_over(n, s, relu_mask_kernel, dy, y, g.get(), n);
+  a.dy = g.get();
+  tc::conv3x3_backward_data(as_stream(s), prec, a, out);
+  g.release();
+}
+
+void conv3x3_backward_data(Stream s, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
+                           int W, int K) {
+  backward_data(s, prec, dy, nullptr, w, dx, N, C, H, W, K);
+}
+
+void conv3x3_relu_backward_data(Stream s, Precision prec, const float* dy, const float* y, const float* w, float* dx,
+                                int N, int C, int H, int W, int K) {
+  backward_data(s, prec, dy, y, w, dx, N, C, H, W, K);
 }
 
 // dw: the product over every output pixel (split-K, reduced in order); db: a per-channel block reduction.
-void conv3x3_backward_weight(Stream s, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
-                             int C, int H, int W, int K) {
+// y: the fused ReLU's output or null (conv3x3_relu_backward_weight), as in backward_data; db sums the masked dy.
+static void backward_weight(Stream s, Precision prec, const float* x, const float* dy, const float* y, float* dw,
+                            float* db, int N, int C, int H, int W, int K) {
   Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
   a.x = x, a.dy = dy, a.M = K, a.Ncols = 9 * static_cast<int64_t>(C), a.Kred = static_cast<int64_t>(N) * a.Ho * a.Wo;
   const gemm::MatrixOut out{dw, a.Ncols};
-  if (prec == Precision::FP32) gemm::launch<Conv3x3BwdWeight>(as_stream(s), a, out);
-  else tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
-  channel_sum(as_stream(s), dy, db, N, K, static_cast<int64_t>(a.Ho) * a.Wo);
+  const int64_t plane = static_cast<int64_t>(a.Ho) * a.Wo;
+  if (prec == Precision::FP32) {
+    a.y = y;
+    gemm::launch<Conv3x3BwdWeight>(as_stream(s), a, out);
+    channel_sum(as_stream(s), dy, db, N, K, plane, y);
+    return;
+  }
+  if (!y) {
+    tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
+    channel_sum(as_stream(s), dy, db, N, K, plane);
+    return;
+  }
+  const int64_t n = static_cast<int64_t>(N) * K * plane;
+  gemm::Workspace g(n, as_stream(s));
+  launch_over(n, s, relu_mask_kernel, dy, y, g.get(), n);
+  a.dy = g.get();
+  tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
+  channel_sum(as_stream(s), g.get(), db, N, K, plane);
+  g.release();
+}
+
+void conv3x3_backward_weight(Stream s, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
+                             int C, int H, int W, int K) {
+  backward_weight(s, prec, x, dy, nullptr, dw, db, N, C, H, W, K);
+}
+
+void conv3x3_relu_backward_weight(Stream s, Precision prec, const float* x, const float* dy, const float* y, float* dw,
+                                  float* db, int N, int C, int H, int W, int K) {
+  backward_weight(s, prec, x, dy, y, dw, db, N, C, H, W, K);
 }
 
 }  // namespace unet::kernels::cuda

@@ -17,6 +17,7 @@ struct Conv3x3Args : GemmDims {
   const float* x = nullptr;   // forward input (forward, backward weight)
   const float* w = nullptr;   // weights (forward, backward data)
   const float* dy = nullptr;  // output gradient (backward)
+  const float* y = nullptr;   // the fused ReLU's output (conv3x3_relu_backward_*): dy read as dy * (y > 0)
   int C = 0, H = 0, W = 0, K = 0, Ho = 0, Wo = 0;
   static Conv3x3Args make(int C, int H, int W, int K) {
     Conv3x3Args a;

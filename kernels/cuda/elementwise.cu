@@ -28,24 +28,30 @@ __global__ void check_finite_kernel(const float* __restrict__ x, int64_t n, int3
 
 constexpr int kSumThreads = 512;
 
-// db[k] = sum_{n < N, q < plane} dy[n, k, q]: one block per channel, four independent partial sums per
-// thread, then cub::BlockReduce. The order of the additions is fixed: the result is deterministic.
+// db[k] = sum_{n < N, q < plane} dy[n, k, q] (where mask[n, k, q] > 0, with a mask): one block per channel, four
+// independent partial sums per thread, then cub::BlockReduce. The order of the additions is fixed: the result is
+// deterministic.
+__device__ __forceinline__ float masked(const float* p, const float* m, int64_t q) {
+  return m && !(m[q] > 0.0f) ? 0.0f : p[q];
+}
 __global__ void __launch_bounds__(kSumThreads)
-    channel_sum_kernel(const float* __restrict__ dy, float* __restrict__ db, int N, int K, int64_t plane) {
+    channel_sum_kernel(const float* __restrict__ dy, const float* __restrict__ mask, float* __restrict__ db, int N,
+                       int K, int64_t plane) {
   using BlockReduce = cub::BlockReduce<float, kSumThreads>;
   __shared__ typename BlockReduce::TempStorage temp;
   const int k = blockIdx.x;
   float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
   for (int n = 0; n < N; ++n) {
     const float* p = dy + (static_cast<int64_t>(n) * K + k) * plane;
+    const float* m = mask ? mask + (static_cast<int64_t>(n) * K + k) * plane : nullptr;
     int64_t q = threadIdx.x;
     for (; q + 3 * kSumThreads < plane; q += 4 * kSumThreads) {
-      s0 += p[q];
-      s1 += p[q + kSumThreads];
-      s2 += p[q + 2 * kSumThreads];
-      s3 += p[q + 3 * kSumThreads];
+      s0 += masked(p, m, q);
+      s1 += masked(p, m, q + kSumThreads);
+      s2 += masked(p, m, q + 2 * kSumThreads);
+      s3 += masked(p, m, q + 3 * kSumThreads);
     }
-    for (; q < plane; q += kSumThreads) s0 += p[q];
+    for (; q < plane; q += kSumThreads) s0 += masked(p, m, q);
   }
   const float total = BlockReduce(temp).Sum((s0 + s1) + (s2 + s3));
   if (threadIdx.x == 0) db[k] = total;
@@ -61,9 +67,9 @@ void check_finite(Stream s, const float* x, int64_t n, int32_t* flag) {
   launch_over(n, s, check_finite_kernel, x, n, flag);
 }
 
-void channel_sum(cudaStream_t stream, const float* dy, float* db, int N, int K, int64_t plane) {
+void channel_sum(cudaStream_t stream, const float* dy, float* db, int N, int K, int64_t plane, const float* mask) {
   if (K <= 0) return;
-  channel_sum_kernel<<<K, kSumThreads, 0, stream>>>(dy, db, N, K, plane);
+  channel_sum_kernel<<<K, kSumThreads, 0, stream>>>(dy, mask, db, N, K, plane);
   UNET_CUDA_CHECK_LAUNCH();
 }
 

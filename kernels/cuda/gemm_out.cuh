@@ -5,6 +5,9 @@
 //   float* ptr() const;  int64_t row(int64_t m) const;  int64_t col(int64_t n) const;
 //       out[m, n] is ptr()[row(m) + col(n)]
 //   float bias(int64_t m) const;   added once to every out[m, n] (0 without a bias)
+//   float act(float v) const;      the epilogue's activation, applied to bias + sum as it is stored:
+//                                  the identity, or max(v, 0) for an ImageOut with relu (the fused
+//                                  ReLU of conv3x3_relu_forward)
 //
 // Split-K: a product whose reduction is cut into S ranges writes each range's partial tile to
 // ws[s][m][n] (a workspace of S * M * N floats, plain stores), then splitk_reduce sums the S partials
@@ -19,13 +22,14 @@
 namespace unet::kernels::cuda::gemm {
 
 // out[m, p] of an [images, channels, plane] tensor: m a channel, p = n * plane + q a pixel of image n
-// (every forward pass and data gradient); bias b[m], or none when b is null.
+// (every forward pass and data gradient); bias b[m], or none when b is null; relu: max(v, 0) is stored.
 struct ImageOut {
   float* out = nullptr;
   const float* b = nullptr;
   int64_t plane = 1, image = 1;  // image = channels * plane
-  static ImageOut make(float* out, const float* b, int64_t plane, int64_t channels) {
-    return {out, b, plane, channels * plane};
+  bool relu = false;
+  static ImageOut make(float* out, const float* b, int64_t plane, int64_t channels, bool relu = false) {
+    return {out, b, plane, channels * plane, relu};
   }
   __device__ float* ptr() const { return out; }
   __device__ int64_t row(int64_t m) const { return m * plane; }
@@ -34,6 +38,7 @@ struct ImageOut {
     return n * image + (p - n * plane);
   }
   __device__ float bias(int64_t m) const { return b ? __ldg(b + m) : 0.0f; }
+  __device__ float act(float v) const { return relu && !(v > 0.0f) ? 0.0f : v; }  // NaN -> 0, as relu_forward
 };
 
 // out[m, n] of a row-major [M, cols] matrix (every weight gradient); no bias.
@@ -44,6 +49,7 @@ struct MatrixOut {
   __device__ int64_t row(int64_t m) const { return m * cols; }
   __device__ int64_t col(int64_t n) const { return n; }
   __device__ float bias(int64_t) const { return 0.0f; }
+  __device__ float act(float v) const { return v; }
 };
 
 // The up-convolution's output y[n, k, 2i+a, 2j+e] for m = k*4 + a*2 + e and the input pixel p = (n, i, j)
@@ -68,9 +74,10 @@ struct UpconvOut {
     return n * KHW4 + 4 * i * W + 2 * j;
   }
   __device__ float bias(int64_t m) const { return b ? __ldg(b + (m >> 2)) : 0.0f; }
+  __device__ float act(float v) const { return v; }
 };
 
-// out[m, n] = bias(m) + sum_{s < splits} ws[(s * M + m) * N + n], s in increasing order.
+// out[m, n] = act(bias(m) + sum_{s < splits} ws[(s * M + m) * N + n]), s in increasing order.
 template <class Out>
 __global__ void splitk_reduce_kernel(const float* ws, int64_t splits, int64_t M, int64_t N, Out out) {
   const int64_t MN = M * N;
@@ -78,7 +85,7 @@ __global__ void splitk_reduce_kernel(const float* ws, int64_t splits, int64_t M,
     const int64_t m = e / N, n = e - m * N;
     float sum = out.bias(m);
     for (int64_t s = 0; s < splits; ++s) sum += __ldg(ws + s * MN + e);
-    out.ptr()[out.row(m) + out.col(n)] = sum;
+    out.ptr()[out.row(m) + out.col(n)] = out.act(sum);
   }
 }
 

@@ -144,8 +144,8 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
     __syncthreads();
   }
 
-  // Epilogue: the 8x8 block with its bias to the output (one split), or as this split's partial tile to
-  // the workspace ws[z][m][n] (several), plain stores either way.
+  // Epilogue: the 8x8 block with its bias, through the Out's activation, to the output (one split), or as
+  // this split's partial tile to the workspace ws[z][m][n] (several; splitk_reduce activates), plain stores.
   float* dst = ws ? ws + static_cast<int64_t>(blockIdx.z) * args.M * args.Ncols : out.ptr();
   int64_t row_off[8];
   float row_bias[8];
@@ -163,7 +163,8 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
       if (row_off[i] < 0) continue;
-      dst[cbase + row_off[i]] = acc[i][j] + row_bias[i];
+      const float v = acc[i][j] + row_bias[i];
+      dst[cbase + row_off[i]] = ws ? v : out.act(v);
     }
   }
 }

@@ -243,7 +243,8 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
   ptx::cp_async_wait<0>();  // nothing left in flight when the block ends
 
   // Epilogue: accumulator e of tile (mi, ni) is out[wm0 + mi*16 + g + 8*(e/2), wn0 + ni*8 + 2t + e%2];
-  // with its bias to the output (one split) or as this split's partial tile to ws[z][m][n].
+  // with its bias, through the Out's activation, to the output (one split) or as this split's partial tile to
+  // ws[z][m][n] (splitk_reduce activates).
   float* dst = ws ? ws + static_cast<int64_t>(blockIdx.z) * args.M * args.Ncols : out.ptr();
   int64_t coff[P::NI][2];  // the columns' offsets, once (an image column costs a division); -1: past the end
 #pragma unroll
@@ -265,7 +266,10 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
       for (int ni = 0; ni < P::NI; ++ni)
 #pragma unroll
         for (int j = 0; j < 2; ++j)
-          if (coff[ni][j] >= 0) dst[roff + coff[ni][j]] = acc[mi][ni][2 * h + j] + bias;
+          if (coff[ni][j] >= 0) {
+            const float v = acc[mi][ni][2 * h + j] + bias;
+            dst[roff + coff[ni][j]] = ws ? v : out.act(v);
+          }
     }
 }
 
