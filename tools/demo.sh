@@ -31,7 +31,7 @@ echo "== 2. Training from scratch on 5 slices"
 # Adam: with SGD at momentum 0.99 and batch 1 the deep layers barely move in a budget of minutes
 # (docs/training.md). The plain cross-entropy (w0 0): the demo is judged by pixel error, which the
 # paper's border weights trade away; add --w0 10 --balance max-one to train with Eq. 2.
-RECIPE=(--optimizer adam --lr 0.0003 --w0 0 --balance none)
+RECIPE=(--optimizer adam --lr 0.0003 --lr-poly 0.9 --w0 0 --balance none)
 if [ $GPU = 0 ]; then
   CONFIG=(--device cpu --base 16 --tile 316 --iterations 1000 --val-every 250 --checkpoint-every 250)
 else  # the paper's network
