@@ -23,6 +23,8 @@ const std::vector<OpCase>& rows() {
     std::vector<OpCase> v;
     for (OpCase& r : unet::test::op_cases())
       if (unet::test::timed(r)) v.push_back(std::move(r));
+    // The paper's convolutions in BF16 too (AVX-512 BF16 where the CPU has it, else the reference).
+    for (OpCase& r : unet::test::paper_conv_rows(unet::kernels::Precision::BF16)) v.push_back(std::move(r));
     return v;
   }();
   return timed;

@@ -1,5 +1,6 @@
 // conv3x3 on the CPU: the U-Net's unpadded 3x3 convolution, forward and backward, as the blocked
 // products of kernels/cpu/conv_gemm.h.
+#include "kernels/cpu/bf16_gemm.h"
 #include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/rounded.h"
@@ -19,11 +20,14 @@ void conv3x3_forward(Stream, Precision prec, const float* x, const float* w, con
     winograd_conv3x3(x, N, C, H, W, 0, {w, static_cast<int64_t>(C) * 9, 9, false}, K, b, y);
     return;
   }
-  const Rounded xr(x, static_cast<int64_t>(N) * C * H * W, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
+  const bool dot = use_bf16_dot(prec);  // BF16 products (kernels/cpu/bf16_gemm.h) round their operands
+  const Rounded xr(x, static_cast<int64_t>(N) * C * H * W, dot ? Precision::FP32 : prec),
+      wr(w, static_cast<int64_t>(K) * C * 9, dot ? Precision::FP32 : prec);
   x = xr.get();
   w = wr.get();
   const OperandA A{w, static_cast<int64_t>(C) * 9, 9, 1, 9};
   const OperandB B{x, static_cast<int64_t>(C) * H * W, C, H, W, 9, 0, false, H - 2, W - 2};
+  if (dot) return gemm_nn_bf16(A, K, B, N, b, y);
   gemm_nn(A, K, B, N, b, y);
 }
 
@@ -39,11 +43,14 @@ void conv3x3_backward_data(Stream, Precision prec, const float* dy, const float*
     winograd_conv3x3(dy, N, K, Ho, Wo, 2, {w, 9, static_cast<int64_t>(C) * 9, true}, C, nullptr, dx);
     return;
   }
-  const Rounded dyr(dy, static_cast<int64_t>(N) * K * Ho * Wo, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
+  const bool dot = use_bf16_dot(prec);
+  const Rounded dyr(dy, static_cast<int64_t>(N) * K * Ho * Wo, dot ? Precision::FP32 : prec),
+      wr(w, static_cast<int64_t>(K) * C * 9, dot ? Precision::FP32 : prec);
   dy = dyr.get();
   w = wr.get();
   const OperandA A{w, 9, static_cast<int64_t>(C) * 9, 1, 9};
   const OperandB B{dy, static_cast<int64_t>(K) * Ho * Wo, K, Ho, Wo, 9, 2, true, H, W};
+  if (dot) return gemm_nn_bf16(A, C, B, N, nullptr, dx);
   gemm_nn(A, C, B, N, nullptr, dx);
 }
 
@@ -60,11 +67,14 @@ void conv3x3_backward_weight(Stream, Precision prec, const float* x, const float
     bias_grad(dy, db, N, K, oplane);
     return;
   }
-  const Rounded xr(x, N * C * plane, prec), dyr(dy, N * K * oplane, prec);  // db sums the FP32 dy
+  const bool dot = use_bf16_dot(prec);
+  const Rounded xr(x, N * C * plane, dot ? Precision::FP32 : prec),
+      dyr(dy, N * K * oplane, dot ? Precision::FP32 : prec);  // db sums the FP32 dy
   RowsA A{dyr.get(), K * oplane, oplane, Wo, W};
   RowsB B{xr.get(), C * plane, plane, 9, {}};
   for (int t = 0; t < 9; ++t) B.off[t] = (t / 3) * static_cast<int64_t>(W) + t % 3;
-  gemm_nt(A, K, B, C * 9, N, static_cast<int64_t>(Ho) * W - 2, dw, static_cast<int64_t>(C) * 9);
+  if (dot) gemm_nt_bf16(A, K, B, C * 9, N, static_cast<int64_t>(Ho) * W - 2, dw, static_cast<int64_t>(C) * 9);
+  else gemm_nt(A, K, B, C * 9, N, static_cast<int64_t>(Ho) * W - 2, dw, static_cast<int64_t>(C) * 9);
   bias_grad(dy, db, N, K, oplane);
 }
 
