@@ -93,8 +93,7 @@ std::vector<float> to_float(const std::vector<double>& v) { return std::vector<f
 // conv3x3's three passes in float64 (operands rounded to BF16 first when `round`); db from the FP32 dy.
 std::vector<float> conv3x3_f64(Pass p, const Inputs& in, const ConvShape& s, bool round) {
   const int N = s.N, C = s.C, H = s.H, W = s.W, K = s.K, Ho = H - 2, Wo = W - 2;
-  const std::vector<double> x = f64(in.x, round), w = f64(in.w, round), b = f64(in.b, false),
-                            dy = f64(in.dy, round);
+  const std::vector<double> x = f64(in.x, round), w = f64(in.w, round), b = f64(in.b, false), dy = f64(in.dy, round);
   if (p == Pass::forward) return to_float(naive::conv3x3(x, w, b, N, C, H, W, K));
   auto X = [&](int n, int c, int i, int j) { return x[((static_cast<size_t>(n) * C + c) * H + i) * W + j]; };
   auto D = [&](int n, int k, int i, int j) { return dy[((static_cast<size_t>(n) * K + k) * Ho + i) * Wo + j]; };
@@ -174,8 +173,8 @@ TEST_CASE("BF16 products against the reference and float64: small and odd shapes
           CHECK(test::rel_error(fast, conv3x3_f64(p, in, s, false)) < test::conv_tolerance(Precision::BF16));
         }
         if (p == Pass::weight)  // db sums the FP32 dy: the same bits as FP32's
-          CHECK(std::memcmp(fast.data() + weight_size(k, s), run(k, p, Precision::FP32, in, s).data() + weight_size(k, s),
-                            s.K * sizeof(float)) == 0);
+          CHECK(std::memcmp(fast.data() + weight_size(k, s),
+                            run(k, p, Precision::FP32, in, s).data() + weight_size(k, s), s.K * sizeof(float)) == 0);
       }
   if (dot::cpu_has_avx512_bf16()) CHECK(differ > 20);
 }
@@ -186,9 +185,9 @@ TEST_CASE("BF16 products: real layer shapes against the reference", "[bf16][slow
     Kind k;
     ConvShape s;
   };
-  const Case cases[] = {{Kind::k3x3, {1, 64, 102, 102, 64}},  {Kind::k3x3, {1, 128, 66, 66, 256}},
-                        {Kind::k3x3, {1, 512, 32, 32, 512}},  {Kind::k3x3, {1, 1, 188, 188, 16}},
-                        {Kind::k1x1, {1, 64, 100, 100, 2}},   {Kind::up2x2, {1, 512, 28, 28, 256}},
+  const Case cases[] = {{Kind::k3x3, {1, 64, 102, 102, 64}}, {Kind::k3x3, {1, 128, 66, 66, 256}},
+                        {Kind::k3x3, {1, 512, 32, 32, 512}}, {Kind::k3x3, {1, 1, 188, 188, 16}},
+                        {Kind::k1x1, {1, 64, 100, 100, 2}},  {Kind::up2x2, {1, 512, 28, 28, 256}},
                         {Kind::up2x2, {2, 128, 30, 30, 64}}};
   for (const Case& c : cases)
     for (Pass p : {Pass::forward, Pass::data, Pass::weight}) {

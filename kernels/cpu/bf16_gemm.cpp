@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <new>
 #include <vector>
 
 #include "kernels/cpu/microkernels.h"
@@ -24,8 +26,8 @@ namespace unet::kernels::cpu::detail {
 bool cpu_has_avx512_bf16() {
 #if UNET_BF16_DOT
   // __builtin_cpu_supports also checks that the OS saves the zmm registers (XCR0).
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512bf16");
+  static const bool has =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
   return has;
 #else
   return false;
@@ -76,28 +78,72 @@ void to_bf16_parallel(const float* src, uint16_t* dst, int64_t n) {
 }
 
 // ---- gemm_nn_bf16 -----------------------------------------------------------------------------------
+//
+// The reduction runs over pairs of channels: pair q = (channel pair cp, tap t) = (q / taps, q % taps) holds
+// r = 2cp * taps + t and (2cp + 1) * taps + t (zero past the last channel). B_n is converted once per call
+// to planes of channel pairs, one 32-bit word a pixel (BF16 of channel 2cp low, 2cp + 1 high); a panel of
+// pairs is then a copy of words from shifted rows of these planes, as the FP32 product copies floats.
 
-constexpr int kKc = 256;  // reduction block (even): 128 pairs
+constexpr int kKc2 = 128;  // reduction block: pairs
 constexpr int kMaxPanelsPerTask = 8;
-constexpr int kMaxRowBlocksPerTask = 16;
+constexpr int kMaxRowBlocksPerTask = 64;  // rows per task: at most 64 x 8 over each packed block of B
 constexpr int kMaxRuns = NR + 1;
-constexpr int kPackRows = 16;  // FP32 rows packed at a time before their conversion to pairs
 
-// Row block mb of A as R2 = ceil(R / 2) pairs x MR words (word q * MR + i: A(m, 2q), A(m, 2q + 1)), zero
-// past M and past R.
-void pack_a_pairs(const OperandA& A, int M, int R, int mb, uint32_t* dst) {
-  const int R2 = (R + 1) / 2;
+// Grow-only 64-byte aligned memory of the calling thread for these products (conv_gemm.h's scratch()
+// slots stay theirs).
+enum PairSlot { kPairsA = 0, kPairsB, kPairsPanel, kPairSlots };
+void* pair_scratch(int slot, int64_t bytes) {
+  struct Buffers {
+    void* p[kPairSlots] = {};
+    int64_t n[kPairSlots] = {};
+    ~Buffers() {
+      for (void* q : p) std::free(q);
+    }
+  };
+  thread_local Buffers s;
+  if (bytes > s.n[slot]) {
+    std::free(s.p[slot]);
+    const int64_t n = (bytes + 63) / 64 * 64;
+    s.p[slot] = std::aligned_alloc(64, static_cast<size_t>(n));
+    if (!s.p[slot]) {
+      s.n[slot] = 0;
+      throw std::bad_alloc();
+    }
+    s.n[slot] = n;
+  }
+  return s.p[slot];
+}
+
+// Row block mb of A as R2 = C2 * taps pairs x MR words (word q * MR + i: the pair q of row m), zero past M
+// and past the last channel.
+void pack_a_pairs(const OperandA& A, int M, int C, int taps, int mb, uint32_t* dst) {
+  const int C2 = (C + 1) / 2, R2 = C2 * taps;
   for (int q = 0; q < R2; ++q) {
+    const int cp = q / taps, t = q % taps;
     float v[2][MR];
     for (int h = 0; h < 2; ++h) {
-      const int r = 2 * q + h;
-      const int64_t roff = r < R ? (r / A.taps) * A.k_stride + (r % A.taps) * A.t_stride : 0;
+      const int c = 2 * cp + h;
+      const int64_t roff = c < C ? c * A.k_stride + t * A.t_stride : 0;
       for (int i = 0; i < MR; ++i) {
         const int m = mb * MR + i;
-        v[h][i] = m < M && r < R ? A.a[m * A.m_stride + roff] : 0.0f;
+        v[h][i] = m < M && c < C ? A.a[m * A.m_stride + roff] : 0.0f;
       }
     }
     for (int i = 0; i < MR; ++i) dst[q * MR + i] = bf16_pair(v[0][i], v[1][i]);
+  }
+}
+
+// dst[p] = the BF16 pair (lo[p], hi[p]) for p < n (hi == nullptr: zeros).
+UNET_BF16_TARGET void to_pair_plane(const float* lo, const float* hi, uint32_t* dst, int64_t n) {
+  alignas(64) static const uint16_t kInterleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+                                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i idx = _mm512_load_si512(kInterleave);
+  for (int64_t p = 0; p < n; p += 16) {
+    const int k = static_cast<int>(std::min<int64_t>(16, n - p));
+    const __mmask16 m = static_cast<__mmask16>((1u << k) - 1u);
+    const __m512 l = _mm512_maskz_loadu_ps(m, lo + p), h = hi ? _mm512_maskz_loadu_ps(m, hi + p) : _mm512_setzero_ps();
+    const __m512i w = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(h, l));
+    _mm512_mask_storeu_epi32(dst + p, m, w);
   }
 }
 
@@ -121,70 +167,49 @@ int panel_runs(const OperandB& B, int64_t p0, int g, int nc, Run* runs) {
   return count;
 }
 
-// Rows [r0, r0 + kc) of B_n for the pixels of `runs` as FP32 (row rr at dst + rr * NR), zero in lanes
-// past the runs and outside the input (as conv_gemm.cpp's pack_panel).
-void pack_rows(const OperandB& B, const float* xn, int r0, int kc, const Run* runs, int nruns, float* dst) {
+// d[0:n) = s[0:n) for n <= NR words (copy_run moves the bits of floats unchanged).
+inline void copy_words(uint32_t* d, const uint32_t* s, int n) {
+  copy_run(reinterpret_cast<float*>(d), reinterpret_cast<const float*>(s), n);
+}
+
+// Pairs [q0, q0 + kc2) of B_n for the pixels of `runs` (pair row qq at dst + qq * NR), zero in lanes past
+// the runs and outside the input (as conv_gemm.cpp's pack_panel, on the pair planes xn of B.H x B.W words).
+void pack_panel_pairs(const OperandB& B, const uint32_t* xn, int q0, int kc2, const Run* runs, int nruns,
+                      uint32_t* dst) {
   const int64_t plane = static_cast<int64_t>(B.H) * B.W;
   const int filled = runs[nruns - 1].lane + runs[nruns - 1].len;
-  for (int rr = 0; rr < kc; ++rr) {
-    const int r = r0 + rr, c = r / B.taps, t = r % B.taps;
+  for (int qq = 0; qq < kc2; ++qq) {
+    const int q = q0 + qq, cp = q / B.taps, t = q % B.taps;
     int di = 0, dj = 0;
     if (B.taps == 9) {
       di = B.flip ? 2 - t / 3 : t / 3;
       dj = B.flip ? 2 - t % 3 : t % 3;
     }
-    const float* xc = xn + c * plane;
-    float* d = dst + rr * NR;
+    const uint32_t* xc = xn + cp * plane;
+    uint32_t* d = dst + qq * NR;
     for (int u = 0; u < nruns; ++u) {
       const Run& run = runs[u];
       const int si = run.i + di - B.pad, sj = run.j + dj - B.pad;
-      float* o = d + run.lane;
+      uint32_t* o = d + run.lane;
       if (si < 0 || si >= B.H) {
-        std::fill(o, o + run.len, 0.0f);
+        std::fill(o, o + run.len, 0u);
         continue;
       }
-      const float* row = xc + static_cast<int64_t>(si) * B.W;
+      const uint32_t* row = xc + static_cast<int64_t>(si) * B.W;
       if (dj == 0) {
         __builtin_prefetch(row + sj + 2 * NR);
         __builtin_prefetch(row + sj + 2 * NR + 16);
       }
       if (sj >= 0 && sj + run.len <= B.W) {
-        copy_run(o, row + sj, run.len);
+        copy_words(o, row + sj, run.len);
       } else {
         const int lo = std::clamp(-sj, 0, run.len), hi = std::clamp(B.W - sj, lo, run.len);
-        std::fill(o, o + lo, 0.0f);
-        if (hi > lo) copy_run(o + lo, row + sj + lo, hi - lo);
-        std::fill(o + hi, o + run.len, 0.0f);
+        std::fill(o, o + lo, 0u);
+        if (hi > lo) copy_words(o + lo, row + sj + lo, hi - lo);
+        std::fill(o + hi, o + run.len, 0u);
       }
     }
-    if (filled < NR) std::fill(d + filled, d + NR, 0.0f);
-  }
-}
-
-// Pairs of FP32 rows (t: 2 * pairs rows of NR floats) to NR words each: word q * NR + p holds
-// (row 2q, row 2q + 1) of column p.
-UNET_BF16_TARGET void rows_to_pairs(const float* t, int pairs, uint32_t* dst) {
-  alignas(64) static const uint16_t kInterleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
-                                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-  const __m512i idx = _mm512_load_si512(kInterleave);
-  for (int q = 0; q < pairs; ++q) {
-    const float* r0 = t + 2 * q * NR;
-    const float* r1 = r0 + NR;
-    for (int h = 0; h < NR; h += 16) {
-      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_load_ps(r1 + h), _mm512_load_ps(r0 + h));
-      _mm512_store_si512(dst + q * NR + h, _mm512_permutexvar_epi16(idx, (__m512i)v));
-    }
-  }
-}
-
-// Rows [r0, r0 + kc) of B_n as ceil(kc / 2) pair rows of NR words (a zero row past an odd kc).
-void pack_panel_pairs(const OperandB& B, const float* xn, int r0, int kc, const Run* runs, int nruns, uint32_t* dst) {
-  alignas(64) float t[kPackRows * NR];
-  for (int rr = 0; rr < kc; rr += kPackRows) {
-    const int n = std::min(kPackRows, kc - rr);
-    pack_rows(B, xn, r0 + rr, n, runs, nruns, t);
-    if (n % 2) std::fill(t + n * NR, t + (n + 1) * NR, 0.0f);
-    rows_to_pairs(t, (n + 1) / 2, dst + static_cast<int64_t>(rr / 2) * NR);
+    if (filled < NR) std::fill(d + filled, d + NR, 0u);
   }
 }
 
@@ -283,15 +308,24 @@ UNET_BF16_TARGET void tile_nt_bf16_3x9(const uint16_t* const* a, const uint16_t*
 }  // namespace
 
 void gemm_nn_bf16(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y) {
-  const int R = B.C * B.taps, R2 = (R + 1) / 2;
-  const int64_t P = static_cast<int64_t>(B.Ho) * B.Wo;
+  const int C2 = (B.C + 1) / 2, R2 = C2 * B.taps;
+  const int64_t P = static_cast<int64_t>(B.Ho) * B.Wo, plane = static_cast<int64_t>(B.H) * B.W;
   const int MB = (M + MR - 1) / MR;
   if (P <= 0 || M <= 0 || N <= 0) return;
 
-  // A as pairs, row block mb at ap + mb * R2 * MR.
-  uint32_t* ap = reinterpret_cast<uint32_t*>(scratch(kScratchA, static_cast<int64_t>(MB) * R2 * MR));
-  parallel_for(MB, grain_for(MB, static_cast<int64_t>(R) * MR), [&](int64_t b0, int64_t b1) {
-    for (int64_t mb = b0; mb < b1; ++mb) pack_a_pairs(A, M, R, static_cast<int>(mb), ap + mb * R2 * MR);
+  // A as pairs, row block mb at ap + mb * R2 * MR; B_n as C2 planes of pairs at xb + n * C2 * plane.
+  uint32_t* ap = static_cast<uint32_t*>(pair_scratch(kPairsA, static_cast<int64_t>(MB) * R2 * MR * 4));
+  parallel_for(MB, grain_for(MB, static_cast<int64_t>(R2) * MR * 2), [&](int64_t b0, int64_t b1) {
+    for (int64_t mb = b0; mb < b1; ++mb) pack_a_pairs(A, M, B.C, B.taps, static_cast<int>(mb), ap + mb * R2 * MR);
+  });
+  uint32_t* xb = static_cast<uint32_t*>(pair_scratch(kPairsB, static_cast<int64_t>(N) * C2 * plane * 4));
+  const int64_t planes = static_cast<int64_t>(N) * C2;
+  parallel_for(planes, grain_for(planes, 2 * plane), [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int n = static_cast<int>(q / C2), cp = static_cast<int>(q % C2);
+      const float* lo = B.x + n * B.n_stride + 2 * cp * plane;
+      to_pair_plane(lo, 2 * cp + 1 < B.C ? lo + plane : nullptr, xb + q * plane, plane);
+    }
   });
   std::vector<float> init(static_cast<size_t>(MB) * MR);
   for (int m = 0; m < MB * MR; ++m) init[m] = bias && m < M ? bias[m] : 0.0f;
@@ -304,7 +338,7 @@ void gemm_nn_bf16(const OperandA& A, int M, const OperandB& B, int N, const floa
   const int mbt = (MB + MT - 1) / MT;
   const int64_t tasks = static_cast<int64_t>(N) * PB * MT;
   parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
-    uint32_t* bp = reinterpret_cast<uint32_t*>(scratch(kScratchB, static_cast<int64_t>(kKc / 2) * nc));
+    uint32_t* bp = static_cast<uint32_t*>(pair_scratch(kPairsPanel, static_cast<int64_t>(kKc2) * nc * 4));
     Run runs[kMaxPanelsPerTask * kMaxRuns];
     int nruns[kMaxPanelsPerTask];
     for (int64_t task = t0; task < t1; ++task) {
@@ -314,18 +348,18 @@ void gemm_nn_bf16(const OperandA& A, int M, const OperandB& B, int N, const floa
       const int64_t p0 = pb * nc;
       const int ncur = static_cast<int>(std::min<int64_t>(nc, P - p0));
       const int mb0 = mt * mbt, mb1 = std::min(MB, mb0 + mbt);
-      const float* xn = B.x + n * B.n_stride;
+      const uint32_t* xn = xb + static_cast<int64_t>(n) * C2 * plane;
       float* yn = y + static_cast<int64_t>(n) * M * P;
       const int panels = (ncur + NR - 1) / NR;
       for (int g = 0; g < panels; ++g) nruns[g] = panel_runs(B, p0, g, ncur, runs + g * kMaxRuns);
-      for (int pc = 0; pc < R; pc += kKc) {
-        const int kc = std::min(kKc, R - pc), kc2 = (kc + 1) / 2;
+      for (int qc = 0; qc < R2; qc += kKc2) {
+        const int kc2 = std::min(kKc2, R2 - qc);
         for (int g = 0; g < panels; ++g)
-          pack_panel_pairs(B, xn, pc, kc, runs + g * kMaxRuns, nruns[g], bp + static_cast<int64_t>(g) * kc2 * NR);
+          pack_panel_pairs(B, xn, qc, kc2, runs + g * kMaxRuns, nruns[g], bp + static_cast<int64_t>(g) * kc2 * NR);
         for (int mb = mb0; mb < mb1; ++mb) {
           const int rows = std::min(MR, M - mb * MR);
-          const float* in = pc == 0 ? init.data() + mb * MR : nullptr;
-          const uint32_t* apanel = ap + (static_cast<int64_t>(mb) * R2 + pc / 2) * MR;
+          const float* in = qc == 0 ? init.data() + mb * MR : nullptr;
+          const uint32_t* apanel = ap + (static_cast<int64_t>(mb) * R2 + qc) * MR;
           for (int g = 0; g < panels; ++g) {
             const int q = g * NR, cols = std::min(NR, ncur - q);
             float* c = yn + static_cast<int64_t>(mb) * MR * P + p0 + q;
@@ -344,23 +378,25 @@ void gemm_nt_bf16(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L
   const int64_t a_count = static_cast<int64_t>(N) * M * L;
   const int64_t b_extent = static_cast<int64_t>(N - 1) * B.n_stride +
                            static_cast<int64_t>((J - 1) / B.taps) * B.c_stride + B.off[B.taps - 1] + L;
-  uint16_t* a16 = reinterpret_cast<uint16_t*>(scratch(kScratchA, (a_count + 1) / 2 + 16));
-  uint16_t* b16 = reinterpret_cast<uint16_t*>(scratch(kScratchB, (b_extent + 1) / 2 + 16));
+  uint16_t* a16 = static_cast<uint16_t*>(pair_scratch(kPairsA, a_count * 2 + 64));
+  uint16_t* b16 = static_cast<uint16_t*>(pair_scratch(kPairsB, b_extent * 2 + 64));
   to_bf16_parallel(B.b, b16, b_extent);
   const int64_t arows = static_cast<int64_t>(N) * M;
   parallel_for(arows, grain_for(arows, L), [&](int64_t r0, int64_t r1) {
-    std::vector<float> w(widen ? static_cast<size_t>(L) : 0);
     for (int64_t r = r0; r < r1; ++r) {
       const float* row = A.a + (r / M) * A.n_stride + (r % M) * A.i_stride;
-      if (widen) {
-        const int Wt = A.widen_to, Wf = A.widen_from;
-        for (int64_t x = 0; x < L; ++x) {
-          const int col = static_cast<int>(x % Wt);
-          w[x] = col < Wf ? row[(x / Wt) * Wf + col] : 0.0f;
-        }
-        row = w.data();
+      uint16_t* d = a16 + r * L;
+      if (!widen) {
+        to_bf16(row, d, L);
+        continue;
       }
-      to_bf16(row, a16 + r * L, L);
+      // Image rows of widen_from values at a pitch of widen_to, zeros between.
+      const int Wt = A.widen_to, Wf = A.widen_from;
+      for (int64_t x = 0; x < L; x += Wt) {
+        const int64_t n = std::min<int64_t>(Wf, L - x);
+        to_bf16(row + x / Wt * Wf, d + x, n);
+        std::fill(d + x + n, d + std::min<int64_t>(x + Wt, L), uint16_t{0});
+      }
     }
   });
 
@@ -388,7 +424,8 @@ void gemm_nt_bf16(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L
           const int64_t len = std::min(Lc, L - x0);
           for (int ib = ib0; ib < ib1; ++ib) {
             const uint16_t* a[3];
-            for (int u = 0; u < 3; ++u) a[u] = a16 + (static_cast<int64_t>(n) * M + std::min(ib * 3 + u, M - 1)) * L + x0;
+            for (int u = 0; u < 3; ++u)
+              a[u] = a16 + (static_cast<int64_t>(n) * M + std::min(ib * 3 + u, M - 1)) * L + x0;
             for (int jb = jb0; jb < jb1; ++jb) {
               const uint16_t* b[9];
               for (int v = 0; v < 9; ++v) {

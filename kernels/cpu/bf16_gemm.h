@@ -1,17 +1,22 @@
 // The BF16 convolution products on CPUs with AVX-512 BF16 (internal to kernels/cpu).
 //
-// The same products as kernels/cpu/conv_gemm.h (the same operand views, blocking and task split), with
-// the operands rounded to BF16 (to nearest even, as kernels/precision.h's round_bf16) and packed as
-// pairs of consecutive reduction elements, multiplied by vdpbf16ps (_mm512_dpbf16_ps): per FP32 lane,
-// acc += a[2q] * b[2q] + a[2q + 1] * b[2q + 1], two products a lane, twice the FP32 FMA's work an
-// instruction. The accumulation stays FP32 (weight gradients: FP32 within a chunk of pixels, double
-// across chunks, as gemm_nt). The result differs from the reference (the FP32 products of the rounded
-// operands, kernels/cpu/rounded.h) in the order and rounding of the sums only, and in BF16 denormals,
-// which vdpbf16ps reads as zero. Every output is the same chain of instructions whatever the thread
-// count: the results are bit-identical for any number of threads.
+// The products of kernels/cpu/conv_gemm.h (the same operand views, micro-tiles and task split) with the
+// operands rounded to BF16 (to nearest even, as kernels/precision.h's round_bf16) and packed as pairs,
+// multiplied by vdpbf16ps (_mm512_dpbf16_ps): per FP32 lane, acc += a.lo * b.lo + a.hi * b.hi, two
+// products a lane, twice the work of an FP32 FMA an instruction.
+//   gemm_nn_bf16 pairs two input channels at the same tap: the input is converted once per call to planes
+// of channel pairs (one 32-bit word a pixel), and a panel of pairs is a copy of words from shifted rows of
+// those planes, as gemm_nn copies floats; the weights are packed as the same pairs.
+//   gemm_nt_bf16 pairs two neighbouring pixels: both operands are converted once per call to BF16 rows,
+// and the dot products run over them as gemm_nt's do (FP32 within a chunk of pixels, double across).
+// The sums are FP32. The result differs from the reference (the FP32 products of the rounded operands,
+// kernels/cpu/rounded.h) in the order and rounding of the sums only, and in BF16 denormals, which
+// vdpbf16ps reads as zero. Every output is the same chain of instructions whatever the thread count: the
+// results are bit-identical for any number of threads.
 //
 // The code is compiled for AVX-512 BF16 with target attributes (the rest of the library keeps its own
-// flags) and runs only when the CPU reports avx512_bf16 (bf16_dot_products()).
+// flags) and runs only when the CPU reports avx512_bf16 (bf16_dot_products()). Its converted operands
+// live in per-thread buffers of its own, kept between calls (about the size of the FP32 input).
 #pragma once
 #include <cstdint>
 
