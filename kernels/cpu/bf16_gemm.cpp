@@ -261,18 +261,9 @@ UNET_BF16_TARGET void tile_bf16_8x32(int kc2, const uint32_t* ap, const uint32_t
 
 // ---- gemm_nt_bf16 -----------------------------------------------------------------------------------
 
-constexpr int64_t kChunkNT = 2048;
+constexpr int64_t kChunkNT = 4096;  // pixels per FP32 partial sum (then double): twice gemm_nt's, as cheap
 constexpr int64_t kBudgetA = 24576;
 constexpr int64_t kBudgetB = 65536;
-
-// Horizontal sum of 16 lanes in gemm_nt's fixed order.
-UNET_BF16_TARGET inline float lane_sum(__m512 v) {
-  alignas(64) float s[16];
-  _mm512_store_ps(s, v);
-  float h[8];
-  for (int i = 0; i < 8; ++i) h[i] = s[i] + s[i + 8];
-  return ((h[0] + h[4]) + (h[2] + h[6])) + ((h[1] + h[5]) + (h[3] + h[7]));
-}
 
 // acc[i][j] += sum_{x < L} a[i][x] * b[j][x] for 3 BF16 rows a and 9 BF16 rows b (FP32 in the lanes within
 // the call, the lane sums added in double).
@@ -301,8 +292,13 @@ UNET_BF16_TARGET void tile_nt_bf16_3x9(const uint16_t* const* a, const uint16_t*
       for (int i = 0; i < 3; ++i) s[i][j] = _mm512_dpbf16_ps(s[i][j], u[i], bj);
     }
   }
-  for (int i = 0; i < 3; ++i)
-    for (int j = 0; j < 9; ++j) acc[i][j] += static_cast<double>(lane_sum(s[i][j]));
+  for (int i = 0; i < 3; ++i) {  // the lane sums in microkernels.h's fixed orders, as tile_nt_3x9
+    v16 t[9];
+    for (int j = 0; j < 9; ++j) t[j] = (v16)s[i][j];
+    const v8 h = hsum16x8(t);
+    for (int j = 0; j < 8; ++j) acc[i][j] += static_cast<double>(h[j]);
+    acc[i][8] += static_cast<double>(hsum16(t[8]));
+  }
 }
 
 }  // namespace
