@@ -4,6 +4,8 @@
 // instructions the cases check that the BF16 convolutions are the reference, and say so.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <vector>
@@ -147,6 +149,40 @@ TEST_CASE("BF16 products: the CPU's BF16 choice follows its instructions", "[bf1
   CHECK_FALSE(dot::bf16_dot_products());
   dot::set_bf16_dot_products(was);
   if (!dot::cpu_has_avx512_bf16()) WARN("this CPU has no avx512_bf16: the BF16 convolutions are the reference");
+}
+
+TEST_CASE("BF16 products round both operands to nearest even, as round_bf16", "[bf16]") {
+  // conv1x1 with one pixel row of values at and near BF16 ties, times 1 (the other channel 0): each output is
+  // the BF16 of one operand, exactly. Inputs through the input's conversion, then through the weights'.
+  const std::vector<float> v = {1.0f + std::ldexp(1.0f, -8),                          // a tie: to the even 1.0
+                                1.0f + 3 * std::ldexp(1.0f, -8),                      // a tie: up to even
+                                1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20),  // just above a tie
+                                -(1.0f + 3 * std::ldexp(1.0f, -8)),
+                                kernels::bits_float(0xC0497FFFu),
+                                kernels::bits_float(0xC0498000u),
+                                3.14159265f,
+                                -0.0f,
+                                1e-3f,
+                                65504.0f,
+                                0.1f,
+                                -7.3e5f};
+  const int P = static_cast<int>(v.size());
+  const kernels::KernelTable& t = kernels::cpu_table();
+  std::vector<float> x(2 * P, 0.0f), w = {1.0f, 0.0f}, y(P);
+  std::copy(v.begin(), v.end(), x.begin());
+  t.conv1x1_forward(nullptr, Precision::BF16, x.data(), w.data(), nullptr, y.data(), 1, 2, 1, P, 1);
+  for (int p = 0; p < P; ++p) {
+    INFO("x = " << v[p]);
+    CHECK(kernels::float_bits(y[p] + 0.0f) == kernels::float_bits(kernels::round_bf16(v[p]) + 0.0f));
+  }
+  // The weights' side: K = P outputs of one pixel, w[k] = v[k], x = 1.
+  std::vector<float> x1 = {1.0f, 0.0f}, wk(2 * P, 0.0f), yk(P);
+  for (int k = 0; k < P; ++k) wk[2 * k] = v[k];
+  t.conv1x1_forward(nullptr, Precision::BF16, x1.data(), wk.data(), nullptr, yk.data(), 1, 2, 1, 1, P);
+  for (int k = 0; k < P; ++k) {
+    INFO("w = " << v[k]);
+    CHECK(kernels::float_bits(yk[k] + 0.0f) == kernels::float_bits(kernels::round_bf16(v[k]) + 0.0f));
+  }
 }
 
 TEST_CASE("BF16 products against the reference and float64: small and odd shapes, three convolutions", "[bf16]") {
