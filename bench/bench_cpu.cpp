@@ -4,13 +4,16 @@
 // op/sizes[/variant] otherwise. Counters from the row's counts: GFLOP/s (2 per multiply-add) and GB/s (each
 // input read once, each output written once); a row whose kernel wrote past an output (its guard) is reported
 // as an error. The whole network's forward pass and training step are in
-// bench_cpu_network.cpp. Run: build/bench/bench_cpu [--benchmark_filter=REGEX]
+// bench_cpu_network.cpp. The paper's convolutions also in BF16 (".../bf16": AVX-512 BF16 where the CPU has it)
+// and on the BF16 reference (".../bf16_reference": FP32 products of rounded operands). Run:
+// build/bench/bench_cpu [--benchmark_filter=REGEX]
 #include <benchmark/benchmark.h>
 
 #include <cstddef>
 #include <memory>
 #include <vector>
 
+#include "kernels/cpu/bf16_gemm.h"
 #include "tests/op_table.h"
 
 namespace {
@@ -23,6 +26,8 @@ const std::vector<OpCase>& rows() {
     std::vector<OpCase> v;
     for (OpCase& r : unet::test::op_cases())
       if (unet::test::timed(r)) v.push_back(std::move(r));
+    // The paper's convolutions in BF16 too (AVX-512 BF16 where the CPU has it, else the reference).
+    for (OpCase& r : unet::test::paper_conv_rows(unet::kernels::Precision::BF16)) v.push_back(std::move(r));
     return v;
   }();
   return timed;
@@ -41,7 +46,13 @@ Prepared& prepared(size_t index) {
   return *p;
 }
 
-void time_row(benchmark::State& st, size_t index) {
+// reference: a BF16 row with the AVX-512 BF16 products switched off (the FP32 products of rounded operands).
+void time_row(benchmark::State& st, size_t index, bool reference = false) {
+  struct Products {
+    bool was;
+    explicit Products(bool on) : was(unet::kernels::cpu::detail::set_bf16_dot_products(on)) {}
+    ~Products() { unet::kernels::cpu::detail::set_bf16_dot_products(was); }
+  } products(!reference);
   Prepared& p = prepared(index);
   for (auto _ : st) {
     p.launch();
@@ -60,6 +71,13 @@ void time_row(benchmark::State& st, size_t index) {
     benchmark::RegisterBenchmark(rows()[i].bench_name().c_str(), [i](benchmark::State& st) { time_row(st, i); })
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
+  // The BF16 rows again on the reference: what the AVX-512 BF16 products gain.
+  for (size_t i = 0; i < rows().size(); ++i)
+    if (rows()[i].precision == unet::test::Precision::bf16)
+      benchmark::RegisterBenchmark((rows()[i].bench_name() + "_reference").c_str(),
+                                   [i](benchmark::State& st) { time_row(st, i, true); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
   return true;
 }();
 

@@ -3,6 +3,8 @@
 // convolutions' flop count as GFLOP/s.
 //   unet_forward/base:64/tile:572      the paper's network (300.9 GFLOP)
 //   unet_forward/base:16/tile:572 and /tile:316, unet_train_step/... likewise
+//   unet_forward_bf16/..., unet_train_step_bf16/...   the same with the convolutions in BF16 (on a CPU
+//                                     without AVX-512 BF16: the reference, the FP32 products of rounded operands)
 #include <benchmark/benchmark.h>
 
 #include <vector>
@@ -57,7 +59,8 @@ Tensor random_input(int channels, int tile) {
   return Tensor::from_vector({1, channels, tile, tile}, v);
 }
 
-void unet_forward(benchmark::State& st) {
+void unet_forward_at(benchmark::State& st, kernels::Precision precision) {
+  ops::ConvPrecision scope(precision);
   UNetConfig cfg;
   cfg.base = static_cast<int>(st.range(0));
   const int tile = static_cast<int>(st.range(1));
@@ -72,6 +75,8 @@ void unet_forward(benchmark::State& st) {
   st.counters["GFLOP/s"] =
       benchmark::Counter(network_flops(cfg, tile, false) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
+void unet_forward(benchmark::State& st) { unet_forward_at(st, kernels::Precision::FP32); }
+void unet_forward_bf16(benchmark::State& st) { unet_forward_at(st, kernels::Precision::BF16); }
 BENCHMARK(unet_forward)
     ->ArgNames({"base", "tile"})
     ->Args({64, 572})
@@ -80,8 +85,17 @@ BENCHMARK(unet_forward)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);
+BENCHMARK(unet_forward_bf16)
+    ->ArgNames({"base", "tile"})
+    ->Args({64, 572})
+    ->Args({16, 572})
+    ->Args({16, 316})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
 
-void unet_train_step(benchmark::State& st) {
+void unet_train_step_at(benchmark::State& st, kernels::Precision precision) {
+  ops::ConvPrecision scope(precision);
   UNetConfig cfg;
   cfg.base = static_cast<int>(st.range(0));
   const int tile = static_cast<int>(st.range(1)), out = TileSizes::output_for_input(tile, cfg.depth);
@@ -106,7 +120,17 @@ void unet_train_step(benchmark::State& st) {
   st.counters["GFLOP/s"] =
       benchmark::Counter(network_flops(cfg, tile, true) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
+void unet_train_step(benchmark::State& st) { unet_train_step_at(st, kernels::Precision::FP32); }
+void unet_train_step_bf16(benchmark::State& st) { unet_train_step_at(st, kernels::Precision::BF16); }
 BENCHMARK(unet_train_step)
+    ->ArgNames({"base", "tile"})
+    ->Args({64, 572})
+    ->Args({16, 572})
+    ->Args({16, 316})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);
+BENCHMARK(unet_train_step_bf16)
     ->ArgNames({"base", "tile"})
     ->Args({64, 572})
     ->Args({16, 572})

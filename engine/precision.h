@@ -9,8 +9,9 @@
 namespace unet {
 
 // The precision of a run on `device`: `asked` when the device has it, the default when nothing is asked
-// (TF32 on a GPU of compute capability >= 8.0, FP32 on older GPUs and on the CPU). Throws Unsupported,
-// naming the device, when TF32 or BF16 is asked of the CPU (which computes FP32 only) or of a GPU without them.
+// (TF32 on a GPU of compute capability >= 8.0, FP32 on older GPUs and on the CPU). The CPU has FP32, and
+// BF16 where it has AVX-512 BF16 (avx512_bf16); it has no TF32. Throws Unsupported, naming the device and
+// what it lacks, when the device has not the precision asked.
 kernels::Precision choose_precision(Device device, std::optional<kernels::Precision> asked);
 
 // "fp32", "tf32" or "bf16"; throws for anything else, listing the three.

@@ -1,7 +1,8 @@
 // The convolutions' precisions on the CPU: the operand rounding (TF32: to nearest, ties away; BF16: to
 // nearest even) against values worked out by hand, the CPU reference of TF32/BF16 (the FP32 product of
 // rounded operands), the engine's ConvPrecision scope through forward and backward, the choice of the
-// precision per device, and the split-K plans of the GPU products.
+// precision per device, and the split-K plans of the GPU products. (The BF16 products of CPUs with
+// AVX-512 BF16 are tests/test_cpu_bf16.cpp's.)
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -13,6 +14,7 @@
 #include "engine/backend.h"
 #include "engine/ops.h"
 #include "engine/precision.h"
+#include "kernels/cpu/bf16_gemm.h"
 #include "kernels/cuda/gemm_plan.h"
 #include "kernels/precision.h"
 #include "tests/op_table.h"
@@ -58,6 +60,11 @@ TEST_CASE("BF16 rounding: to nearest even, 7 mantissa bits", "[precision]") {
 }
 
 TEST_CASE("the CPU's TF32 and BF16 convolutions are the FP32 products of rounded operands", "[precision]") {
+  // The reference, also on a CPU with AVX-512 BF16 (whose BF16 products sum in another order).
+  struct Reference {
+    bool was = kernels::cpu::detail::set_bf16_dot_products(false);
+    ~Reference() { kernels::cpu::detail::set_bf16_dot_products(was); }
+  } reference;
   const kernels::KernelTable& k = kernels::cpu_table();
   const int N = 2, C = 5, H = 9, W = 8, K = 4;
   const std::vector<float> x = test::random_values(N * C * H * W, 3), w = test::random_values(K * C * 9, 4),
@@ -114,12 +121,17 @@ TEST_CASE("ConvPrecision reaches forward and backward, and ends with its scope",
   }
 }
 
-TEST_CASE("the precision of a run: fp32 on the CPU, tf32 or bf16 only on a GPU with tensor cores", "[precision]") {
+TEST_CASE("the precision of a run: fp32 on the CPU (bf16 with AVX-512 BF16), tf32 only on a GPU", "[precision]") {
   REQUIRE(choose_precision(Device::CPU, std::nullopt) == Precision::FP32);
   REQUIRE(choose_precision(Device::CPU, Precision::FP32) == Precision::FP32);
   REQUIRE_THROWS_WITH(choose_precision(Device::CPU, Precision::TF32),
                       Catch::Contains("precision tf32") && Catch::Contains("the CPU computes"));
-  REQUIRE_THROWS_WITH(choose_precision(Device::CPU, Precision::BF16), Catch::Contains("precision bf16"));
+  if (kernels::cpu::detail::cpu_has_avx512_bf16()) {
+    REQUIRE(choose_precision(Device::CPU, Precision::BF16) == Precision::BF16);
+  } else {
+    REQUIRE_THROWS_WITH(choose_precision(Device::CPU, Precision::BF16),
+                        Catch::Contains("precision bf16") && Catch::Contains("avx512_bf16"));
+  }
   REQUIRE(parse_precision_option("bf16") == Precision::BF16);
   REQUIRE_THROWS_WITH(parse_precision_option("fp16"), Catch::Contains("fp32, tf32 or bf16"));
   if (cuda_available()) {

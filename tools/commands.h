@@ -9,7 +9,8 @@ namespace unet::cli {
 
 inline const Option kDevice{"device", "cpu|cuda|auto", "where to run (default auto: the GPU when there is one)"};
 inline const Option kPrecision{"precision", "fp32|tf32|bf16",
-                               "the convolutions' arithmetic (default tf32 on a GPU with tensor cores, else fp32)"};
+                               "the convolutions' arithmetic (default tf32 on a GPU with tensor cores, else fp32; "
+                               "bf16 also on a CPU with AVX-512 BF16)"};
 
 inline const Command kTrain{
     "train",

@@ -64,7 +64,8 @@ struct PredictorOptions {
   int batch = 0;     // tiles per forward pass; 0: 1 on the CPU, 4 on a GPU (docs/predict.md)
   bool tta = false;  // average the 8 rotations and flips of every tile
   // The convolutions' arithmetic (kernels/kernels.h); unset: tf32 on a GPU with tensor cores, else fp32
-  // (engine/precision.h). tf32 and bf16 on the CPU, or on an older GPU, are refused (Unsupported).
+  // (engine/precision.h). tf32 on the CPU, bf16 on a CPU without AVX-512 BF16, or either on an older
+  // GPU, are refused (Unsupported).
   std::optional<kernels::Precision> precision;
 };
 

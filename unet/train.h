@@ -37,7 +37,8 @@ struct TrainOptions {
   UNetConfig net;
   Device device = Device::CPU;
   // The convolutions' arithmetic (fp32, tf32, bf16); unset: tf32 on a GPU that has it, else fp32.
-  // TF32 and BF16 need a GPU of compute capability >= 8.0 (engine/precision.h).
+  // TF32 needs a GPU of compute capability >= 8.0, BF16 such a GPU or a CPU with AVX-512 BF16
+  // (engine/precision.h).
   std::optional<kernels::Precision> precision;
   int tile = 572;             // input tile; output = TileSizes::output_for_input(tile)
   int64_t iterations = 1000;  // total planned iterations

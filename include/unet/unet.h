@@ -110,12 +110,13 @@ typedef enum unet_device {
   UNET_DEVICE_CUDA = 2
 } unet_device;
 
-/* The convolutions' arithmetic. TF32 and BF16 need a GPU with tensor cores (compute capability 8.0 or
- * newer); asked of the CPU or of an older GPU, unet_predictor_create returns UNET_ERR_UNSUPPORTED. */
+/* The convolutions' arithmetic. TF32 needs a GPU with tensor cores (compute capability 8.0 or newer); BF16
+ * such a GPU or a CPU with AVX-512 BF16 (avx512_bf16). Asked of a device without them, unet_predictor_create
+ * returns UNET_ERR_UNSUPPORTED. */
 typedef enum unet_precision {
   UNET_PRECISION_FP32 = 0, /* every device: the bit-faithful reference */
   UNET_PRECISION_TF32 = 1, /* tensor cores: 10-bit mantissa products, fp32 sums */
-  UNET_PRECISION_BF16 = 2, /* tensor cores: bfloat16 operands, fp32 sums */
+  UNET_PRECISION_BF16 = 2, /* tensor cores or AVX-512 BF16: bfloat16 operands, fp32 sums */
   UNET_PRECISION_AUTO = 3  /* the default: TF32 on a GPU with tensor cores, else FP32 (as `unet predict`) */
 } unet_precision;
 

@@ -1,5 +1,9 @@
 // conv3x3 on the CPU: the U-Net's unpadded 3x3 convolution, forward and backward, as the blocked
 // products of kernels/cpu/conv_gemm.h.
+#include <cstddef>
+#include <vector>
+
+#include "kernels/cpu/bf16_gemm.h"
 #include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/rounded.h"
@@ -14,17 +18,39 @@ using namespace detail;
 // Winograd F(4x4, 3x3) where the rule of kernels/cpu/winograd.h says it pays (in FP32: at TF32/BF16 the CPU is
 // the reference for the tensor cores, products of rounded operands); else the direct product.
 namespace {
+
+// dy * (mask > 0), for the BF16 products, which read their operands unmasked (null mask: nothing to do).
+std::vector<float> masked(const float* dy, const float* mask, int64_t n) {
+  std::vector<float> out;
+  if (!mask) return out;
+  out.resize(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[i] = mask[i] > 0.0f ? dy[i] : 0.0f;
+  return out;
+}
+
+// The fused ReLU after the BF16 forward product.
+void clamp_negative(float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
 void forward(Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C, int H, int W,
              int K, bool relu) {
   if (prec == Precision::FP32 && conv3x3_uses_winograd(Conv3x3Pass::kForward, N, C, H, W, K)) {
     winograd_conv3x3(x, N, C, H, W, 0, {w, static_cast<int64_t>(C) * 9, 9, false}, K, b, y, relu);
     return;
   }
-  const Rounded xr(x, static_cast<int64_t>(N) * C * H * W, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
+  const bool dot = use_bf16_dot(prec);  // BF16 products (kernels/cpu/bf16_gemm.h) round their operands
+  const Rounded xr(x, static_cast<int64_t>(N) * C * H * W, dot ? Precision::FP32 : prec),
+      wr(w, static_cast<int64_t>(K) * C * 9, dot ? Precision::FP32 : prec);
   x = xr.get();
   w = wr.get();
   const OperandA A{w, static_cast<int64_t>(C) * 9, 9, 1, 9};
   const OperandB B{x, static_cast<int64_t>(C) * H * W, C, H, W, 9, 0, false, H - 2, W - 2};
+  if (dot) {
+    gemm_nn_bf16(A, K, B, N, b, y);
+    if (relu) clamp_negative(y, static_cast<int64_t>(N) * K * (H - 2) * (W - 2));
+    return;
+  }
   gemm_nn(A, K, B, N, b, y, relu);
 }
 
@@ -41,10 +67,17 @@ void backward_data(Precision prec, const float* dy, const float* mask, const flo
     winograd_conv3x3(dy, N, K, Ho, Wo, 2, {w, 9, static_cast<int64_t>(C) * 9, true}, C, nullptr, dx, false, mask);
     return;
   }
-  const Rounded dyr(dy, static_cast<int64_t>(N) * K * Ho * Wo, prec), wr(w, static_cast<int64_t>(K) * C * 9, prec);
+  const bool dot = use_bf16_dot(prec);
+  const Rounded dyr(dy, static_cast<int64_t>(N) * K * Ho * Wo, dot ? Precision::FP32 : prec),
+      wr(w, static_cast<int64_t>(K) * C * 9, dot ? Precision::FP32 : prec);
   dy = dyr.get();
   w = wr.get();
   const OperandA A{w, 9, static_cast<int64_t>(C) * 9, 1, 9};
+  if (dot) {  // the BF16 products convert dy as it is: mask it first
+    const std::vector<float> dym = masked(dy, mask, static_cast<int64_t>(N) * K * Ho * Wo);
+    const OperandB Bm{mask ? dym.data() : dy, static_cast<int64_t>(K) * Ho * Wo, K, Ho, Wo, 9, 2, true, H, W};
+    return gemm_nn_bf16(A, C, Bm, N, nullptr, dx);
+  }
   const OperandB B{dy, static_cast<int64_t>(K) * Ho * Wo, K, Ho, Wo, 9, 2, true, H, W, mask};
   gemm_nn(A, C, B, N, nullptr, dx);
 }
@@ -63,11 +96,16 @@ void backward_weight(Precision prec, const float* x, const float* dy, const floa
     bias_grad(dy, db, N, K, oplane, mask);
     return;
   }
-  const Rounded xr(x, N * C * plane, prec), dyr(dy, N * K * oplane, prec);  // db sums the FP32 dy
-  RowsA A{dyr.get(), K * oplane, oplane, Wo, W, mask};
+  const bool dot = use_bf16_dot(prec);
+  std::vector<float> dym;  // the BF16 products widen dy as it is: mask it first
+  if (dot && mask) dym = masked(dy, mask, N * K * oplane);
+  const Rounded xr(x, N * C * plane, dot ? Precision::FP32 : prec),
+      dyr(dot && mask ? dym.data() : dy, N * K * oplane, dot ? Precision::FP32 : prec);  // db sums the FP32 dy
+  RowsA A{dyr.get(), K * oplane, oplane, Wo, W, dot ? nullptr : mask};
   RowsB B{xr.get(), C * plane, plane, 9, {}};
   for (int t = 0; t < 9; ++t) B.off[t] = (t / 3) * static_cast<int64_t>(W) + t % 3;
-  gemm_nt(A, K, B, C * 9, N, static_cast<int64_t>(Ho) * W - 2, dw, static_cast<int64_t>(C) * 9);
+  if (dot) gemm_nt_bf16(A, K, B, C * 9, N, static_cast<int64_t>(Ho) * W - 2, dw, static_cast<int64_t>(C) * 9);
+  else gemm_nt(A, K, B, C * 9, N, static_cast<int64_t>(Ho) * W - 2, dw, static_cast<int64_t>(C) * 9);
   bias_grad(dy, db, N, K, oplane, mask);
 }
 

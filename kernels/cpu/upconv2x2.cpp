@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "kernels/cpu/bf16_gemm.h"
 #include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/parallel.h"
@@ -18,7 +19,9 @@ using namespace detail;
 void upconv2x2_forward(Stream, Precision prec, const float* x, const float* w, const float* b, float* y, int N, int C,
                        int H, int W, int K) {
   const int64_t P = static_cast<int64_t>(H) * W;
-  const Rounded xr(x, N * C * P, prec), wr(w, static_cast<int64_t>(C) * K * 4, prec);
+  const bool dot = use_bf16_dot(prec);  // BF16 products (kernels/cpu/bf16_gemm.h) round their operands
+  const Rounded xr(x, N * C * P, dot ? Precision::FP32 : prec),
+      wr(w, static_cast<int64_t>(C) * K * 4, dot ? Precision::FP32 : prec);
   x = xr.get();
   w = wr.get();
   const int M = 4 * K;
@@ -27,7 +30,8 @@ void upconv2x2_forward(Stream, Precision prec, const float* x, const float* w, c
   float* tap = scratch(kScratchTmp, static_cast<int64_t>(N) * M * P);
   const OperandA A{w, 1, M, 0, 1};
   const OperandB B{x, C * P, C, H, W, 1, 0, false, H, W};
-  gemm_nn(A, M, B, N, bias4.data(), tap);
+  if (dot) gemm_nn_bf16(A, M, B, N, bias4.data(), tap);
+  else gemm_nn(A, M, B, N, bias4.data(), tap);
   const int64_t rows = static_cast<int64_t>(N) * K * 2 * H;  // output rows (n, k, 2i+a)
   parallel_for(rows, grain_for(rows, 4 * W), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -71,11 +75,14 @@ float* split_taps(const float* dy, int N, int H, int W, int K) {
 void upconv2x2_backward_data(Stream, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
                              int W, int K) {
   const int64_t P = static_cast<int64_t>(H) * W;
-  const Rounded dyr(dy, N * K * 4 * P, prec), wr(w, static_cast<int64_t>(C) * K * 4, prec);
+  const bool dot = use_bf16_dot(prec);
+  const Rounded dyr(dy, N * K * 4 * P, dot ? Precision::FP32 : prec),
+      wr(w, static_cast<int64_t>(C) * K * 4, dot ? Precision::FP32 : prec);
   w = wr.get();
   const float* dyd = split_taps(dyr.get(), N, H, W, K);
   const OperandA A{w, static_cast<int64_t>(K) * 4, 1, 0, 1};
   const OperandB B{dyd, 4 * K * P, 4 * K, H, W, 1, 0, false, H, W};
+  if (dot) return gemm_nn_bf16(A, C, B, N, nullptr, dx);
   gemm_nn(A, C, B, N, nullptr, dx);
 }
 
@@ -84,11 +91,14 @@ void upconv2x2_backward_data(Stream, Precision prec, const float* dy, const floa
 void upconv2x2_backward_weight(Stream, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
                                int C, int H, int W, int K) {
   const int64_t P = static_cast<int64_t>(H) * W;
-  const Rounded xr(x, N * C * P, prec), dyr(dy, N * K * 4 * P, prec);  // db sums the FP32 dy
+  const bool dot = use_bf16_dot(prec);
+  const Rounded xr(x, N * C * P, dot ? Precision::FP32 : prec),
+      dyr(dy, N * K * 4 * P, dot ? Precision::FP32 : prec);  // db sums the FP32 dy
   const float* dyd = split_taps(dyr.get(), N, H, W, K);
   const RowsA A{xr.get(), C * P, P};
   const RowsB B{dyd, 4 * K * P, P, 1, {0}};
-  gemm_nt(A, C, B, 4 * K, N, P, dw, 4 * K);
+  if (dot) gemm_nt_bf16(A, C, B, 4 * K, N, P, dw, 4 * K);
+  else gemm_nt(A, C, B, 4 * K, N, P, dw, 4 * K);
   bias_grad(dy, db, N, K, 4 * P);
 }
 

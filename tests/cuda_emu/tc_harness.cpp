@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "emu.h"
+#include "kernels/cpu/bf16_gemm.h"
 #include "kernels/cuda/ops.cuh"
 #include "kernels/kernels.h"
 #include "kernels/precision.h"
@@ -139,6 +140,8 @@ void layouts_are_one_to_one() {
 }  // namespace
 
 int main() {
+  // The reference of the BF16 convolutions (rounded operands, FP32 products) on CPUs with AVX-512 BF16 too.
+  unet::kernels::cpu::detail::set_bf16_dot_products(false);
   layouts_are_one_to_one();
   for (Precision prec : {Precision::TF32, Precision::BF16}) {
     for (int sms : {1, 132}) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/backend.h"
+#include "kernels/cpu/bf16_gemm.h"
 
 int main(int argc, char** argv) {
   // Listing the tests needs no device (tools/gpu_check.sh --dry-run lists what each phase would run).
@@ -23,5 +24,8 @@ int main(int argc, char** argv) {
   unet::DeviceInfo info = unet::cuda_device_info();
   std::printf("GPU: %s, %d SMs, compute capability %d.%d\n", info.name.c_str(), info.sm_count, info.cc_major,
               info.cc_minor);
+  // The CPU side of the BF16 rows is the reference (rounded operands, FP32 products), also on a CPU whose
+  // AVX-512 BF16 products would sum in another order.
+  unet::kernels::cpu::detail::set_bf16_dot_products(false);
   return Catch::Session().run(argc, argv);
 }
