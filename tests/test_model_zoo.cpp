@@ -25,6 +25,11 @@ TEST_CASE("model zoo: paths pass through, short names search the model folders",
   ::setenv("UNET_MODELS_DIR", tmp.dir.c_str(), 1);
   CHECK(model_search_path().front() == tmp.dir.string());
   CHECK(resolve_model("isbi2012") == (fs::path(tmp.dir) / m.file).string());
+  REQUIRE(shipped_models().size() == 2);  // and the held-out variant, by its own name and file
+  const ShippedModel& h = shipped_models()[1];
+  CHECK(h.name == "isbi2012-heldout");
+  std::ofstream(fs::path(tmp.dir) / h.file) << "x";
+  CHECK(resolve_model("isbi2012-heldout") == (fs::path(tmp.dir) / h.file).string());
   ::unsetenv("UNET_MODELS_DIR");
 
   CHECK_THROWS_WITH(resolve_model("isbi2013"), Catch::Contains("\"isbi2013\"") && Catch::Contains("isbi2012"));

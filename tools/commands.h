@@ -64,7 +64,8 @@ inline const Command kPredict{
     "Segments an image, or every slice of a TIFF stack.\n"
     "Overlap tiles with mirrored borders; writes PREFIX_probs.tif (one float page per class),\n"
     "PREFIX_mask.png and PREFIX_overlay.png, band by band.",
-    {{"model", "CKPT|NAME", "a checkpoint written by unet train, or a shipped model's name (isbi2012)"},
+    {{"model", "CKPT|NAME",
+      "a checkpoint written by unet train, or a shipped model's name (isbi2012, isbi2012-heldout)"},
      {"images", "IMG|STACK", "the image or TIFF stack to segment", {"input"}},
      {"out", "PREFIX", "output prefix (-o)"},
      kDevice,
@@ -81,7 +82,7 @@ inline const Command kEval{
     "Scores segmentations with the ISBI 2012 metrics.\n"
     "Pixel, Rand and warping error and IoU of a model's segmentations, or of probability maps given as\n"
     "files, against labels: per slice at the best threshold, and their mean (with V_rand and V_info).",
-    {{"model", "CKPT|NAME", "segment --images with this checkpoint (or a shipped model: isbi2012)"},
+    {{"model", "CKPT|NAME", "segment --images with this checkpoint (or a shipped model: isbi2012, isbi2012-heldout)"},
      {"images", "DIR|STACK|IMG", "the images to segment", {"input"}},
      {"probs", "DIR|STACK|IMG", "probability maps instead (unet predict's _probs.tif, or P(cell))"},
      {"labels", "DIR|STACK|IMG", "the reference labels"},
@@ -141,7 +142,7 @@ inline const Command kInfo{
     "--model CKPT|NAME",
     "Shows what a model file holds.\n"
     "Its architecture, storage type, training state, recorded options and notes.",
-    {{"model", "CKPT|NAME", "a checkpoint or model file, or a shipped model's name (isbi2012)"}}};
+    {{"model", "CKPT|NAME", "a checkpoint or model file, or a shipped model's name (isbi2012, isbi2012-heldout)"}}};
 
 inline const Command kInspect{
     "inspect",
