@@ -147,26 +147,6 @@ UNET_BF16_TARGET void to_pair_plane(const float* lo, const float* hi, uint32_t* 
   }
 }
 
-// As kernels/cpu/conv_gemm.cpp: a run of one packed panel, lanes [lane, lane + len) = output pixels
-// (i, j .. j + len).
-struct Run {
-  int lane, len, i, j;
-};
-
-int panel_runs(const OperandB& B, int64_t p0, int g, int nc, Run* runs) {
-  int lane = 0, count = 0;
-  const int end = std::min(NR, nc - g * NR);
-  int64_t p = p0 + static_cast<int64_t>(g) * NR;
-  while (lane < end) {
-    const int i = static_cast<int>(p / B.Wo), j = static_cast<int>(p % B.Wo);
-    const int len = std::min(B.Wo - j, end - lane);
-    runs[count++] = {lane, len, i, j};
-    lane += len;
-    p += len;
-  }
-  return count;
-}
-
 // d[0:n) = s[0:n) for n <= NR words (copy_run moves the bits of floats unchanged).
 inline void copy_words(uint32_t* d, const uint32_t* s, int n) {
   copy_run(reinterpret_cast<float*>(d), reinterpret_cast<const float*>(s), n);

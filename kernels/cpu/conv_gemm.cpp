@@ -55,26 +55,6 @@ void pack_a_block(const OperandA& A, int M, int R, int mb, float* dst) {
   }
 }
 
-// A run of one packed panel: lanes [lane, lane + len) hold pixels (i, j .. j + len) of the output.
-struct Run {
-  int lane, len, i, j;
-};
-
-// The runs of panel g (pixels p0 + g*NR ...), at most NR / Wo + 2 of them; returns their count.
-int panel_runs(const OperandB& B, int64_t p0, int g, int nc, Run* runs) {
-  int lane = 0, count = 0;
-  const int end = std::min(NR, nc - g * NR);
-  int64_t p = p0 + static_cast<int64_t>(g) * NR;
-  while (lane < end) {
-    const int i = static_cast<int>(p / B.Wo), j = static_cast<int>(p % B.Wo);
-    const int len = std::min(B.Wo - j, end - lane);
-    runs[count++] = {lane, len, i, j};
-    lane += len;
-    p += len;
-  }
-  return count;
-}
-
 // Rows [r0, r0 + kc) of B_n for the pixels of `runs` into one panel (kc x NR, row rr at
 // dst + rr*NR), zero in lanes past the runs: each run is a piece of one shifted input row.
 void pack_panel(const OperandB& B, const float* xn, const float* mn, int r0, int kc, const Run* runs, int nruns,
@@ -125,6 +105,20 @@ void pack_panel(const OperandB& B, const float* xn, const float* mn, int r0, int
 }
 
 }  // namespace
+
+int panel_runs(const OperandB& B, int64_t p0, int g, int nc, Run* runs) {
+  int lane = 0, count = 0;
+  const int end = std::min(NR, nc - g * NR);
+  int64_t p = p0 + static_cast<int64_t>(g) * NR;
+  while (lane < end) {
+    const int i = static_cast<int>(p / B.Wo), j = static_cast<int>(p % B.Wo);
+    const int len = std::min(B.Wo - j, end - lane);
+    runs[count++] = {lane, len, i, j};
+    lane += len;
+    p += len;
+  }
+  return count;
+}
 
 void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y, bool relu) {
   const int R = B.C * B.taps;

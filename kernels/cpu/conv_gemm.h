@@ -43,6 +43,16 @@ struct OperandB {
   const float* mask = nullptr;
 };
 
+// A run of one packed panel of B's pixels: lanes [lane, lane + len) hold pixels (i, j .. j + len) of the
+// output, a piece of one output row.
+struct Run {
+  int lane, len, i, j;
+};
+
+// The runs of panel g (pixels p0 + g*NR ..., nc pixels in the block), at most NR / Wo + 2 of them; returns
+// their count. Shared by the FP32 and the BF16 products' panel packing.
+int panel_runs(const OperandB& B, int64_t p0, int g, int nc, Run* runs);
+
 // y[n * M * P + m * P + p] = bias[m] (0 when bias is null) + sum_r A(m, r) B_n(r, p), or with relu
 // max(0, that), applied as the last reduction block's tile is stored (the fused ReLU epilogue).
 void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y, bool relu = false);
