@@ -248,6 +248,21 @@ TEST_CASE("train: resuming with changed options is refused unless allowed, namin
   CHECK(train(ds, Dataset{}, cont).losses.size() == 3);
 }
 
+TEST_CASE("train: an asked precision is recorded with the options a resume compares", "[train][resume]") {
+  Dataset ds = synthetic(2, 40, 10);
+  TempDir d_tmp;
+  TrainOptions o = tiny_options(d_tmp.dir);
+  o.stop_at = 1;
+  train(ds, Dataset{}, o);
+  CHECK(read_checkpoint_state(d_tmp / "checkpoint.safetensors").extra.count("precision") == 0);  // the default
+  TempDir d_asked;
+  TrainOptions asked = tiny_options(d_asked.dir);
+  asked.stop_at = 1;
+  asked.precision = kernels::Precision::FP32;
+  train(ds, Dataset{}, asked);
+  CHECK(read_checkpoint_state(d_asked / "checkpoint.safetensors").extra.at("precision") == "fp32");
+}
+
 TEST_CASE("train: a stop request saves a checkpoint that resumes to the same final state", "[train][resume]") {
   Dataset ds = synthetic(2, 40, 10);
   TempDir da, db;

@@ -124,6 +124,8 @@ std::map<std::string, std::string> recorded_options(const TrainOptions& o) {
                         a.max_contrast != 0 || a.max_brightness != 0 || a.noise_sigma != 0;
   m["augment"] = augments ? "1" : "0";
   m["elastic-sigma"] = option_text(o.augment.elastic_sigma);
+  // The precision when the run asked for one (unset: the device's default, which may differ on resume).
+  if (o.precision) m["precision"] = kernels::precision_name(*o.precision);
   return m;
 }
 
