@@ -89,30 +89,8 @@ constexpr int kMaxPanelsPerTask = 8;
 constexpr int kMaxRowBlocksPerTask = 64;  // rows per task: at most 64 x 8 over each packed block of B
 constexpr int kMaxRuns = NR + 1;
 
-// Grow-only 64-byte aligned memory of the calling thread for these products (conv_gemm.h's scratch()
-// slots stay theirs).
-enum PairSlot { kPairsA = 0, kPairsB, kPairsPanel, kPairSlots };
-void* pair_scratch(int slot, int64_t bytes) {
-  struct Buffers {
-    void* p[kPairSlots] = {};
-    int64_t n[kPairSlots] = {};
-    ~Buffers() {
-      for (void* q : p) std::free(q);
-    }
-  };
-  thread_local Buffers s;
-  if (bytes > s.n[slot]) {
-    std::free(s.p[slot]);
-    const int64_t n = (bytes + 63) / 64 * 64;
-    s.p[slot] = std::aligned_alloc(64, static_cast<size_t>(n));
-    if (!s.p[slot]) {
-      s.n[slot] = 0;
-      throw std::bad_alloc();
-    }
-    s.n[slot] = n;
-  }
-  return s.p[slot];
-}
+// The products' BF16 words live in conv_gemm.h's per-thread scratch slots (4 bytes a float there).
+void* pair_scratch(int slot, int64_t bytes) { return scratch(slot, (bytes + 3) / 4); }
 
 // Row block mb of A as R2 = C2 * taps pairs x MR words (word q * MR + i: the pair q of row m), zero past M
 // and past the last channel.
@@ -290,11 +268,11 @@ void gemm_nn_bf16(const OperandA& A, int M, const OperandB& B, int N, const floa
   if (P <= 0 || M <= 0 || N <= 0) return;
 
   // A as pairs, row block mb at ap + mb * R2 * MR; B_n as C2 planes of pairs at xb + n * C2 * plane.
-  uint32_t* ap = static_cast<uint32_t*>(pair_scratch(kPairsA, static_cast<int64_t>(MB) * R2 * MR * 4));
+  uint32_t* ap = static_cast<uint32_t*>(pair_scratch(kScratchPairsA, static_cast<int64_t>(MB) * R2 * MR * 4));
   parallel_for(MB, grain_for(MB, static_cast<int64_t>(R2) * MR * 2), [&](int64_t b0, int64_t b1) {
     for (int64_t mb = b0; mb < b1; ++mb) pack_a_pairs(A, M, B.C, B.taps, static_cast<int>(mb), ap + mb * R2 * MR);
   });
-  uint32_t* xb = static_cast<uint32_t*>(pair_scratch(kPairsB, static_cast<int64_t>(N) * C2 * plane * 4));
+  uint32_t* xb = static_cast<uint32_t*>(pair_scratch(kScratchPairsB, static_cast<int64_t>(N) * C2 * plane * 4));
   const int64_t planes = static_cast<int64_t>(N) * C2;
   parallel_for(planes, grain_for(planes, 2 * plane), [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
@@ -314,7 +292,7 @@ void gemm_nn_bf16(const OperandA& A, int M, const OperandB& B, int N, const floa
   const int mbt = (MB + MT - 1) / MT;
   const int64_t tasks = static_cast<int64_t>(N) * PB * MT;
   parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
-    uint32_t* bp = static_cast<uint32_t*>(pair_scratch(kPairsPanel, static_cast<int64_t>(kKc2) * nc * 4));
+    uint32_t* bp = static_cast<uint32_t*>(pair_scratch(kScratchPairsPanel, static_cast<int64_t>(kKc2) * nc * 4));
     Run runs[kMaxPanelsPerTask * kMaxRuns];
     int nruns[kMaxPanelsPerTask];
     for (int64_t task = t0; task < t1; ++task) {
@@ -354,8 +332,8 @@ void gemm_nt_bf16(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L
   const int64_t a_count = static_cast<int64_t>(N) * M * L;
   const int64_t b_extent = static_cast<int64_t>(N - 1) * B.n_stride +
                            static_cast<int64_t>((J - 1) / B.taps) * B.c_stride + B.off[B.taps - 1] + L;
-  uint16_t* a16 = static_cast<uint16_t*>(pair_scratch(kPairsA, a_count * 2 + 64));
-  uint16_t* b16 = static_cast<uint16_t*>(pair_scratch(kPairsB, b_extent * 2 + 64));
+  uint16_t* a16 = static_cast<uint16_t*>(pair_scratch(kScratchPairsA, a_count * 2 + 64));
+  uint16_t* b16 = static_cast<uint16_t*>(pair_scratch(kScratchPairsB, b_extent * 2 + 64));
   to_bf16_parallel(B.b, b16, b_extent);
   const int64_t arows = static_cast<int64_t>(N) * M;
   parallel_for(arows, grain_for(arows, L), [&](int64_t r0, int64_t r1) {

@@ -93,6 +93,9 @@ enum ScratchSlot {
   kScratchWinoM,
   kScratchWinoUShared,
   kScratchWinoVShared,
+  kScratchPairsA,  // kernels/cpu/bf16_gemm.cpp: BF16 pairs of A, of B's planes, of one panel
+  kScratchPairsB,
+  kScratchPairsPanel,
   kScratchSlots
 };
 
