@@ -119,6 +119,52 @@ Var conv3x3_relu(const Var& x, const Var& w, const Var& b) {
   return out;
 }
 
+Var conv3x3_relu_concat(const Var& skip, const Var& up, const Var& w, const Var& b) {
+  const char* op = "conv3x3_relu_concat";
+  check_4d(op, "skip", skip);
+  check_4d(op, "up", up);
+  check_4d(op, "weight", w);
+  check_same_device(op, {&skip, &up, &w, &b});
+  const Shape &ss = skip.shape(), &us = up.shape(), &ws = w.shape();
+  int N = narrow(ss[0]), Cs = narrow(ss[1]), Hs = narrow(ss[2]), Ws = narrow(ss[3]);
+  int Cu = narrow(us[1]), H = narrow(us[2]), W = narrow(us[3]), Ko = narrow(ws[0]);
+  UNET_CHECK(us[0] == N && Hs >= H && Ws >= W && Cs > 0 && Cu > 0, op, ": skip ", shape_str(ss),
+             " cannot be cropped to up ", shape_str(us));
+  UNET_CHECK(ws[1] == Cs + Cu && ws[2] == 3 && ws[3] == 3, op, ": weight ", shape_str(ws), " does not fit skip ",
+             shape_str(ss), " and up ", shape_str(us), " (want [K,", Cs + Cu, ",3,3])");
+  UNET_CHECK(b.value().numel() == ws[0], op, ": bias has ", b.value().numel(), " elements for ", ws[0],
+             " output channels");
+  UNET_CHECK(H >= 3 && W >= 3, op, ": input ", shape_str(us), " is smaller than the 3x3 kernel");
+  Device d = up.device();
+  const kernels::Precision prec = conv_precision();
+  OpRange r(op);
+  Tensor y = Tensor::empty({N, Ko, H - 2, W - 2}, DType::F32, d);
+  table(d).conv3x3_relu_concat_forward(stream(d), prec, skip.value().f32(), up.value().f32(), w.value().f32(),
+                                       b.value().f32(), y.f32(), N, Cs, Hs, Ws, Cu, H, W, Ko);
+  Var out = make_output(y, {&skip, &up, &w, &b});
+  if (out.requires_grad()) {
+    Tape::current().record(op, [skip, up, w, b, out, N, Cs, Hs, Ws, Cu, H, W, Ko, d, prec] {
+      if (!out.grad().defined()) return;
+      const float *dy = out.grad().f32(), *y = out.value().f32();
+      if (skip.requires_grad() || up.requires_grad()) {
+        Tensor ds = Tensor::empty(skip.shape(), DType::F32, d), du = Tensor::empty(up.shape(), DType::F32, d);
+        table(d).conv3x3_relu_concat_backward_data(stream(d), prec, dy, y, w.value().f32(), ds.f32(), du.f32(), N, Cs,
+                                                   Hs, Ws, Cu, H, W, Ko);
+        if (skip.requires_grad()) skip.accumulate_grad(ds);
+        if (up.requires_grad()) up.accumulate_grad(du);
+      }
+      if (w.requires_grad() || b.requires_grad()) {
+        Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
+        table(d).conv3x3_relu_concat_backward_weight(stream(d), prec, skip.value().f32(), up.value().f32(), dy, y,
+                                                     dw.f32(), db.f32(), N, Cs, Hs, Ws, Cu, H, W, Ko);
+        if (w.requires_grad()) w.accumulate_grad(dw);
+        if (b.requires_grad()) b.accumulate_grad(db);
+      }
+    });
+  }
+  return out;
+}
+
 Var conv1x1(const Var& x, const Var& w, const Var& b) {
   check_conv("conv1x1", x, w, b, 1);
   const Shape& s = x.shape();

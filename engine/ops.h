@@ -29,6 +29,9 @@ Var conv3x3(const Var& x, const Var& w, const Var& b);  // unpadded: H,W shrink 
 // relu(conv3x3(x, w, b)) as one op (the kernels' conv3x3_relu_*): the same values and gradients, without the
 // separate ReLU pass; its output is the ReLU's, which its backward reads for the mask.
 Var conv3x3_relu(const Var& x, const Var& w, const Var& b);
+// relu(conv3x3(crop_concat(skip, up), w, b)) as one op (the kernels' conv3x3_relu_concat_*): the U-Net decoder's
+// first convolution, reading the skip's crop in place; no concatenated tensor is made or kept for the backward.
+Var conv3x3_relu_concat(const Var& skip, const Var& up, const Var& w, const Var& b);
 Var conv1x1(const Var& x, const Var& w, const Var& b);
 Var relu(const Var& x);
 Var maxpool2x2(const Var& x);                             // H, W must be even

@@ -128,6 +128,51 @@ void conv3x3_relu_rows(std::vector<OpCase>& rows, int N, int C, int H, int W, in
                   }});
 }
 
+// The decoder's first convolution over [crop(skip), up] without the concatenation: the counts of
+// conv3x3_relu over the concatenated input, but the skip is read in its window only and no concatenated
+// tensor is written or read. dims: N, Cs, Hs, Ws, Cu, H, W, K (the convolution's input is H x W).
+void conv3x3_relu_concat_rows(std::vector<OpCase>& rows, int N, int Cs, int Hs, int Ws, int Cu, int H, int W, int K,
+                              Size size, const std::string& why = "",
+                              kernels::Precision prec = kernels::Precision::FP32) {
+  const ConvDims d{Conv::k3x3, N, Cs + Cu, H, W, K};
+  const int64_t ns = int64_t{N} * Cs * Hs * Ws, nu = int64_t{N} * Cu * H * W;
+  const Precision rp = conv_precision(prec);
+  const std::string variant = prec == kernels::Precision::FP32 ? "" : precision_name(rp);
+  const std::vector<int64_t> dims{N, Cs, Hs, Ws, Cu, H, W, K};
+  const std::string names = "N,Cs,Hs,Ws,Cu,H,W,K";
+  auto relu_out = [=](Buffers& b) {
+    std::vector<float> v = b.values(d.y());
+    for (float& e : v) e = e > 0.0f ? e : 0.0f;
+    return b.input(v);
+  };
+  rows.push_back({"conv3x3_relu_concat_forward", names, dims, variant, why, "", size, rp, 2 * d.macs(),
+                  kF * (d.x() + d.w() + K + d.y()), [=](Buffers& b) -> Launch {
+                    const float *s = b.input(ns), *u = b.input(nu), *w = b.input(d.w()), *bs = b.input(K);
+                    float* y = b.output(d.y());
+                    return [=](const Backend& be) {
+                      be.unet->conv3x3_relu_concat_forward(be.stream, prec, s, u, w, bs, y, N, Cs, Hs, Ws, Cu, H, W, K);
+                    };
+                  }});
+  rows.push_back({"conv3x3_relu_concat_backward_data", names, dims, variant, why, "", size, rp, 2 * d.macs(),
+                  kF * (2 * d.y() + d.w() + ns + nu), [=](Buffers& b) -> Launch {
+                    const float *dy = b.input(d.y()), *y = relu_out(b), *w = b.input(d.w());
+                    float *ds = b.output(ns), *du = b.output(nu);
+                    return
+                        [=](const Backend& be) {
+      be.unet->conv3x3_relu_concat_backward_data(be.stream, prec, dy, y, w, ds, du, N, Cs, Hs, Ws, Cu, H, W, K);
+                        };
+                  }});
+  rows.push_back({"conv3x3_relu_concat_backward_weight", names, dims, variant, why, "", size, rp, 2 * d.macs(),
+                  kF * (d.x() + 2 * d.y() + d.w() + K), [=](Buffers& b) -> Launch {
+                    const float *s = b.input(ns), *u = b.input(nu), *dy = b.input(d.y()), *y = relu_out(b);
+                    float *dw = b.output(d.w()), *db = b.output(K);
+                    return
+                        [=](const Backend& be) {
+      be.unet->conv3x3_relu_concat_backward_weight(be.stream, prec, s, u, dy, y, dw, db, N, Cs, Hs, Ws, Cu, H, W, K);
+                        };
+                  }});
+}
+
 // The paper's 23 convolutions: four are large rows (the GPU cross-check takes them: the 572 input, the
 // widest map, the deepest layer, the deepest up-convolution), the head is a small one, the rest bench rows.
 void paper_rows(std::vector<OpCase>& rows) {
@@ -467,6 +512,25 @@ std::vector<OpCase> op_cases() {
   conv3x3_relu_rows(rows, 1, 16, 314, 314, 16, bench, "the base-16 network's down.0.conv2 at tile 316");
   conv3x3_relu_rows(rows, 1, 64, 284, 284, 64, bench, "an earlier CPU benchmark shape");
   conv3x3_relu_rows(rows, 1, 256, 30, 30, 256, bench, "an earlier CPU benchmark shape");
+  // conv3x3_relu_concat: crops with odd and even margins, nothing cropped, batches, the direct product's and
+  // Winograd's paths on the CPU, the CUDA tiles' edges, a reduction that crosses from the skip to up inside a tile.
+  conv3x3_relu_concat_rows(rows, 1, 2, 11, 12, 3, 7, 9, 5, tiny, "odd margins, direct on the CPU");
+  conv3x3_relu_concat_rows(rows, 2, 3, 13, 11, 2, 13, 11, 4, tiny, "nothing cropped, a batch");
+  conv3x3_relu_concat_rows(rows, 1, 8, 40, 41, 8, 34, 35, 17, tiny, "Winograd on the CPU: ragged tiles");
+  conv3x3_relu_concat_rows(rows, 2, 35, 16, 16, 35, 12, 10, 130, tiny, "C, K > 64: the 128 tile");
+  conv3x3_relu_concat_rows(rows, 3, 4, 24, 24, 4, 20, 20, 8, tiny, split_k);
+  conv3x3_relu_concat_rows(rows, 1, 64, 64, 64, 64, 56, 56, 64, small,
+                           "the crop of the paper's up.3.conv1, 64 channels");
+  conv3x3_relu_concat_rows(rows, 2, 16, 60, 60, 16, 44, 44, 16, small, "a batch of two, Winograd on the CPU");
+  for (kernels::Precision p : {kernels::Precision::TF32, kernels::Precision::BF16}) {
+    conv3x3_relu_concat_rows(rows, 2, 3, 13, 11, 2, 13, 11, 4, tiny, "nothing cropped, a batch", p);
+    conv3x3_relu_concat_rows(rows, 3, 4, 24, 24, 4, 20, 20, 8, tiny, split_k, p);
+    conv3x3_relu_concat_rows(rows, 1, 64, 568, 568, 64, 392, 392, 64, large, "the paper's up.0.conv1", p);
+  }
+  conv3x3_relu_concat_rows(rows, 1, 64, 568, 568, 64, 392, 392, 64, large, "the paper's up.0.conv1");
+  conv3x3_relu_concat_rows(rows, 1, 512, 64, 64, 512, 56, 56, 512, large, "the paper's up.3.conv1: the deepest");
+  conv3x3_relu_concat_rows(rows, 1, 128, 280, 280, 128, 200, 200, 128, bench, "the paper's up.1.conv1");
+  conv3x3_relu_concat_rows(rows, 1, 16, 312, 312, 16, 136, 136, 16, bench, "the base-16 network's up.0.conv1 at 316");
   // conv1x1 and upconv2x2 likewise.
   conv_rows(rows, Conv::k1x1, 2, 7, 5, 9, 3, tiny);
   conv_rows(rows, Conv::k1x1, 1, 64, 38, 38, 2, tiny, "the head's channels");

@@ -248,8 +248,12 @@ Var UNet::forward(const Var& x, bool train, Rng* dropout_rng, const Observer* ob
     const std::string name = "up." + std::to_string(cfg_.depth - 1 - i);
     h = ops::upconv2x2(h, up_w_[i], up_b_[i]);
     if (observe) (*observe)(name + ".upconv", h.value());
-    h = ops::crop_concat(skips[cfg_.depth - 1 - i], h);
-    h = double_conv(up_conv_[i], h, name, observe);
+    // The first convolution reads [crop(skip), h] in place: no concatenated copy (ops::conv3x3_relu_concat).
+    const ConvPair& p = up_conv_[i];
+    h = ops::conv3x3_relu_concat(skips[cfg_.depth - 1 - i], h, p.w1, p.b1);
+    if (observe) (*observe)(name + ".conv1", h.value());
+    h = ops::conv3x3_relu(h, p.w2, p.b2);
+    if (observe) (*observe)(name + ".conv2", h.value());
   }
   return ops::conv1x1(h, head_w_, head_b_);
 }

@@ -57,7 +57,7 @@ void pack_a_block(const OperandA& A, int M, int R, int mb, float* dst) {
 
 // Rows [r0, r0 + kc) of B_n for the pixels of `runs` into one panel (kc x NR, row rr at
 // dst + rr*NR), zero in lanes past the runs: each run is a piece of one shifted input row.
-void pack_panel(const OperandB& B, const float* xn, const float* mn, int r0, int kc, const Run* runs, int nruns,
+void pack_panel(const OperandB& B, int n, const float* xn, const float* mn, int r0, int kc, const Run* runs, int nruns,
                 float* dst) {
   const int64_t plane = static_cast<int64_t>(B.H) * B.W;
   const int filled = runs[nruns - 1].lane + runs[nruns - 1].len;
@@ -68,7 +68,9 @@ void pack_panel(const OperandB& B, const float* xn, const float* mn, int r0, int
       di = B.flip ? 2 - t / 3 : t / 3;
       dj = B.flip ? 2 - t % 3 : t % 3;
     }
-    const float* xc = xn + c * plane;
+    const bool from_skip = c < B.skip.Cs;  // the skip connection's crop, read in place
+    const float* xc = from_skip ? B.skip.plane(n, c) : xn + (c - B.skip.Cs) * plane;
+    const int64_t ld = from_skip ? B.skip.Ws : B.W;
     const float* mc = mn ? mn + c * plane : nullptr;
     float* d = dst + rr * NR;
     for (int u = 0; u < nruns; ++u) {
@@ -79,7 +81,7 @@ void pack_panel(const OperandB& B, const float* xn, const float* mn, int r0, int
         std::fill(o, o + run.len, 0.0f);
         continue;
       }
-      const float* row = xc + static_cast<int64_t>(si) * B.W;
+      const float* row = xc + si * ld;
       const float* mrow = mc ? mc + static_cast<int64_t>(si) * B.W : nullptr;
       // The next panels read on along the same rows: ask for them now, since nothing else would
       // (hundreds of interleaved rows are more streams than the hardware prefetcher follows).
@@ -165,7 +167,7 @@ void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bi
         const int kc = std::min(kKc, R - pc);
         const bool last = relu && pc + kc == R;  // the ReLU goes with the sum's last store
         for (int g = 0; g < panels; ++g)
-          pack_panel(B, xn, mn, pc, kc, runs + g * kMaxRuns, nruns[g], bp + static_cast<int64_t>(g) * kc * NR);
+          pack_panel(B, n, xn, mn, pc, kc, runs + g * kMaxRuns, nruns[g], bp + static_cast<int64_t>(g) * kc * NR);
         for (int mb = mb0; mb < mb1; ++mb) {
           const int rows = std::min(MR, M - mb * MR);
           const float* in = pc == 0 ? init.data() + mb * MR : nullptr;

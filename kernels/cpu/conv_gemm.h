@@ -27,6 +27,19 @@ struct OperandA {
   int taps;
 };
 
+// An input of a 3x3 convolution whose first Cs channels are the centre crop of a second tensor, read in place:
+// the U-Net's skip connection, so crop_concat is never materialised. Channel c < Cs of image n is the window
+// of skip[n, c] (Hs x Ws) at (oy, ox), rows Ws floats apart; the other channels are those of the operand's
+// x, less Cs (x holds C - Cs channels). Cs = 0: no second input.
+struct SkipView {
+  const float* skip = nullptr;
+  int Cs = 0, Hs = 0, Ws = 0, oy = 0, ox = 0;
+  // The window's first pixel in channel c < Cs of image n.
+  const float* plane(int64_t n, int c) const {
+    return skip + (n * Cs + c) * static_cast<int64_t>(Hs) * Ws + static_cast<int64_t>(oy) * Ws + ox;
+  }
+};
+
 // The im2col view of an input x[N, C, H, W] (image n at x + n * n_stride), r = c * taps + t,
 // p = i * Wo + j:
 //   taps == 9: B_n(r, p) = x[n, c, i + di - pad, j + dj - pad], zero outside the H x W plane, with
@@ -41,6 +54,7 @@ struct OperandB {
   bool flip;
   int Ho, Wo;
   const float* mask = nullptr;
+  SkipView skip{};  // the first skip.Cs of the C channels read from a skip tensor (then x holds C - skip.Cs)
 };
 
 // A run of one packed panel of B's pixels: lanes [lane, lane + len) hold pixels (i, j .. j + len) of the

@@ -190,16 +190,23 @@ void transform_filters(const WinoFilters& f, int M, int m0, int rows, int c0, in
 
 // V[xi][c - c0][lane] of one panel for channels [c0, c0 + cbk): at out + xi * cbk * 32 +
 // (c - c0) * 32 + lane. Lanes past the panel's tiles are zero (not stale scratch).
-void transform_inputs(const Geometry& g, const float* x, const float* mask, int64_t panel, int c0, int cbk,
-                      float* out) {
+void transform_inputs(const Geometry& g, const float* x, const float* mask, const SkipView& skip, int64_t panel, int c0,
+                      int cbk, float* out) {
   Piece pc[kMaxPieces];
   const int np = panel_pieces(g, panel, pc);
   const int64_t plane = static_cast<int64_t>(g.H) * g.W, xi_stride = static_cast<int64_t>(cbk) * kPanel;
   for (int cc = 0; cc < cbk; ++cc)
     for (int k = 0; k < np; ++k) {
       const Piece& q = pc[k];
-      const int64_t off = (static_cast<int64_t>(q.n) * g.R + c0 + cc) * plane;
-      input_tiles(x + off, g.H, g.W, q.ty * kTile - g.pad, q.tx * kTile - g.pad, q.len, out + cc * kPanel + q.lane,
+      const int c = c0 + cc;
+      if (c < skip.Cs) {  // the skip connection's crop, read in place
+        input_tiles(skip.plane(q.n, c), g.H, g.W, skip.Ws, q.ty * kTile, q.tx * kTile, q.len,
+                    out + cc * kPanel + q.lane, xi_stride,
+                    cc + kPrefetchChannels < cbk ? kPrefetchChannels * static_cast<int64_t>(skip.Hs) * skip.Ws : 0);
+        continue;
+      }
+      const int64_t off = (static_cast<int64_t>(q.n) * (g.R - skip.Cs) + c - skip.Cs) * plane;
+      input_tiles(x + off, g.H, g.W, g.W, q.ty * kTile - g.pad, q.tx * kTile - g.pad, q.len, out + cc * kPanel + q.lane,
                   xi_stride, cc + kPrefetchChannels < cbk ? kPrefetchChannels * plane : 0, mask ? mask + off : nullptr);
     }
   const int filled = pc[np - 1].lane + pc[np - 1].len;
@@ -214,7 +221,7 @@ void transform_inputs(const Geometry& g, const float* x, const float* mask, int6
 }  // namespace
 
 void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const WinoFilters& f, int M,
-                      const float* bias, float* y, bool relu, const float* mask) {
+                      const float* bias, float* y, bool relu, const float* mask, const SkipView& skip) {
   Geometry g;
   g.N = N, g.R = R, g.H = H, g.W = W, g.pad = pad, g.M = M;
   g.Ho = H + 2 * pad - 2, g.Wo = W + 2 * pad - 2;
@@ -257,7 +264,7 @@ void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const
         } else {
           const int64_t v = u - uunits, panel = v % g.panels;
           const int c0 = static_cast<int>(v / g.panels) * p.cb, cbk = std::min(p.cb, R - c0);
-          transform_inputs(g, x, mask, panel, c0, cbk,
+          transform_inputs(g, x, mask, skip, panel, c0, cbk,
                            vs + int64_t{kPoints} * kPanel * g.panels * c0 + panel * kPoints * cbk * kPanel);
         }
       }
@@ -294,7 +301,8 @@ void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const
         if (p.shared_v) {
           vb = vs + int64_t{kPoints} * kPanel * g.panels * c0 + pan0 * kPoints * vxi;
         } else {
-          for (int gg = 0; gg < gpn; ++gg) transform_inputs(g, x, mask, pan0 + gg, c0, cbk, vl + gg * kPoints * vxi);
+          for (int gg = 0; gg < gpn; ++gg)
+            transform_inputs(g, x, mask, skip, pan0 + gg, c0, cbk, vl + gg * kPoints * vxi);
           vb = vl;
         }
         // M[xi] (+)= U[xi] . V[xi]

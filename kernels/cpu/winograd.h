@@ -16,6 +16,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/conv_gemm.h"
+
 namespace unet::kernels::cpu {
 
 enum class Conv3x3Algo { kAuto, kDirect, kWinograd };
@@ -68,14 +70,19 @@ struct WinoFilters {
 // filters (a full correlation of dy). relu: y = max(0, that), applied as the output tiles are written.
 // mask (optional, laid out as x): x reads as zero where it is not > 0 (the ReLU's mask on dy, applied as the
 // input tiles are transformed).
+// skip (pad 0, no mask): the first skip.Cs input channels are read from the skip tensor's crop (conv_gemm.h);
+// x then holds the other R - skip.Cs.
 void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const WinoFilters& g, int M,
-                      const float* bias, float* y, bool relu = false, const float* mask = nullptr);
+                      const float* bias, float* y, bool relu = false, const float* mask = nullptr,
+                      const SkipView& skip = {});
 
 // dw[k, c, di, dj] = sum_{n, i, j} dy[n, k, i, j] * x[n, c, i + di, j + dj]   (kernels/cpu/winograd_weight.cpp)
 // x[N, C, H, W], dy[N, K, H - 2, W - 2]; the bias gradient is left to the caller. mask (optional, laid out as
 // dy): dy reads as zero where it is not > 0 (the ReLU's mask, applied as dy's tiles are transformed).
+// skip: the first skip.Cs channels of x read from the skip tensor's crop (x holds the other C - skip.Cs).
+// ldw: dw's row stride (dw[k, c, t] at dw[k * ldw + c * 9 + t]), C * 9 when 0.
 void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int H, int W, int K, float* dw,
-                             const float* mask = nullptr);
+                             const float* mask = nullptr, const SkipView& skip = {}, int64_t ldw = 0);
 
 }  // namespace detail
 }  // namespace unet::kernels::cpu

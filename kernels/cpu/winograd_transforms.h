@@ -111,12 +111,13 @@ inline void interleave_4(const v16 y[4], v16 w[4]) {
 }
 
 // Input transform of n <= 16 consecutive tiles of one tile row in one channel: V = B^T d B.
-// plane: the channel's H x W input; i0, j0: the first tile's top-left input pixel (negative or past
+// plane: the channel's H x W input, rows ld floats apart (W, or the skip tensor's width where the input is a crop
+// of it); i0, j0: the first tile's top-left input pixel (negative or past
 // the plane where the zero padding or the ragged edge lies: those pixels read as zero).
 // out[xi * xi_stride + l] = V_l[xi] for l < n (lanes past n are left alone).
 // mplane (optional, laid out as plane): pixels where it is not > 0 read as zero (the ReLU's mask on dy).
-inline void input_tiles(const float* plane, int H, int W, int i0, int j0, int n, float* out, int64_t xi_stride,
-                        int64_t prefetch, const float* mplane = nullptr) {
+inline void input_tiles(const float* plane, int H, int W, int64_t ld, int i0, int j0, int n, float* out,
+                        int64_t xi_stride, int64_t prefetch, const float* mplane = nullptr) {
   const int ncols = 4 * n + 2;  // columns the n tiles read
   v16 h[6][6];                  // h[r][b]: row r of d times B
   for (int r = 0; r < 6; ++r) {
@@ -125,7 +126,7 @@ inline void input_tiles(const float* plane, int H, int W, int i0, int j0, int n,
       for (int b = 0; b < 6; ++b) h[r][b] = v16{};
       continue;
     }
-    const float* row = plane + static_cast<int64_t>(i) * W;
+    const float* row = plane + i * ld;
     if (prefetch) {  // the same pixels a few channels on: hundreds of rows are too many streams
       const float* ahead = row + prefetch + j0;  // for the hardware prefetcher to follow
       for (int q = 0; q < ncols; q += 16) __builtin_prefetch(ahead + q);
@@ -136,7 +137,7 @@ inline void input_tiles(const float* plane, int H, int W, int i0, int j0, int n,
       const int lo = std::max(0, -c0), hi = std::min({16, W - c0, ncols - 16 * q});
       v[q] = load_lanes(row, c0, lo, hi);
       if (mplane) {
-        const v16 m = load_lanes(mplane + static_cast<int64_t>(i) * W, c0, lo, hi);
+        const v16 m = load_lanes(mplane + i * ld, c0, lo, hi);
         v[q] = m > v16{} ? v[q] : v16{};
       }
     }

@@ -31,10 +31,11 @@ constexpr int kMinTasks = 8;
 }  // namespace
 
 void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int H, int W, int K, float* dw,
-                             const float* mask) {
+                             const float* mask, const SkipView& skip, int64_t ldw) {
   const int Ho = H - 2, Wo = W - 2;
+  if (ldw <= 0) ldw = static_cast<int64_t>(C) * 9;
   if (N <= 0 || C <= 0 || K <= 0 || Ho <= 0 || Wo <= 0) {
-    std::fill_n(dw, static_cast<int64_t>(K) * C * 9, 0.0f);
+    for (int k = 0; k < K; ++k) std::fill_n(dw + k * ldw, static_cast<int64_t>(C) * 9, 0.0f);
     return;
   }
   const int TH = (Ho + kTile - 1) / kTile, TW = (Wo + kTile - 1) / kTile;
@@ -65,7 +66,7 @@ void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int 
           alignas(64) float o[9][16];
           for (int tap = 0; tap < 9; ++tap) store16(o[tap], t[tap]);
           for (int l = 0; l < std::min(16, K - kf); ++l)
-            for (int tap = 0; tap < 9; ++tap) dw[(static_cast<int64_t>(kf + l) * C + c) * 9 + tap] = o[tap][l];
+            for (int tap = 0; tap < 9; ++tap) dw[(kf + l) * ldw + c * 9 + tap] = o[tap][l];
         }
   };
 
@@ -94,9 +95,13 @@ void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int 
             const int64_t rem = q % per_image;
             const int ty = static_cast<int>(rem / TW), tx = static_cast<int>(rem % TW);
             const int len = static_cast<int>(std::min<int64_t>({TW - tx, q1 - q, kLanes}));
-            const float* xp = x + (static_cast<int64_t>(n) * C + c0 + cc) * plane;
-            input_tiles(xp, H, W, ty * kTile, tx * kTile, len, drow + (q - q0), dxi,
-                        c0 + cc + 2 < std::min(C, c0 + cr) ? 2 * plane : 0);
+            const int c = c0 + cc;
+            const bool from_skip = c < skip.Cs;  // the skip connection's crop, read in place
+            const float* xp =
+                from_skip ? skip.plane(n, c) : x + (static_cast<int64_t>(n) * (C - skip.Cs) + c - skip.Cs) * plane;
+            const int64_t ld = from_skip ? skip.Ws : W, ahead = from_skip ? int64_t{skip.Hs} * skip.Ws : plane;
+            input_tiles(xp, H, W, ld, ty * kTile, tx * kTile, len, drow + (q - q0), dxi,
+                        c + 2 < std::min(C, c0 + cr) ? 2 * ahead : 0);
             q += len;
           }
           if (used < padded)

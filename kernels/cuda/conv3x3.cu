@@ -27,6 +27,9 @@ struct Conv3x3Fwd : T {
   int kk_a, kk_b0;   // the thread's reduction offsets (A: fixed; B: first of its rows)
   int Kred, HW, W;
   const float* xb;  // &x[n, 0, i, j] of the thread's B column
+  const float* sb;  // &skip[n, 0, oy + i, ox + j] (conv3x3_relu_concat: channels c < Cs)
+  int Cs, Ws;
+  int64_t HsWs;
   bool b_valid;
   int64_t HoWo;
 
@@ -47,10 +50,15 @@ struct Conv3x3Fwd : T {
     const int64_t p = n0 + T::template mf_mn<T::BN>(tid);
     b_valid = p < a.Ncols;
     xb = a.x;
+    sb = a.skip;
+    Cs = a.Cs;
+    Ws = a.Ws;
+    HsWs = a.skip_plane();
     if (b_valid) {
       const int64_t n = p / HoWo, q = p - n * HoWo;
       const int i = static_cast<int>(q / a.Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * a.Wo);
-      xb = a.x + n * a.C * static_cast<int64_t>(HW) + static_cast<int64_t>(i) * a.W + j;
+      xb = a.x_pixel(n, i, j);
+      if (Cs > 0) sb = a.skip_pixel(n, i, j);
     }
   }
 
@@ -65,7 +73,7 @@ struct Conv3x3Fwd : T {
       float v = 0.0f;
       if (b_valid && r < Kred) {
         const int c = r / 9, tap = r - 9 * c, di = tap / 3, dj = tap - 3 * di;
-        v = __ldg(xb + static_cast<int64_t>(c) * HW + di * W + dj);
+        v = c < Cs ? __ldg(sb + c * HsWs + di * Ws + dj) : __ldg(xb + static_cast<int64_t>(c - Cs) * HW + di * W + dj);
       }
       rb[e] = v;
     }
@@ -163,8 +171,10 @@ struct Conv3x3BwdWeight : T {
   int64_t krow0;  // the thread's first A row (output channel)
   unsigned a_valid;
   int64_t roff[T::B_PER];  // x offset of each of the thread's B columns from x[n,0,i,j] (-1: no column)
-  int64_t P, HoWo, KHoWo, CHW;
-  int Wo, W;
+  unsigned from_skip;      // bit e: column e reads the skip's window (offset from skip[n,0,oy+i,ox+j])
+  const float* skip;
+  int64_t P, HoWo, KHoWo, CHW, CsHsWs;
+  int Wo, W, Ws, oy, ox;
 
   __device__ Conv3x3BwdWeight(const Args& a, int tid, int64_t m0, int64_t n0) {
     dy = a.dy;
@@ -177,12 +187,18 @@ struct Conv3x3BwdWeight : T {
     for (int e = 0; e < T::A_PER; ++e)
       if (m0 + T::kf_mn(tid, e) < a.M) a_valid |= 1u << e;
     const int64_t HW = static_cast<int64_t>(a.H) * a.W;
+    from_skip = 0;
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) {
       const int64_t r = n0 + T::kf_mn(tid, e);
       if (r < a.Ncols) {
         const int c = static_cast<int>(r / 9), tap = static_cast<int>(r - 9 * c), di = tap / 3, dj = tap - 3 * di;
-        roff[e] = c * HW + di * a.W + dj;
+        if (c < a.Cs) {
+          roff[e] = c * a.skip_plane() + di * a.Ws + dj;
+          from_skip |= 1u << e;
+        } else {
+          roff[e] = (c - a.Cs) * HW + di * a.W + dj;
+        }
       } else {
         roff[e] = -1;
       }
@@ -190,9 +206,14 @@ struct Conv3x3BwdWeight : T {
     P = a.Kred;
     HoWo = static_cast<int64_t>(a.Ho) * a.Wo;
     KHoWo = HoWo * a.K;
-    CHW = HW * a.C;
+    CHW = HW * (a.C - a.Cs);
+    CsHsWs = a.Cs * a.skip_plane();
+    skip = a.skip;
     Wo = a.Wo;
     W = a.W;
+    Ws = a.Ws;
+    oy = a.oy;
+    ox = a.ox;
   }
 
   __device__ void load(int64_t k0, float (&ra)[T::A_PER], float (&rb)[T::B_PER]) const {
@@ -217,8 +238,9 @@ struct Conv3x3BwdWeight : T {
       for (int e = 0; e < T::A_PER; ++e)
         if (((a_valid >> e) & 1u) && !(__ldg(yp + (krow0 + e * (T::NT / gemm::BK)) * HoWo) > 0.0f)) ra[e] = 0.0f;
     }
+    const float* sp = from_skip ? skip + n * CsHsWs + static_cast<int64_t>(oy + i) * Ws + ox + j : xp;
 #pragma unroll
-    for (int e = 0; e < T::B_PER; ++e) rb[e] = roff[e] >= 0 ? __ldg(xp + roff[e]) : 0.0f;
+    for (int e = 0; e < T::B_PER; ++e) rb[e] = roff[e] >= 0 ? __ldg(((from_skip >> e) & 1u ? sp : xp) + roff[e]) : 0.0f;
   }
 };
 
@@ -255,11 +277,15 @@ __global__ void relu_mask_kernel(const float* __restrict__ dy, const float* __re
 
 // y: the fused ReLU's output or null (conv3x3_relu_backward_data): the FP32 core masks dy as it loads it; the
 // tensor cores read a masked copy.
+// c0, M: only input channels [c0, c0 + M) of dx are computed (dx holds those M): the rows of the product from
+// weight row c0 on (the decoder's skip and up-convolution halves, conv3x3_relu_concat).
 static void backward_data(Stream s, Precision prec, const float* dy, const float* y, const float* w, float* dx, int N,
-                          int C, int H, int W, int K) {
+                          int C, int H, int W, int K, int c0 = 0, int M = -1) {
+  if (M < 0) M = C;
   Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
-  a.dy = dy, a.w = w, a.M = C, a.Ncols = static_cast<int64_t>(N) * H * W, a.Kred = 9 * static_cast<int64_t>(K);
-  const auto out = gemm::ImageOut::make(dx, nullptr, static_cast<int64_t>(H) * W, C);
+  a.dy = dy, a.w = w + static_cast<int64_t>(c0) * 9, a.M = M, a.Ncols = static_cast<int64_t>(N) * H * W,
+  a.Kred = 9 * static_cast<int64_t>(K);
+  const auto out = gemm::ImageOut::make(dx, nullptr, static_cast<int64_t>(H) * W, M);
   if (prec == Precision::FP32) {
     a.y = y;
     gemm::launch<Conv3x3BwdData>(as_stream(s), a, out);
@@ -289,10 +315,13 @@ void conv3x3_relu_backward_data(Stream s, Precision prec, const float* dy, const
 
 // dw: the product over every output pixel (split-K, reduced in order); db: a per-channel block reduction.
 // y: the fused ReLU's output or null (conv3x3_relu_backward_weight), as in backward_data; db sums the masked dy.
+// skip (conv3x3_relu_concat): x's first Cs channels read in place from the skip's window.
 static void backward_weight(Stream s, Precision prec, const float* x, const float* dy, const float* y, float* dw,
-                            float* db, int N, int C, int H, int W, int K) {
+                            float* db, int N, int C, int H, int W, int K, const float* skip = nullptr, int Cs = 0,
+                            int Hs = 0, int Ws = 0) {
   Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
   a.x = x, a.dy = dy, a.M = K, a.Ncols = 9 * static_cast<int64_t>(C), a.Kred = static_cast<int64_t>(N) * a.Ho * a.Wo;
+  if (Cs > 0) a.set_skip(skip, Cs, Hs, Ws);
   const gemm::MatrixOut out{dw, a.Ncols};
   const int64_t plane = static_cast<int64_t>(a.Ho) * a.Wo;
   if (prec == Precision::FP32) {
@@ -323,6 +352,46 @@ void conv3x3_backward_weight(Stream s, Precision prec, const float* x, const flo
 void conv3x3_relu_backward_weight(Stream s, Precision prec, const float* x, const float* dy, const float* y, float* dw,
                                   float* db, int N, int C, int H, int W, int K) {
   backward_weight(s, prec, x, dy, y, dw, db, N, C, H, W, K);
+}
+
+// conv3x3_relu_concat: the decoder's first convolution with the skip's crop read in place (Conv3x3Args::skip)
+// by the forward's and the weight gradient's gathers, on the FP32 core and the tensor cores alike. The data
+// gradient runs the product's up-convolution rows straight into dup and its skip rows into a window-sized
+// workspace, which crop_concat_backward places into dskip (zero outside the window).
+void conv3x3_relu_concat_forward(Stream s, Precision prec, const float* skip, const float* up, const float* w,
+                                 const float* b, float* y, int N, int Cs, int Hs, int Ws, int Cu, int H, int W, int K) {
+  const int C = Cs + Cu;
+  Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
+  a.x = up, a.w = w, a.M = K, a.Ncols = static_cast<int64_t>(N) * a.Ho * a.Wo, a.Kred = 9 * static_cast<int64_t>(C);
+  a.set_skip(skip, Cs, Hs, Ws);
+  const auto out = gemm::ImageOut::make(y, b, static_cast<int64_t>(a.Ho) * a.Wo, K, true);
+  if (prec == Precision::FP32) gemm::launch<Conv3x3Fwd>(as_stream(s), a, out);
+  else tc::conv3x3_forward(as_stream(s), prec, a, out);
+}
+
+void conv3x3_relu_concat_backward_data(Stream s, Precision prec, const float* dy, const float* y, const float* w,
+                                       float* dskip, float* dup, int N, int Cs, int Hs, int Ws, int Cu, int H, int W,
+                                       int K) {
+  const int C = Cs + Cu;
+  auto halves = [&](const float* g, const float* mask) {
+    backward_data(s, prec, g, mask, w, dup, N, C, H, W, K, Cs, Cu);
+    gemm::Workspace window(static_cast<int64_t>(N) * Cs * H * W, as_stream(s));
+    backward_data(s, prec, g, mask, w, window.get(), N, C, H, W, K, 0, Cs);
+    crop_concat_backward(s, window.get(), dskip, nullptr, N, Cs, Hs, Ws, 0, H, W);
+    window.release();
+  };
+  if (prec == Precision::FP32) return halves(dy, y);
+  const int64_t ny = static_cast<int64_t>(N) * K * (H - 2) * (W - 2);
+  gemm::Workspace g(ny, as_stream(s));  // the tensor cores read a masked copy, made once for both halves
+  launch_over(ny, s, relu_mask_kernel, dy, y, g.get(), ny);
+  halves(g.get(), nullptr);
+  g.release();
+}
+
+void conv3x3_relu_concat_backward_weight(Stream s, Precision prec, const float* skip, const float* up, const float* dy,
+                                         const float* y, float* dw, float* db, int N, int Cs, int Hs, int Ws, int Cu,
+                                         int H, int W, int K) {
+  backward_weight(s, prec, up, dy, y, dw, db, N, Cs + Cu, H, W, K, skip, Cs, Hs, Ws);
 }
 
 }  // namespace unet::kernels::cuda

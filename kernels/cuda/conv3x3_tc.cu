@@ -14,20 +14,25 @@ namespace unet::kernels::cuda::tc {
 namespace {
 
 // op(mn, r) = x[n, c, i+di, j+dj] for the output pixel p = (n, i, j) = n0 + mn, r = c*9 + di*3 + dj.
+// With a skip (conv3x3_relu_concat), channels c < Cs come from skip[n, c, oy+i+di, ox+j+dj] in place.
 template <class T>
 struct Im2col {
   const float* base;
-  const float* pix;  // &x[n, 0, i, j]
-  int HW, W, Kred, kk0, dst;
+  const float* pix;   // &x[n, 0, i, j]
+  const float* spix;  // &skip[n, 0, oy+i, ox+j]
+  int64_t HsWs;
+  int HW, W, Cs, Ws, Kred, kk0, dst;
   bool valid;
-  __device__ Im2col(const Conv3x3Args& a, int tid, int64_t n0) : base(a.x), pix(a.x), HW(a.H * a.W), W(a.W) {
+  __device__ Im2col(const Conv3x3Args& a, int tid, int64_t n0)
+      : base(a.x), pix(a.x), spix(a.x), HsWs(a.skip_plane()), HW(a.H * a.W), W(a.W), Cs(a.Cs), Ws(a.Ws) {
     Kred = static_cast<int>(a.Kred);
     const int64_t p = n0 + T::template mf_mn<T::BN>(tid), HoWo = static_cast<int64_t>(a.Ho) * a.Wo;
     valid = p < a.Ncols;
     if (valid) {
       const int64_t n = p / HoWo, q = p - n * HoWo;
       const int i = static_cast<int>(q / a.Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * a.Wo);
-      pix = a.x + n * a.C * static_cast<int64_t>(HW) + static_cast<int64_t>(i) * a.W + j;
+      pix = a.x_pixel(n, i, j);
+      if (Cs > 0) spix = a.skip_pixel(n, i, j);
     }
     kk0 = T::template mf_kk<T::BN>(tid, 0);
     dst = T::template mf_dst<T::BN>(tid);
@@ -38,8 +43,9 @@ struct Im2col {
       const int r = static_cast<int>(k0) + kk0 + e * (T::NT / T::BN);
       const int c = r / 9, tap = r - 9 * c, di = tap / 3, dj = tap - 3 * di;
       const bool ok = valid && r < Kred;
-      ptx::cp_async4(tile + dst + e * T::template mf_step<T::BN>(),
-                     ok ? pix + static_cast<int64_t>(c) * HW + di * W + dj : base, ok);
+      const float* src =
+          c < Cs ? spix + c * HsWs + di * Ws + dj : pix + static_cast<int64_t>(c - Cs) * HW + di * W + dj;
+      ptx::cp_async4(tile + dst + e * T::template mf_step<T::BN>(), ok ? src : base, ok);
     }
   }
 };
@@ -106,24 +112,41 @@ struct Im2colFlip {
 
 // op(mn, p) = x[n, c, i+di, j+dj] for the column n0 + mn = c*9 + di*3 + dj and the output pixel
 // p = (n, i, j) (the weight gradient's B, reduced over p).
+// With a skip (conv3x3_relu_concat), columns of channels c < Cs read skip[n, c, oy+i+di, ox+j+dj] in place.
 template <class T>
 struct Im2colK {
   const float* base;
-  int roff[T::B_PER];  // c*HW + di*W + dj of the thread's columns, -1 past the last
-  int64_t Kred, HoWo, CHW;
-  int Wo, W, dst;
+  const float* skip;
+  int roff[T::B_PER];  // c*HW + di*W + dj of the thread's columns (from the skip: c*HsWs + di*Ws + dj), -1 past the
+                       // last
+  unsigned from_skip;  // bit e: column e reads the skip
+  int64_t Kred, HoWo, CHW, CsHsWs;
+  int Wo, W, Ws, oy, ox, dst;
   __device__ Im2colK(const Conv3x3Args& a, int tid, int64_t n0)
       : base(a.x),
+        skip(a.skip),
         Kred(a.Kred),
         HoWo(static_cast<int64_t>(a.Ho) * a.Wo),
-        CHW(static_cast<int64_t>(a.C) * a.H * a.W),
+        CHW(static_cast<int64_t>(a.C - a.Cs) * a.H * a.W),
+        CsHsWs(a.Cs * a.skip_plane()),
         Wo(a.Wo),
-        W(a.W) {
+        W(a.W),
+        Ws(a.Ws),
+        oy(a.oy),
+        ox(a.ox) {
+    from_skip = 0;
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) {
       const int64_t col = n0 + T::kf_mn(tid, e);
       const int c = static_cast<int>(col / 9), tap = static_cast<int>(col - 9 * (col / 9));
-      roff[e] = col < a.Ncols ? c * a.H * a.W + (tap / 3) * a.W + tap % 3 : -1;
+      if (col >= a.Ncols) {
+        roff[e] = -1;
+      } else if (c < a.Cs) {
+        roff[e] = c * a.Hs * a.Ws + (tap / 3) * a.Ws + tap % 3;
+        from_skip |= 1u << e;
+      } else {
+        roff[e] = (c - a.Cs) * a.H * a.W + (tap / 3) * a.W + tap % 3;
+      }
     }
     dst = T::template kf_dst<T::BN>(tid);
   }
@@ -133,10 +156,11 @@ struct Im2colK {
     const int64_t n = p_ok ? p / HoWo : 0, q = p_ok ? p - n * HoWo : 0;
     const int i = static_cast<int>(q / Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * Wo);
     const float* at = base + n * CHW + static_cast<int64_t>(i) * W + j;
+    const float* sat = from_skip ? skip + n * CsHsWs + static_cast<int64_t>(oy + i) * Ws + ox + j : at;
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) {
       const bool ok = p_ok && roff[e] >= 0;
-      ptx::cp_async4(tile + dst + e * T::KF_STEP, ok ? at + roff[e] : base, ok);
+      ptx::cp_async4(tile + dst + e * T::KF_STEP, ok ? ((from_skip >> e) & 1u ? sat : at) + roff[e] : base, ok);
     }
   }
 };

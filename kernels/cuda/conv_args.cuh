@@ -19,6 +19,21 @@ struct Conv3x3Args : GemmDims {
   const float* dy = nullptr;  // output gradient (backward)
   const float* y = nullptr;   // the fused ReLU's output (conv3x3_relu_backward_*): dy read as dy * (y > 0)
   int C = 0, H = 0, W = 0, K = 0, Ho = 0, Wo = 0;
+  // conv3x3_relu_concat: input channels c < Cs are the H x W window at (oy, ox) of skip[N, Cs, Hs, Ws], read in
+  // place; x then holds the other C - Cs channels. Cs = 0: x alone.
+  const float* skip = nullptr;
+  int Cs = 0, Hs = 0, Ws = 0, oy = 0, ox = 0;
+  __host__ __device__ int64_t skip_plane() const { return static_cast<int64_t>(Hs) * Ws; }
+  // &input[n, 0, i, j] of each source: the skip's window and x's channels (channel c adds c * its plane).
+  __host__ __device__ const float* skip_pixel(int64_t n, int i, int j) const {
+    return skip + n * Cs * skip_plane() + static_cast<int64_t>(oy + i) * Ws + ox + j;
+  }
+  __host__ __device__ const float* x_pixel(int64_t n, int i, int j) const {
+    return x + n * (C - Cs) * static_cast<int64_t>(H) * W + static_cast<int64_t>(i) * W + j;
+  }
+  void set_skip(const float* s, int cs, int hs, int ws) {
+    skip = s, Cs = cs, Hs = hs, Ws = ws, oy = (hs - H) / 2, ox = (ws - W) / 2;
+  }
   static Conv3x3Args make(int C, int H, int W, int K) {
     Conv3x3Args a;
     a.C = C;
