@@ -41,21 +41,37 @@ SGD::SGD(std::vector<Var> params, float lr, float momentum, float weight_decay, 
   v_ = zeros_like_params();
 }
 
-void SGD::step() {
+// Every parameter with a gradient, in one optim_update_list call per run of up to kMaxListTensors on one
+// device: one launch for the U-Net's 46 tensors on the GPU; the per-tensor kernels' bits.
+void Optimizer::update(const kernels::OptimStep& step, const std::vector<Tensor>* s0, const std::vector<Tensor>* s1) {
+  kernels::ParamList list;
+  Device dev = Device::CPU;
+  auto flush = [&] {
+    if (list.count == 0) return;
+    kernels_for(dev).optim_update_list(stream_for(dev), list, step);
+    list.count = 0;
+  };
   for (size_t i = 0; i < params_.size(); ++i) {
     const Var& p = params_[i];
     if (!p.grad().defined()) continue;
-    Device d = p.device();
-    if (nesterov_) {
-      OpRange r("sgd_nesterov");
-      kernels_for(d).sgd_nesterov(stream_for(d), p.value().f32(), p.grad().f32(), v_[i].f32(), p.value().numel(), lr_,
-                                  mu_, wd_);
-    } else {
-      OpRange r("sgd_momentum");
-      kernels_for(d).sgd_momentum(stream_for(d), p.value().f32(), p.grad().f32(), v_[i].f32(), p.value().numel(), lr_,
-                                  mu_, wd_);
-    }
+    if (list.count == kernels::kMaxListTensors || (list.count > 0 && p.device() != dev)) flush();
+    dev = p.device();
+    const int k = list.count++;
+    list.w[k] = p.value().f32();
+    list.g[k] = p.grad().f32();
+    list.s0[k] = (*s0)[i].f32();
+    list.s1[k] = s1 ? (*s1)[i].f32() : nullptr;
+    list.n[k] = p.value().numel();
   }
+  flush();
+}
+
+void SGD::step() {
+  OpRange r(nesterov_ ? "sgd_nesterov" : "sgd_momentum");
+  kernels::OptimStep st;
+  st.kind = nesterov_ ? kernels::OptimKind::kNesterov : kernels::OptimKind::kSgd;
+  st.lr = lr_, st.mu = mu_, st.wd = wd_;
+  update(st, &v_, nullptr);
   ++steps_;
 }
 
@@ -80,14 +96,11 @@ void Adam::step() {
   const double t = static_cast<double>(steps_);
   const float step = static_cast<float>(lr_ / (1.0 - std::pow(static_cast<double>(b1_), t)));
   const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(static_cast<double>(b2_), t)));
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const Var& p = params_[i];
-    if (!p.grad().defined()) continue;
-    Device d = p.device();
-    OpRange r("adam_update");
-    kernels_for(d).adam_update(stream_for(d), p.value().f32(), p.grad().f32(), m_[i].f32(), s_[i].f32(),
-                               p.value().numel(), step, b1_, b2_, eps_, inv_sqrt_bc2, wd_);
-  }
+  OpRange r("adam_update");
+  kernels::OptimStep st;
+  st.kind = kernels::OptimKind::kAdam;
+  st.step = step, st.b1 = b1_, st.b2 = b2_, st.eps = eps_, st.inv_sqrt_bc2 = inv_sqrt_bc2, st.wd = wd_;
+  update(st, &m_, &s_);
 }
 
 std::string Adam::describe() const {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "kernels/kernels.h"
 
 namespace unet {
 
@@ -40,6 +41,9 @@ class Optimizer {
  protected:
   Optimizer(std::vector<Var> params, float lr, float weight_decay, const char* who);
   std::vector<Tensor> zeros_like_params() const;
+  // The update `step` of every parameter with a gradient, with its state s0[i] (and s1[i]), through
+  // optim_update_list: one call per device and run of up to kernels::kMaxListTensors parameters.
+  void update(const kernels::OptimStep& step, const std::vector<Tensor>* s0, const std::vector<Tensor>* s1);
   std::vector<Var> params_;
   float lr_, wd_;
   int64_t steps_ = 0;

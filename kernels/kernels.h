@@ -20,6 +20,29 @@ using Stream = void*;
 // then its FP32 products (kernels/precision.h), so the two backends are compared like with like.
 enum class Precision : int32_t { FP32 = 0, TF32 = 1, BF16 = 2 };
 
+// The optimizers' update over many parameter tensors in one call (optim_update_list): tensor i has n[i]
+// elements at w[i], its gradient at g[i] and its state at s0[i] (SGD's momentum, Adam's first moment) and s1[i]
+// (Adam's second moment; unused by SGD). Passed by value to the CUDA kernel (2.6 KB, within a launch's
+// parameter space), so a step of the U-Net's 46 parameter tensors is one launch.
+constexpr int kMaxListTensors = 64;
+struct ParamList {
+  int count = 0;
+  float* w[kMaxListTensors] = {};
+  const float* g[kMaxListTensors] = {};
+  float* s0[kMaxListTensors] = {};
+  float* s1[kMaxListTensors] = {};
+  int64_t n[kMaxListTensors] = {};
+};
+
+// Which update optim_update_list applies, with its hyperparameters (those of sgd_momentum, sgd_nesterov and
+// adam_update in kernels/ops.inc; Adam's step and inv_sqrt_bc2 carry the bias corrections of its step t).
+enum class OptimKind : int32_t { kSgd = 0, kNesterov = 1, kAdam = 2 };
+struct OptimStep {
+  OptimKind kind = OptimKind::kSgd;
+  float lr = 0.0f, mu = 0.0f, wd = 0.0f;                                     // SGD, Nesterov
+  float step = 0.0f, b1 = 0.0f, b2 = 0.0f, eps = 0.0f, inv_sqrt_bc2 = 0.0f;  // Adam (and wd)
+};
+
 struct KernelTable {
   const char* backend;  // "cpu" or "cuda"
 #define UNET_OP(name, params) void(*name) params;

@@ -300,6 +300,72 @@ void softmax_rows(std::vector<OpCase>& rows, int N, int K, int H, int W, bool we
                   }});
 }
 
+// The sizes of the U-Net's 46 parameter tensors (depth 4, one input channel, two classes), in the model's order.
+std::vector<int64_t> unet_param_sizes(int64_t base) {
+  std::vector<int64_t> v;
+  auto conv = [&](int64_t cin, int64_t cout, int64_t taps) {
+    v.push_back(cout * cin * taps);
+    v.push_back(cout);
+  };
+  for (int l = 0; l < 4; ++l) {
+    const int64_t cin = l == 0 ? 1 : base << (l - 1), cout = base << l;
+    conv(cin, cout, 9);
+    conv(cout, cout, 9);
+  }
+  conv(base * 8, base * 16, 9);
+  conv(base * 16, base * 16, 9);
+  for (int i = 0; i < 4; ++i) {
+    const int64_t cin = (base * 16) >> i, cout = cin / 2;
+    conv(cin, cout, 4);
+    conv(2 * cout, cout, 9);
+    conv(cout, cout, 9);
+  }
+  conv(base, 2, 1);
+  return v;
+}
+
+// optim_update_list over tensors of the given sizes, in each of its three kinds (the hyperparameters of the
+// single-tensor rows above): every tensor's w and state are outputs; flops and bytes as the single rows'.
+void optim_list_rows(std::vector<OpCase>& rows, const std::vector<int64_t>& sizes, Size size, const std::string& why) {
+  int64_t total = 0;
+  for (int64_t n : sizes) total += n;
+  struct Kind {
+    kernels::OptimKind kind;
+    const char* name;
+    double flops, bytes;  // per element
+  };
+  for (Kind k : {Kind{kernels::OptimKind::kSgd, "sgd", 6, 5}, Kind{kernels::OptimKind::kNesterov, "nesterov", 8, 5},
+                 Kind{kernels::OptimKind::kAdam, "adam", 14, 7}}) {
+    rows.push_back({"optim_update_list",
+                    "tensors,elements",
+                    {int64_t(sizes.size()), total},
+                    k.name,
+                    why,
+                    "",
+                    size,
+                    Precision::elementwise,
+                    k.flops * total,
+                    kF * k.bytes * total,
+                    [=](Buffers& b) -> Launch {
+                      kernels::ParamList list;
+                      for (int64_t n : sizes) {
+                        const int i = list.count++;
+                        list.w[i] = b.inout(n);
+                        list.g[i] = b.input(n);
+                        list.s0[i] = b.inout(n);
+                        if (k.kind == kernels::OptimKind::kAdam) list.s1[i] = b.inout(n, 0.0f, 1.0f);
+                        list.n[i] = n;
+                      }
+                      kernels::OptimStep st;
+                      st.kind = k.kind;
+                      st.lr = 0.01f, st.mu = 0.99f, st.wd = 1e-4f;
+                      st.step = 1e-3f / 0.271f, st.b1 = 0.9f, st.b2 = 0.999f, st.eps = 1e-8f,
+                      st.inv_sqrt_bc2 = 18.2666f;
+                      return [=](const Backend& be) { be.unet->optim_update_list(be.stream, list, st); };
+                    }});
+  }
+}
+
 // The optimiser and the engine's helpers.
 void elementwise_rows(std::vector<OpCase>& rows, int64_t n, Size size, const std::string& why = "") {
   const std::vector<int64_t> dims{n};
@@ -614,6 +680,9 @@ std::vector<OpCase> op_cases() {
   elementwise_rows(rows, 1001, tiny);
   elementwise_rows(rows, 1 << 20, small);
   elementwise_rows(rows, 31030658, large, "every parameter of the paper's network");
+  optim_list_rows(rows, {1, 7, 1001, 64, 300}, tiny, "odd sizes, a tensor of one element");
+  optim_list_rows(rows, unet_param_sizes(16), small, "the base-16 network's 46 parameter tensors");
+  optim_list_rows(rows, unet_param_sizes(64), large, "the paper network's 46 parameter tensors in one launch");
 
   stencil_rows(rows, 2, 13, 11, 5, 3, tiny);
   stencil_rows(rows, 1, 7, 5, 25, 25, tiny, "the reflection folds more than once");

@@ -1,4 +1,4 @@
-// sgd_nesterov and adam_update on the CPU (formulas in kernels/ops.inc; torch.optim's).
+// sgd_nesterov, adam_update and optim_update_list on the CPU (formulas in kernels/ops.inc; torch.optim's).
 #include <cmath>
 #include <cstdint>
 
@@ -32,6 +32,18 @@ void adam_update(Stream, float* w, const float* g, float* m, float* s, int64_t n
       w[i] -= step * mi / (std::sqrt(si) * inv_sqrt_bc2 + eps);
     }
   });
+}
+
+// Tensor by tensor, through the single-tensor kernels: the same bits as the step they replace.
+void optim_update_list(Stream st, const ParamList& list, const OptimStep& p) {
+  for (int i = 0; i < list.count; ++i) {
+    if (p.kind == OptimKind::kSgd) sgd_momentum(st, list.w[i], list.g[i], list.s0[i], list.n[i], p.lr, p.mu, p.wd);
+    else if (p.kind == OptimKind::kNesterov)
+      sgd_nesterov(st, list.w[i], list.g[i], list.s0[i], list.n[i], p.lr, p.mu, p.wd);
+    else
+      adam_update(st, list.w[i], list.g[i], list.s0[i], list.s1[i], list.n[i], p.step, p.b1, p.b2, p.eps,
+                  p.inv_sqrt_bc2, p.wd);
+  }
 }
 
 }  // namespace unet::kernels::cpu
