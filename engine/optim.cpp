@@ -11,8 +11,13 @@ Optimizer::Optimizer(std::vector<Var> params, float lr, float weight_decay, cons
     : params_(std::move(params)), lr_(lr), wd_(weight_decay) {
   UNET_CHECK(lr > 0.0f && std::isfinite(lr), who, ": learning rate must be positive, got ", lr);
   UNET_CHECK(weight_decay >= 0.0f, who, ": weight decay must be >= 0, got ", weight_decay);
-  for (const Var& p : params_)
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Var& p = params_[i];
     UNET_CHECK(p.requires_grad(), who, ": parameter ", p.name(), " does not require a gradient");
+    // One update per tensor: the list update (optim_update_list) runs all of them at once on the GPU.
+    for (size_t j = 0; j < i; ++j)
+      UNET_CHECK(params_[j].value().f32() != p.value().f32(), who, ": parameter ", p.name(), " is listed twice");
+  }
 }
 
 std::vector<Tensor> Optimizer::zeros_like_params() const {

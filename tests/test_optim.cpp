@@ -78,6 +78,8 @@ TEST_CASE("optimizers: bad settings are rejected with the value", "[optim][error
   CHECK_THROWS_WITH(Adam({w}, 0.1f, 1.0f), Catch::Contains("beta1"));
   CHECK_THROWS_WITH(Adam({w}, -0.1f), Catch::Contains("learning rate"));
   CHECK_THROWS_WITH(SGD({w}, 0.1f, 0.9f, -1.0f), Catch::Contains("weight decay"));
+  // The list update runs every tensor's update at once: a tensor listed twice would race with itself.
+  CHECK_THROWS_WITH(SGD({w, param({2.0f}), w}, 0.1f), Catch::Contains("listed twice"));
   CHECK(std::string(make_optimizer("adam", {w}, 0.1f, 0.9f, 0.0f)->kind()) == "adam");
   CHECK(std::string(make_optimizer("sgd", {w}, 0.1f, 0.9f, 0.0f)->kind()) == "sgd");
 }

@@ -130,8 +130,7 @@ int64_t forward_activation_bytes(const UNetConfig& cfg, int64_t batch, int h, in
     const int64_t c = static_cast<int64_t>(cfg.base) << l;
     hh *= 2;
     ww *= 2;
-    map(c, hh, ww);      // up-convolution
-    map(2 * c, hh, ww);  // crop-and-concatenate
+    map(c, hh, ww);  // up-convolution (its first 3x3 convolution reads it and the skip's crop in place)
     double_conv(c, hh, ww);
   }
   map(cfg.classes, hh, ww);

@@ -2,6 +2,7 @@
 #include "kernels/cpu/conv_gemm.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstdlib>
 #include <new>
 #include <vector>
@@ -123,6 +124,7 @@ int panel_runs(const OperandB& B, int64_t p0, int g, int nc, Run* runs) {
 }
 
 void gemm_nn(const OperandA& A, int M, const OperandB& B, int N, const float* bias, float* y, bool relu) {
+  assert(!B.mask || B.skip.Cs == 0);  // a mask is laid out as the whole input: no skip beside it
   const int R = B.C * B.taps;
   const int64_t P = static_cast<int64_t>(B.Ho) * B.Wo;
   const int MB = (M + MR - 1) / MR;

@@ -17,6 +17,7 @@
 #include "kernels/cpu/winograd.h"
 
 #include <algorithm>
+#include <cassert>
 #include <atomic>
 #include <climits>
 #include <cstdlib>
@@ -202,7 +203,9 @@ void transform_inputs(const Geometry& g, const float* x, const float* mask, cons
       if (c < skip.Cs) {  // the skip connection's crop, read in place
         input_tiles(skip.plane(q.n, c), g.H, g.W, skip.Ws, q.ty * kTile, q.tx * kTile, q.len,
                     out + cc * kPanel + q.lane, xi_stride,
-                    cc + kPrefetchChannels < cbk ? kPrefetchChannels * static_cast<int64_t>(skip.Hs) * skip.Ws : 0);
+                    cc + kPrefetchChannels < cbk && c + kPrefetchChannels < skip.Cs
+                        ? kPrefetchChannels * static_cast<int64_t>(skip.Hs) * skip.Ws
+                        : 0);
         continue;
       }
       const int64_t off = (static_cast<int64_t>(q.n) * (g.R - skip.Cs) + c - skip.Cs) * plane;
@@ -222,6 +225,7 @@ void transform_inputs(const Geometry& g, const float* x, const float* mask, cons
 
 void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const WinoFilters& f, int M,
                       const float* bias, float* y, bool relu, const float* mask, const SkipView& skip) {
+  assert(skip.Cs == 0 || (pad == 0 && !mask));
   Geometry g;
   g.N = N, g.R = R, g.H = H, g.W = W, g.pad = pad, g.M = M;
   g.Ho = H + 2 * pad - 2, g.Wo = W + 2 * pad - 2;

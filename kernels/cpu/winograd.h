@@ -80,9 +80,8 @@ void winograd_conv3x3(const float* x, int N, int R, int H, int W, int pad, const
 // x[N, C, H, W], dy[N, K, H - 2, W - 2]; the bias gradient is left to the caller. mask (optional, laid out as
 // dy): dy reads as zero where it is not > 0 (the ReLU's mask, applied as dy's tiles are transformed).
 // skip: the first skip.Cs channels of x read from the skip tensor's crop (x holds the other C - skip.Cs).
-// ldw: dw's row stride (dw[k, c, t] at dw[k * ldw + c * 9 + t]), C * 9 when 0.
 void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int H, int W, int K, float* dw,
-                             const float* mask = nullptr, const SkipView& skip = {}, int64_t ldw = 0);
+                             const float* mask = nullptr, const SkipView& skip = {});
 
 }  // namespace detail
 }  // namespace unet::kernels::cpu

@@ -31,9 +31,9 @@ constexpr int kMinTasks = 8;
 }  // namespace
 
 void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int H, int W, int K, float* dw,
-                             const float* mask, const SkipView& skip, int64_t ldw) {
+                             const float* mask, const SkipView& skip) {
   const int Ho = H - 2, Wo = W - 2;
-  if (ldw <= 0) ldw = static_cast<int64_t>(C) * 9;
+  const int64_t ldw = static_cast<int64_t>(C) * 9;
   if (N <= 0 || C <= 0 || K <= 0 || Ho <= 0 || Wo <= 0) {
     for (int k = 0; k < K; ++k) std::fill_n(dw + k * ldw, static_cast<int64_t>(C) * 9, 0.0f);
     return;
@@ -100,8 +100,9 @@ void winograd_conv3x3_weight(const float* x, const float* dy, int N, int C, int 
             const float* xp =
                 from_skip ? skip.plane(n, c) : x + (static_cast<int64_t>(n) * (C - skip.Cs) + c - skip.Cs) * plane;
             const int64_t ld = from_skip ? skip.Ws : W, ahead = from_skip ? int64_t{skip.Hs} * skip.Ws : plane;
+            const bool same_source = from_skip == (c + 2 < skip.Cs);  // two channels on, still in this tensor
             input_tiles(xp, H, W, ld, ty * kTile, tx * kTile, len, drow + (q - q0), dxi,
-                        c + 2 < std::min(C, c0 + cr) ? 2 * ahead : 0);
+                        c + 2 < std::min(C, c0 + cr) && same_source ? 2 * ahead : 0);
             q += len;
           }
           if (used < padded)

@@ -15,8 +15,10 @@ namespace {
 
 // y[n,k,i,j] = b[k] + sum_{c,di,dj} w[k,c,di,dj] * x[n,c,i+di,j+dj]
 //   A[k, r] = w[k*9C + r] (the weights as stored, row-major), B[r, p] = x[n, c, i+di, j+dj].
-template <class T>
-struct Conv3x3Fwd : T {
+// kSkip (conv3x3_relu_concat_forward): channels c < Cs read from the skip's window in place. A template flag, so
+// that the plain forward keeps its registers (the choice per element costs the 128x128 variant a spill).
+template <class T, bool kSkip>
+struct Conv3x3FwdOf : T {
   using Out = gemm::ImageOut;
   using Args = Conv3x3Args;
   static constexpr bool A_KF = true, B_KF = false;
@@ -33,7 +35,7 @@ struct Conv3x3Fwd : T {
   bool b_valid;
   int64_t HoWo;
 
-  __device__ Conv3x3Fwd(const Args& a, int tid, int64_t m0, int64_t n0) {
+  __device__ Conv3x3FwdOf(const Args& a, int tid, int64_t m0, int64_t n0) {
     Kred = static_cast<int>(a.Kred);
     HW = a.H * a.W;
     W = a.W;
@@ -51,14 +53,14 @@ struct Conv3x3Fwd : T {
     b_valid = p < a.Ncols;
     xb = a.x;
     sb = a.skip;
-    Cs = a.Cs;
+    Cs = kSkip ? a.Cs : 0;
     Ws = a.Ws;
     HsWs = a.skip_plane();
     if (b_valid) {
       const int64_t n = p / HoWo, q = p - n * HoWo;
       const int i = static_cast<int>(q / a.Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * a.Wo);
       xb = a.x_pixel(n, i, j);
-      if (Cs > 0) sb = a.skip_pixel(n, i, j);
+      if (kSkip) sb = a.skip_pixel(n, i, j);
     }
   }
 
@@ -73,12 +75,18 @@ struct Conv3x3Fwd : T {
       float v = 0.0f;
       if (b_valid && r < Kred) {
         const int c = r / 9, tap = r - 9 * c, di = tap / 3, dj = tap - 3 * di;
-        v = c < Cs ? __ldg(sb + c * HsWs + di * Ws + dj) : __ldg(xb + static_cast<int64_t>(c - Cs) * HW + di * W + dj);
+        if (kSkip && c < Cs) v = __ldg(sb + c * HsWs + di * Ws + dj);
+        else v = __ldg(xb + static_cast<int64_t>(c - Cs) * HW + di * W + dj);
       }
       rb[e] = v;
     }
   }
 };
+
+template <class T>
+using Conv3x3Fwd = Conv3x3FwdOf<T, false>;
+template <class T>
+using Conv3x3FwdSkip = Conv3x3FwdOf<T, true>;
 
 // dx[n,c,i,j] = sum_{k,di,dj} w[k,c,di,dj] * dy[n,k,i-di,j-dj]   (dy is zero outside [0,Ho)x[0,Wo))
 //   A[c, r] = w[k, c, di, dj] = w[(k*C + c)*9 + tap],  B[r, p] = dy[n, k, i-di, j-dj].
@@ -158,8 +166,9 @@ struct Conv3x3BwdData : T {
 // dw[k,c,di,dj] = sum_{n,i,j} dy[n,k,i,j] * x[n,c,i+di,j+dj]
 //   A[k, p] = dy[n, k, i, j],  B[p, r] = x[n, c, i+di, j+dj],  reduction over p = (n,i,j) < N*Ho*Wo.
 // Both tiles load kk-fastest: consecutive threads read consecutive pixels.
-template <class T>
-struct Conv3x3BwdWeight : T {
+// kSkip (conv3x3_relu_concat_backward_weight): columns of channels c < Cs read the skip's window in place.
+template <class T, bool kSkip>
+struct Conv3x3BwdWeightOf : T {
   using Out = gemm::MatrixOut;
   using Args = Conv3x3Args;
   static constexpr bool A_KF = true, B_KF = true;
@@ -176,7 +185,7 @@ struct Conv3x3BwdWeight : T {
   int64_t P, HoWo, KHoWo, CHW, CsHsWs;
   int Wo, W, Ws, oy, ox;
 
-  __device__ Conv3x3BwdWeight(const Args& a, int tid, int64_t m0, int64_t n0) {
+  __device__ Conv3x3BwdWeightOf(const Args& a, int tid, int64_t m0, int64_t n0) {
     dy = a.dy;
     ym = a.y;
     x = a.x;
@@ -193,7 +202,7 @@ struct Conv3x3BwdWeight : T {
       const int64_t r = n0 + T::kf_mn(tid, e);
       if (r < a.Ncols) {
         const int c = static_cast<int>(r / 9), tap = static_cast<int>(r - 9 * c), di = tap / 3, dj = tap - 3 * di;
-        if (c < a.Cs) {
+        if (kSkip && c < a.Cs) {
           roff[e] = c * a.skip_plane() + di * a.Ws + dj;
           from_skip |= 1u << e;
         } else {
@@ -238,11 +247,21 @@ struct Conv3x3BwdWeight : T {
       for (int e = 0; e < T::A_PER; ++e)
         if (((a_valid >> e) & 1u) && !(__ldg(yp + (krow0 + e * (T::NT / gemm::BK)) * HoWo) > 0.0f)) ra[e] = 0.0f;
     }
+    if (!kSkip) {
+#pragma unroll
+      for (int e = 0; e < T::B_PER; ++e) rb[e] = roff[e] >= 0 ? __ldg(xp + roff[e]) : 0.0f;
+      return;
+    }
     const float* sp = from_skip ? skip + n * CsHsWs + static_cast<int64_t>(oy + i) * Ws + ox + j : xp;
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) rb[e] = roff[e] >= 0 ? __ldg(((from_skip >> e) & 1u ? sp : xp) + roff[e]) : 0.0f;
   }
 };
+
+template <class T>
+using Conv3x3BwdWeight = Conv3x3BwdWeightOf<T, false>;
+template <class T>
+using Conv3x3BwdWeightSkip = Conv3x3BwdWeightOf<T, true>;
 
 }  // namespace
 
@@ -326,7 +345,8 @@ static void backward_weight(Stream s, Precision prec, const float* x, const floa
   const int64_t plane = static_cast<int64_t>(a.Ho) * a.Wo;
   if (prec == Precision::FP32) {
     a.y = y;
-    gemm::launch<Conv3x3BwdWeight>(as_stream(s), a, out);
+    if (Cs > 0) gemm::launch<Conv3x3BwdWeightSkip>(as_stream(s), a, out);
+    else gemm::launch<Conv3x3BwdWeight>(as_stream(s), a, out);
     channel_sum(as_stream(s), dy, db, N, K, plane, y);
     return;
   }
@@ -365,7 +385,7 @@ void conv3x3_relu_concat_forward(Stream s, Precision prec, const float* skip, co
   a.x = up, a.w = w, a.M = K, a.Ncols = static_cast<int64_t>(N) * a.Ho * a.Wo, a.Kred = 9 * static_cast<int64_t>(C);
   a.set_skip(skip, Cs, Hs, Ws);
   const auto out = gemm::ImageOut::make(y, b, static_cast<int64_t>(a.Ho) * a.Wo, K, true);
-  if (prec == Precision::FP32) gemm::launch<Conv3x3Fwd>(as_stream(s), a, out);
+  if (prec == Precision::FP32) gemm::launch<Conv3x3FwdSkip>(as_stream(s), a, out);
   else tc::conv3x3_forward(as_stream(s), prec, a, out);
 }
 

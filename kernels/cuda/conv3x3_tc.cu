@@ -14,8 +14,9 @@ namespace unet::kernels::cuda::tc {
 namespace {
 
 // op(mn, r) = x[n, c, i+di, j+dj] for the output pixel p = (n, i, j) = n0 + mn, r = c*9 + di*3 + dj.
-// With a skip (conv3x3_relu_concat), channels c < Cs come from skip[n, c, oy+i+di, ox+j+dj] in place.
-template <class T>
+// kSkip (conv3x3_relu_concat), channels c < Cs come from skip[n, c, oy+i+di, ox+j+dj] in place (a template
+// flag: the plain gather keeps its registers).
+template <class T, bool kSkip>
 struct Im2col {
   const float* base;
   const float* pix;   // &x[n, 0, i, j]
@@ -24,7 +25,7 @@ struct Im2col {
   int HW, W, Cs, Ws, Kred, kk0, dst;
   bool valid;
   __device__ Im2col(const Conv3x3Args& a, int tid, int64_t n0)
-      : base(a.x), pix(a.x), spix(a.x), HsWs(a.skip_plane()), HW(a.H * a.W), W(a.W), Cs(a.Cs), Ws(a.Ws) {
+      : base(a.x), pix(a.x), spix(a.x), HsWs(a.skip_plane()), HW(a.H * a.W), W(a.W), Cs(kSkip ? a.Cs : 0), Ws(a.Ws) {
     Kred = static_cast<int>(a.Kred);
     const int64_t p = n0 + T::template mf_mn<T::BN>(tid), HoWo = static_cast<int64_t>(a.Ho) * a.Wo;
     valid = p < a.Ncols;
@@ -32,7 +33,7 @@ struct Im2col {
       const int64_t n = p / HoWo, q = p - n * HoWo;
       const int i = static_cast<int>(q / a.Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * a.Wo);
       pix = a.x_pixel(n, i, j);
-      if (Cs > 0) spix = a.skip_pixel(n, i, j);
+      if (kSkip) spix = a.skip_pixel(n, i, j);
     }
     kk0 = T::template mf_kk<T::BN>(tid, 0);
     dst = T::template mf_dst<T::BN>(tid);
@@ -44,7 +45,7 @@ struct Im2col {
       const int c = r / 9, tap = r - 9 * c, di = tap / 3, dj = tap - 3 * di;
       const bool ok = valid && r < Kred;
       const float* src =
-          c < Cs ? spix + c * HsWs + di * Ws + dj : pix + static_cast<int64_t>(c - Cs) * HW + di * W + dj;
+          kSkip && c < Cs ? spix + c * HsWs + di * Ws + dj : pix + static_cast<int64_t>(c - Cs) * HW + di * W + dj;
       ptx::cp_async4(tile + dst + e * T::template mf_step<T::BN>(), ok ? src : base, ok);
     }
   }
@@ -112,8 +113,8 @@ struct Im2colFlip {
 
 // op(mn, p) = x[n, c, i+di, j+dj] for the column n0 + mn = c*9 + di*3 + dj and the output pixel
 // p = (n, i, j) (the weight gradient's B, reduced over p).
-// With a skip (conv3x3_relu_concat), columns of channels c < Cs read skip[n, c, oy+i+di, ox+j+dj] in place.
-template <class T>
+// kSkip (conv3x3_relu_concat), columns of channels c < Cs read skip[n, c, oy+i+di, ox+j+dj] in place.
+template <class T, bool kSkip>
 struct Im2colK {
   const float* base;
   const float* skip;
@@ -141,7 +142,7 @@ struct Im2colK {
       const int c = static_cast<int>(col / 9), tap = static_cast<int>(col - 9 * (col / 9));
       if (col >= a.Ncols) {
         roff[e] = -1;
-      } else if (c < a.Cs) {
+      } else if (kSkip && c < a.Cs) {
         roff[e] = c * a.Hs * a.Ws + (tap / 3) * a.Ws + tap % 3;
         from_skip |= 1u << e;
       } else {
@@ -156,24 +157,25 @@ struct Im2colK {
     const int64_t n = p_ok ? p / HoWo : 0, q = p_ok ? p - n * HoWo : 0;
     const int i = static_cast<int>(q / Wo), j = static_cast<int>(q - static_cast<int64_t>(i) * Wo);
     const float* at = base + n * CHW + static_cast<int64_t>(i) * W + j;
-    const float* sat = from_skip ? skip + n * CsHsWs + static_cast<int64_t>(oy + i) * Ws + ox + j : at;
+    const float* sat = kSkip && from_skip ? skip + n * CsHsWs + static_cast<int64_t>(oy + i) * Ws + ox + j : at;
 #pragma unroll
     for (int e = 0; e < T::B_PER; ++e) {
       const bool ok = p_ok && roff[e] >= 0;
-      ptx::cp_async4(tile + dst + e * T::KF_STEP, ok ? ((from_skip >> e) & 1u ? sat : at) + roff[e] : base, ok);
+      ptx::cp_async4(tile + dst + e * T::KF_STEP, ok ? (kSkip && ((from_skip >> e) & 1u) ? sat : at) + roff[e] : base,
+                     ok);
     }
   }
 };
 
-template <class T>
-struct Conv3x3Fwd : T {
+template <class T, bool kSkip>
+struct Conv3x3FwdOf : T {
   using Args = Conv3x3Args;
   using Out = gemm::ImageOut;
   static constexpr bool A_KMAJOR = true, B_KMAJOR = false;
   int tid;
   RowsK<T, T::BM> a;
-  Im2col<T> b;
-  __device__ Conv3x3Fwd(const Args& g, int tid_, int64_t m0, int64_t n0)
+  Im2col<T, kSkip> b;
+  __device__ Conv3x3FwdOf(const Args& g, int tid_, int64_t m0, int64_t n0)
       : tid(tid_), a(g.w, g.Kred, g.M, g.Kred, tid_, m0), b(g, tid_, n0) {}
   __device__ void load(int64_t k0, float* As, float* Bs) const {
     a.load(k0, As, tid);
@@ -197,15 +199,15 @@ struct Conv3x3BwdData : T {
   }
 };
 
-template <class T>
-struct Conv3x3BwdWeight : T {
+template <class T, bool kSkip>
+struct Conv3x3BwdWeightOf : T {
   using Args = Conv3x3Args;
   using Out = gemm::MatrixOut;
   static constexpr bool A_KMAJOR = true, B_KMAJOR = true;
   int tid;
   PixelsK<T, T::BM> a;
-  Im2colK<T> b;
-  __device__ Conv3x3BwdWeight(const Args& g, int tid_, int64_t m0, int64_t n0)
+  Im2colK<T, kSkip> b;
+  __device__ Conv3x3BwdWeightOf(const Args& g, int tid_, int64_t m0, int64_t n0)
       : tid(tid_), a(g.dy, g.K, static_cast<int64_t>(g.Ho) * g.Wo, g.Kred, tid_, m0), b(g, tid_, n0) {}
   __device__ void load(int64_t k0, float* As, float* Bs) const {
     a.load(k0, As, tid);
@@ -213,16 +215,28 @@ struct Conv3x3BwdWeight : T {
   }
 };
 
+template <class T>
+using Conv3x3Fwd = Conv3x3FwdOf<T, false>;
+template <class T>
+using Conv3x3FwdSkip = Conv3x3FwdOf<T, true>;
+template <class T>
+using Conv3x3BwdWeight = Conv3x3BwdWeightOf<T, false>;
+template <class T>
+using Conv3x3BwdWeightSkip = Conv3x3BwdWeightOf<T, true>;
+
 }  // namespace
 
+// a.Cs > 0 (conv3x3_relu_concat): the gathers that read the skip's window in place.
 void conv3x3_forward(cudaStream_t s, Precision p, const Conv3x3Args& a, const gemm::ImageOut& out) {
-  launch<Conv3x3Fwd>(s, p, a, out);
+  if (a.Cs > 0) launch<Conv3x3FwdSkip>(s, p, a, out);
+  else launch<Conv3x3Fwd>(s, p, a, out);
 }
 void conv3x3_backward_data(cudaStream_t s, Precision p, const Conv3x3Args& a, const gemm::ImageOut& out) {
   launch<Conv3x3BwdData>(s, p, a, out);
 }
 void conv3x3_backward_weight(cudaStream_t s, Precision p, const Conv3x3Args& a, const gemm::MatrixOut& out) {
-  launch<Conv3x3BwdWeight>(s, p, a, out);
+  if (a.Cs > 0) launch<Conv3x3BwdWeightSkip>(s, p, a, out);
+  else launch<Conv3x3BwdWeight>(s, p, a, out);
 }
 
 }  // namespace unet::kernels::cuda::tc
