@@ -392,13 +392,7 @@ void gemm_nt_bf16(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L
             }
           }
         }
-      for (int ib = ib0; ib < ib1; ++ib)
-        for (int jb = jb0; jb < jb1; ++jb) {
-          const double* t = acc.data() + (static_cast<size_t>(ib - ib0) * (jb1 - jb0) + (jb - jb0)) * 27;
-          for (int u = 0; u < 3 && ib * 3 + u < M; ++u)
-            for (int v = 0; v < 9 && jb * 9 + v < J; ++v)
-              out[(ib * 3 + u) * ldo + jb * 9 + v] = static_cast<float>(t[u * 9 + v]);
-        }
+      store_nt_tiles(acc.data(), ib0, ib1, jb0, jb1, M, J, out, ldo);
     }
   });
 }

@@ -198,6 +198,16 @@ constexpr int64_t kBudgetA = 24576;  // floats of A rows per chunk and task (96 
 constexpr int64_t kBudgetB = 65536;  // floats of B rows per chunk and task (256 KiB)
 }  // namespace
 
+void store_nt_tiles(const double* acc, int ib0, int ib1, int jb0, int jb1, int M, int J, float* out, int64_t ldo) {
+  for (int ib = ib0; ib < ib1; ++ib)
+    for (int jb = jb0; jb < jb1; ++jb) {
+      const double* t = acc + (static_cast<size_t>(ib - ib0) * (jb1 - jb0) + (jb - jb0)) * 27;
+      for (int u = 0; u < 3 && ib * 3 + u < M; ++u)
+        for (int v = 0; v < 9 && jb * 9 + v < J; ++v)
+          out[(ib * 3 + u) * ldo + jb * 9 + v] = static_cast<float>(t[u * 9 + v]);
+    }
+}
+
 void gemm_nt(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L, float* out, int64_t ldo) {
   if (M <= 0 || J <= 0) return;
   const int IB = (M + 2) / 3, JB = (J + 8) / 9;
@@ -264,13 +274,7 @@ void gemm_nt(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L, flo
             }
           }
         }
-      for (int ib = ib0; ib < ib1; ++ib)
-        for (int jb = jb0; jb < jb1; ++jb) {
-          const double* t = acc.data() + (static_cast<size_t>(ib - ib0) * (jb1 - jb0) + (jb - jb0)) * 27;
-          for (int u = 0; u < 3 && ib * 3 + u < M; ++u)
-            for (int v = 0; v < 9 && jb * 9 + v < J; ++v)
-              out[(ib * 3 + u) * ldo + jb * 9 + v] = static_cast<float>(t[u * 9 + v]);
-        }
+      store_nt_tiles(acc.data(), ib0, ib1, jb0, jb1, M, J, out, ldo);
     }
   });
 }

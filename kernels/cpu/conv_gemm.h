@@ -94,6 +94,11 @@ struct RowsB {
 // out[i * ldo + j] = sum_n sum_{x < L} A_n,i[x] * B_n,j[x]
 void gemm_nt(const RowsA& A, int M, const RowsB& B, int J, int N, int64_t L, float* out, int64_t ldo);
 
+// A gemm_nt task's result: the double sums of its 3 x 9 tiles (i blocks [ib0, ib1) by j blocks [jb0, jb1), 27
+// per tile, row-major over the tiles) stored as floats, rows past M and columns past J left out. Shared by the
+// FP32 and the BF16 products.
+void store_nt_tiles(const double* acc, int ib0, int ib1, int jb0, int jb1, int M, int J, float* out, int64_t ldo);
+
 // Grow-only 64-byte aligned scratch memory of the calling thread, one buffer per slot: the
 // convolutions' packed operands and temporaries, kept so that no call pays for fresh pages.
 float* scratch(int slot, int64_t floats);
