@@ -178,15 +178,14 @@ void conv1x1_backward_data(Stream s, Precision prec, const float* dy, const floa
   else tc::conv1x1_backward_data(as_stream(s), prec, a, out);
 }
 
-// dw: the product over every pixel (split-K, reduced in order); db: a per-channel block reduction.
+// dw: the product over every pixel (split-K, reduced in order); db: the sums of its A rows (dy), in the same kernel.
 void conv1x1_backward_weight(Stream s, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
                              int C, int H, int W, int K) {
   Conv1x1Args a = Conv1x1Args::make(C, H, W, K);
   a.x = x, a.dy = dy, a.M = K, a.Ncols = C, a.Kred = N * a.HW;
-  const gemm::MatrixOut out{dw, a.Ncols};
+  const gemm::MatrixOut out{dw, a.Ncols, db};
   if (prec == Precision::FP32) gemm::launch<Conv1x1BwdWeight>(as_stream(s), a, out);
   else tc::conv1x1_backward_weight(as_stream(s), prec, a, out);
-  channel_sum(as_stream(s), dy, db, N, K, a.HW);
 }
 
 }  // namespace unet::kernels::cuda

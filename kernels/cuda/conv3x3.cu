@@ -332,7 +332,8 @@ void conv3x3_relu_backward_data(Stream s, Precision prec, const float* dy, const
   backward_data(s, prec, dy, y, w, dx, N, C, H, W, K);
 }
 
-// dw: the product over every output pixel (split-K, reduced in order); db: a per-channel block reduction.
+// dw: the product over every output pixel (split-K, reduced in order); db: the sums of its A rows (dy), taken in
+// the same kernel (gemm_out.cuh, MatrixOut::sums).
 // y: the fused ReLU's output or null (conv3x3_relu_backward_weight), as in backward_data; db sums the masked dy.
 // skip (conv3x3_relu_concat): x's first Cs channels read in place from the skip's window.
 static void backward_weight(Stream s, Precision prec, const float* x, const float* dy, const float* y, float* dw,
@@ -341,26 +342,22 @@ static void backward_weight(Stream s, Precision prec, const float* x, const floa
   Conv3x3Args a = Conv3x3Args::make(C, H, W, K);
   a.x = x, a.dy = dy, a.M = K, a.Ncols = 9 * static_cast<int64_t>(C), a.Kred = static_cast<int64_t>(N) * a.Ho * a.Wo;
   if (Cs > 0) a.set_skip(skip, Cs, Hs, Ws);
-  const gemm::MatrixOut out{dw, a.Ncols};
-  const int64_t plane = static_cast<int64_t>(a.Ho) * a.Wo;
+  const gemm::MatrixOut out{dw, a.Ncols, db};
   if (prec == Precision::FP32) {
     a.y = y;
     if (Cs > 0) gemm::launch<Conv3x3BwdWeightSkip>(as_stream(s), a, out);
     else gemm::launch<Conv3x3BwdWeight>(as_stream(s), a, out);
-    channel_sum(as_stream(s), dy, db, N, K, plane, y);
     return;
   }
   if (!y) {
     tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
-    channel_sum(as_stream(s), dy, db, N, K, plane);
     return;
   }
-  const int64_t n = static_cast<int64_t>(N) * K * plane;
+  const int64_t n = static_cast<int64_t>(N) * K * a.Ho * a.Wo;
   gemm::Workspace g(n, as_stream(s));
   launch_over(n, s, relu_mask_kernel, dy, y, g.get(), n);
   a.dy = g.get();
   tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
-  channel_sum(as_stream(s), g.get(), db, N, K, plane);
   g.release();
 }
 

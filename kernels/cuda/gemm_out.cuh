@@ -8,10 +8,14 @@
 //   float act(float v) const;      the epilogue's activation, applied to bias + sum as it is stored:
 //                                  the identity, or max(v, 0) for an ImageOut with relu (the fused
 //                                  ReLU of conv3x3_relu_forward)
+//   float* row_sums() const;       where sum_r A[m, r] goes, or null: the weight gradients whose A is dy
+//                                  (conv3x3, conv1x1) get their bias gradient db[k] from the A tiles
+//                                  already in shared memory, with no pass of their own over dy
 //
 // Split-K: a product whose reduction is cut into S ranges writes each range's partial tile to
 // ws[s][m][n] (a workspace of S * M * N floats, plain stores), then splitk_reduce sums the S partials
-// in order s = 0, 1, ..., adds the bias and stores through the Out: the same bits on every run.
+// in order s = 0, 1, ..., adds the bias and stores through the Out: the same bits on every run. The
+// row sums' partials follow the tiles, at ws[S * M * N + s * M + m] (workspace_floats), reduced alike.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -39,17 +43,21 @@ struct ImageOut {
   }
   __device__ float bias(int64_t m) const { return b ? __ldg(b + m) : 0.0f; }
   __device__ float act(float v) const { return relu && !(v > 0.0f) ? 0.0f : v; }  // NaN -> 0, as relu_forward
+  __host__ __device__ float* row_sums() const { return nullptr; }
 };
 
-// out[m, n] of a row-major [M, cols] matrix (every weight gradient); no bias.
+// out[m, n] of a row-major [M, cols] matrix (every weight gradient); no bias. sums: sums[m] = sum_r A[m, r]
+// (the bias gradient, when A is the output gradient), or null.
 struct MatrixOut {
   float* out = nullptr;
   int64_t cols = 1;
+  float* sums = nullptr;
   __device__ float* ptr() const { return out; }
   __device__ int64_t row(int64_t m) const { return m * cols; }
   __device__ int64_t col(int64_t n) const { return n; }
   __device__ float bias(int64_t) const { return 0.0f; }
   __device__ float act(float v) const { return v; }
+  __host__ __device__ float* row_sums() const { return sums; }
 };
 
 // The up-convolution's output y[n, k, 2i+a, 2j+e] for m = k*4 + a*2 + e and the input pixel p = (n, i, j)
@@ -75,13 +83,23 @@ struct UpconvOut {
   }
   __device__ float bias(int64_t m) const { return b ? __ldg(b + (m >> 2)) : 0.0f; }
   __device__ float act(float v) const { return v; }
+  __host__ __device__ float* row_sums() const { return nullptr; }
 };
 
-// out[m, n] = act(bias(m) + sum_{s < splits} ws[(s * M + m) * N + n]), s in increasing order.
+// out[m, n] = act(bias(m) + sum_{s < splits} ws[(s * M + m) * N + n]), s in increasing order; with row sums,
+// sums[m] = sum_s ws[splits * M * N + s * M + m] alike (elements MN..MN+M-1 of the grid).
 template <class Out>
 __global__ void splitk_reduce_kernel(const float* ws, int64_t splits, int64_t M, int64_t N, Out out) {
   const int64_t MN = M * N;
-  for (int64_t e : grid_stride(MN)) {
+  float* const sums = out.row_sums();
+  for (int64_t e : grid_stride(sums ? MN + M : MN)) {
+    if (e >= MN) {
+      const float* part = ws + splits * MN + (e - MN);
+      float sum = 0.0f;
+      for (int64_t s = 0; s < splits; ++s) sum += __ldg(part + s * M);
+      sums[e - MN] = sum;
+      continue;
+    }
     const int64_t m = e / N, n = e - m * N;
     float sum = out.bias(m);
     for (int64_t s = 0; s < splits; ++s) sum += __ldg(ws + s * MN + e);
@@ -91,7 +109,13 @@ __global__ void splitk_reduce_kernel(const float* ws, int64_t splits, int64_t M,
 
 template <class Out>
 void splitk_reduce(cudaStream_t stream, const float* ws, int64_t splits, int64_t M, int64_t N, const Out& out) {
-  launch_over(M * N, stream, splitk_reduce_kernel<Out>, ws, splits, M, N, out);
+  launch_over(out.row_sums() ? M * N + M : M * N, stream, splitk_reduce_kernel<Out>, ws, splits, M, N, out);
+}
+
+// Floats of a split-K workspace: the partial tiles, and the partial row sums when the Out has them.
+template <class Out>
+int64_t workspace_floats(int64_t splits, int64_t M, int64_t N, const Out& out) {
+  return splits * M * N + (out.row_sums() ? splits * M : 0);
 }
 
 // A workspace of `floats` floats from the stream-ordered allocator: allocated in stream order on the

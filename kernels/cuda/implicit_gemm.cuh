@@ -17,7 +17,10 @@
 //     single __syncthreads per step;
 //   * split-K (gemm_plan.h chooses it): grid.z splits the reduction into contiguous ranges whose partial
 //     tiles go to a workspace, summed in a fixed order by splitk_reduce (gemm_out.cuh). No atomics: every
-//     result is bitwise reproducible.
+//     result is bitwise reproducible;
+//   * row sums (an Out with row_sums(): the weight gradients, whose A is dy): the first column of blocks
+//     also sums its A tiles' rows as they sit in shared memory, two threads a row, and writes
+//     sum_r A[m, r] (the bias gradient) beside the tile, so db costs no pass of its own over dy.
 //
 // Every load is bounds-checked (zero outside M, Ncols, Kred), so no size needs to be a multiple of a tile.
 // Indices that can pass 2^31 (pixels across a batch, element offsets) are 64-bit.
@@ -119,6 +122,12 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
 
+  // Row sums of A: thread tid adds row tid % BM over half the step's columns (NT = 2 BM), in a fixed order.
+  static_assert(P::NT == 2 * BM, "row sums take two threads a row");
+  float* const sums = blockIdx.x == 0 ? out.row_sums() : nullptr;  // uniform over the block
+  const int srow = tid % BM, skk = (tid / BM) * (BK / 2);
+  float rsum = 0.0f;
+
   prob.load(kt_begin * BK, ra, rb);
   stash(0);
   __syncthreads();
@@ -140,8 +149,23 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
 #pragma unroll
         for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
     }
+    if (sums) {
+#pragma unroll
+      for (int kk = 0; kk < BK / 2; ++kk) rsum += As[buf][skk + kk][srow];
+    }
     if (more) stash(buf ^ 1);  // that buffer was last read before the previous barrier
     __syncthreads();
+  }
+  if (sums) {  // the two halves of each row, in order, to sums (one split) or after the workspace's tiles
+    float* red = &As[0][0][0];  // free: the loop ended with a barrier
+    red[tid] = rsum;
+    __syncthreads();
+    const int64_t m = m0 + srow;
+    if (tid < BM && m < args.M) {
+      const float v = red[tid] + red[tid + BM];
+      if (ws) ws[gridDim.z * args.M * args.Ncols + blockIdx.z * args.M + m] = v;
+      else sums[m] = v;
+    }
   }
 
   // Epilogue: the 8x8 block with its bias, through the Out's activation, to the output (one split), or as
@@ -191,7 +215,7 @@ void launch(cudaStream_t stream, const typename Problem<Tile<128, 128>>::Args& a
       UNET_CUDA_CHECK_LAUNCH();
       return;
     }
-    Workspace ws(plan.splits * args.M * args.Ncols, stream);
+    Workspace ws(workspace_floats(plan.splits, args.M, args.Ncols, out), stream);
     implicit_gemm_kernel<P><<<grid, P::NT, 0, stream>>>(args, out, ws.get(), plan.steps_per_split);
     UNET_CUDA_CHECK_LAUNCH();
     splitk_reduce(stream, ws.get(), plan.splits, args.M, args.Ncols, out);

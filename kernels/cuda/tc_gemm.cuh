@@ -28,6 +28,8 @@
 //     fragment is one 8-byte load.
 //   * Split-K as in the FP32 core (gemm_plan.h chooses it, with this kernel's occupancy): partial tiles
 //     to a workspace, summed in order by splitk_reduce. No atomics.
+//   * Row sums (the weight gradients' bias gradient) as in the FP32 core: the first column of blocks adds
+//     its A tiles' rows from shared memory, in FP32 before any rounding, two threads a row.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -212,8 +214,14 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
 
-        // Prologue: the first STAGES - 1 stages in flight (a group per stage, empty past the range, so that
-        // "all but the newest STAGES - 2 groups" is always the stage about to be used).
+  // Row sums of A: thread tid adds row tid % BM over half of each stage's columns (NT = 2 BM), in order.
+  static_assert(P::NT == 2 * P::BM, "row sums take two threads a row");
+  float* const sums = blockIdx.x == 0 ? out.row_sums() : nullptr;  // uniform over the block
+  const int srow = tid % P::BM, skk = (tid / P::BM) * (BK / 2);
+  float rsum = 0.0f;
+
+  // Prologue: the first STAGES - 1 stages in flight (a group per stage, empty past the range, so that
+  // "all but the newest STAGES - 2 groups" is always the stage about to be used).
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
     if (s < count) prob.load((first + s) * BK, stage_a(s), stage_b(s));
@@ -239,8 +247,23 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
 #pragma unroll
         for (int ni = 0; ni < P::NI; ++ni) mma<PREC>(acc[mi][ni], a[mi], b[ni]);
     }
+    if (sums) {
+#pragma unroll
+      for (int kk = 0; kk < BK / 2; ++kk) rsum += As[P::template at<P::A_KMAJOR, P::BM>(srow, skk + kk)];
+    }
   }
   ptx::cp_async_wait<0>();  // nothing left in flight when the block ends
+  if (sums) {               // the two halves of each row, in order, to sums (one split) or after the workspace's tiles
+    __syncthreads();        // every warp is done with the stages
+    smem[tid] = rsum;
+    __syncthreads();
+    const int64_t m = m0 + srow;
+    if (tid < P::BM && m < args.M) {
+      const float v = smem[tid] + smem[tid + P::BM];
+      if (ws) ws[gridDim.z * args.M * args.Ncols + blockIdx.z * args.M + m] = v;
+      else sums[m] = v;
+    }
+  }
 
   // Epilogue: accumulator e of tile (mi, ni) is out[wm0 + mi*16 + g + 8*(e/2), wn0 + ni*8 + 2t + e%2];
   // with its bias, through the Out's activation, to the output (one split) or as this split's partial tile to
@@ -304,7 +327,7 @@ void run(cudaStream_t stream, const typename P::Args& args, const typename P::Ou
     UNET_CUDA_CHECK_LAUNCH();
     return;
   }
-  gemm::Workspace ws(plan.splits * args.M * args.Ncols, stream);
+  gemm::Workspace ws(gemm::workspace_floats(plan.splits, args.M, args.Ncols, out), stream);
   tc_gemm_kernel<P, PREC><<<grid, P::NT, smem_bytes<P>(), stream>>>(args, out, ws.get(), plan.steps_per_split);
   UNET_CUDA_CHECK_LAUNCH();
   gemm::splitk_reduce(stream, ws.get(), plan.splits, args.M, args.Ncols, out);
