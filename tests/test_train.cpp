@@ -185,6 +185,45 @@ TEST_CASE("train: a diverging run stops with a clear message and keeps its last 
   CHECK_FALSE(fs::exists(e_tmp.dir / "checkpoint.safetensors"));
 }
 
+TEST_CASE("train: losses read back late still name the first diverged iteration", "[train][errors]") {
+  // The loss stays on the device until a line, validation or checkpoint needs it. A run that reads it back every
+  // step (validation every step, with no validation set) and one that reads it only at the end must stop at the
+  // same iteration with the same message, and a run that stops before it has every loss finite.
+  Dataset ds = synthetic(1, 40, 20);
+  auto run = [&](int64_t iterations, int64_t val_every) {
+    TempDir t;
+    TrainOptions o = tiny_options(t.dir);
+    o.iterations = iterations;
+    o.checkpoint_every = 0;
+    o.val_every = val_every;
+    o.lr_step = 3;  // three sane steps, then the weights blow up
+    o.lr_gamma = 1e30f;
+    o.optimizer = "adam";  // steps of lr whatever the gradient: the logits overflow
+    return error_of([&] { train(ds, Dataset{}, o); });
+  };
+  const std::string late = run(200, 0), every = run(200, 1);
+  REQUIRE_THAT(late, Contains("diverged at iteration ") && Contains("the loss is"));
+  CHECK(late == every);
+  const int64_t at = std::stoll(late.substr(late.find("iteration ") + 10));
+  CHECK(at > 3);
+  TempDir t;
+  TrainOptions o = tiny_options(t.dir);
+  o.iterations = at - 1;
+  o.checkpoint_every = 0;
+  o.lr_step = 3;
+  o.lr_gamma = 1e30f;
+  o.optimizer = "adam";
+  std::string err;
+  TrainReport r;
+  try {
+    r = train(ds, Dataset{}, o);
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  CHECK_THAT(err, !Contains("the loss is"));  // the weights may overflow first; the losses never did
+  for (float v : r.losses) CHECK(std::isfinite(v));
+}
+
 TEST_CASE("checkpoint: NaN weights and bad metadata are refused naming the tensor or field", "[checkpoint][errors]") {
   TempDir dir_tmp;
   UNetConfig cfg;

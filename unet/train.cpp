@@ -360,68 +360,100 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
   const bool tty = isatty(fileno(stderr)) != 0;
   const int64_t line_every = std::max<int64_t>(1, (total - start) / 100);  // whole lines: about 100 a run
   auto t0 = std::chrono::steady_clock::now();
-  double last_line = 0.0;
+  double last_line = 0.0, last_redraw = -1.0;
   int64_t last_it = start;
-  for (int64_t it = start + 1; it <= total; ++it) {
-    opt->set_lr(lr_at(sched, it - 1));
-    // A batch of `batch` tiles, each from a random image with its own augmentation, stacked along N
-    // (the loss is the mean over all their pixels).
-    std::vector<float> xs, ws;
-    std::vector<int32_t> lab;
-    for (int b = 0; b < o.batch; ++b) {
-      size_t i = rng.below(static_cast<uint32_t>(train_set.size()));
-      Sample src{train_set.images[i], train_set.labels[i], train_set.weights[i]};
-      Sample s = augment_tile(src, T, T, O, O, rng, o.augment);
-      xs.insert(xs.end(), s.image.data.begin(), s.image.data.end());
-      ws.insert(ws.end(), s.weights.data.begin(), s.weights.data.end());
-      for (float v : s.labels.data) lab.push_back(static_cast<int32_t>(v));
+  // Each step's loss stays on the device until something needs it: a progress line, validation, a checkpoint
+  // (whose weights must not come from a diverged run), the end, or kMaxPending steps. Reading a loss back waits
+  // for the device, so a step that prints nothing does not wait for its own kernels, and the host prepares the
+  // next tile while the device still computes. A non-finite loss is reported at its own iteration.
+  constexpr size_t kMaxPending = 256;
+  std::vector<std::pair<int64_t, Tensor>> pending;
+  auto flush_losses = [&] {
+    std::vector<std::pair<int64_t, Tensor>> read;
+    read.swap(pending);
+    for (const auto& [i, t] : read) {
+      const float lv = t.to_vector()[0];
+      if (!std::isfinite(lv)) diverged(i, "the loss is " + std::to_string(lv));
+      curve.emplace_back(i, lv);
+      rep.losses.push_back(lv);
     }
-    const int64_t B = o.batch;
-    Tensor x = Tensor::from_vector({B, o.net.in_channels, T, T}, xs).to(o.device);
-    Tensor l = Tensor::from_vector_i32({B, O, O}, lab).to(o.device);
-    Tensor w = Tensor::from_vector({B, O, O}, ws).to(o.device);
+  };
+  auto run_steps = [&] {
+    for (int64_t it = start + 1; it <= total; ++it) {
+      opt->set_lr(lr_at(sched, it - 1));
+      // A batch of `batch` tiles, each from a random image with its own augmentation, stacked along N
+      // (the loss is the mean over all their pixels).
+      std::vector<float> xs, ws;
+      std::vector<int32_t> lab;
+      for (int b = 0; b < o.batch; ++b) {
+        size_t i = rng.below(static_cast<uint32_t>(train_set.size()));
+        Sample src{train_set.images[i], train_set.labels[i], train_set.weights[i]};
+        Sample s = augment_tile(src, T, T, O, O, rng, o.augment);
+        xs.insert(xs.end(), s.image.data.begin(), s.image.data.end());
+        ws.insert(ws.end(), s.weights.data.begin(), s.weights.data.end());
+        for (float v : s.labels.data) lab.push_back(static_cast<int32_t>(v));
+      }
+      const int64_t B = o.batch;
+      Tensor x = Tensor::from_vector({B, o.net.in_channels, T, T}, xs).to(o.device);
+      Tensor l = Tensor::from_vector_i32({B, O, O}, lab).to(o.device);
+      Tensor w = Tensor::from_vector({B, O, O}, ws).to(o.device);
 
-    opt->zero_grad();
-    Var loss = ops::softmax_xent(net.forward(Var(x), true, &rng), l, w);
-    float lv = loss.value().to_vector()[0];
-    if (!std::isfinite(lv)) diverged(it, "the loss is " + std::to_string(lv));
-    backward(loss);
-    opt->step();
-    curve.emplace_back(it, lv);
-    rep.losses.push_back(lv);
-    rep.iterations_done = it;
+      opt->zero_grad();
+      Var loss = ops::softmax_xent(net.forward(Var(x), true, &rng), l, w);
+      backward(loss);
+      opt->step();
+      pending.emplace_back(it, loss.value());
+      rep.iterations_done = it;
+      if (pending.size() >= kMaxPending) flush_losses();
 
-    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    double ips = static_cast<double>(it - start) / el;
-    // A terminal gets one line redrawn in place; a log (file, pipe) whole lines, about 100 a run and at
-    // least one a minute, with the mean loss since the previous line (one tile's loss says little
-    // under batch-1 noise).
-    if (!o.quiet && tty) {
-      std::fprintf(stderr, "\r[train] iteration %lld/%lld  loss %.4f  lr %.3g  %.2f it/s  ETA %s   ",
-                   static_cast<long long>(it), static_cast<long long>(total), lv, opt->lr(), ips,
-                   fmt_duration(static_cast<double>(total - it) / ips).c_str());
-      g_progress_open = true;
-    } else if (!o.quiet && (it == total || (it - start) % line_every == 0 || el - last_line >= 60.0)) {
-      double mean = 0.0;
-      const size_t k = std::min<size_t>(rep.losses.size(), static_cast<size_t>(it - last_it));
-      for (size_t j = rep.losses.size() - k; j < rep.losses.size(); ++j) mean += rep.losses[j];
-      std::fprintf(stderr,
-                   "[train] iteration %lld/%lld  loss %.4f  mean loss %.4f (last %zu)  lr %.3g  %.2f it/s  ETA %s\n",
-                   static_cast<long long>(it), static_cast<long long>(total), lv, k ? mean / k : 0.0, k, opt->lr(), ips,
-                   fmt_duration(static_cast<double>(total - it) / ips).c_str());
-      last_line = el;
-      last_it = it;
+      double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      double ips = static_cast<double>(it - start) / el;
+      // A terminal gets one line redrawn in place, at most 4 times a second; a log (file, pipe) whole lines,
+      // about 100 a run and at least one a minute, with the mean loss since the previous line (one tile's loss
+      // says little under batch-1 noise).
+      if (!o.quiet && tty && (it == total || el - last_redraw >= 0.25)) {
+        flush_losses();
+        last_redraw = el;
+        std::fprintf(stderr, "\r[train] iteration %lld/%lld  loss %.4f  lr %.3g  %.2f it/s  ETA %s   ",
+                     static_cast<long long>(it), static_cast<long long>(total), rep.losses.back(), opt->lr(), ips,
+                     fmt_duration(static_cast<double>(total - it) / ips).c_str());
+        g_progress_open = true;
+      } else if (!o.quiet && !tty && (it == total || (it - start) % line_every == 0 || el - last_line >= 60.0)) {
+        flush_losses();
+        const float lv = rep.losses.back();
+        double mean = 0.0;
+        const size_t k = std::min<size_t>(rep.losses.size(), static_cast<size_t>(it - last_it));
+        for (size_t j = rep.losses.size() - k; j < rep.losses.size(); ++j) mean += rep.losses[j];
+        std::fprintf(stderr,
+                     "[train] iteration %lld/%lld  loss %.4f  mean loss %.4f (last %zu)  lr %.3g  %.2f it/s  ETA %s\n",
+                     static_cast<long long>(it), static_cast<long long>(total), lv, k ? mean / k : 0.0, k, opt->lr(),
+                     ips, fmt_duration(static_cast<double>(total - it) / ips).c_str());
+        last_line = el;
+        last_it = it;
+      }
+      if ((o.val_every > 0 && it % o.val_every == 0) || it == total) {
+        flush_losses();
+        validate(it);
+      }
+      const int sig = o.stop_signal ? static_cast<int>(*o.stop_signal) : 0;
+      const bool stop = (o.stop_at > 0 && it >= o.stop_at) || sig != 0;
+      if ((o.checkpoint_every > 0 && it % o.checkpoint_every == 0) || it == total || stop) {
+        flush_losses();
+        save(it);
+      }
+      if (sig != 0) {
+        rep.interrupted_by = sig;
+        if (!o.quiet) std::fputs(progress_eol(), stderr);
+        break;
+      }
+      if (stop) break;
     }
-    if ((o.val_every > 0 && it % o.val_every == 0) || it == total) validate(it);
-    const int sig = o.stop_signal ? static_cast<int>(*o.stop_signal) : 0;
-    const bool stop = (o.stop_at > 0 && it >= o.stop_at) || sig != 0;
-    if ((o.checkpoint_every > 0 && it % o.checkpoint_every == 0) || it == total || stop) save(it);
-    if (sig != 0) {
-      rep.interrupted_by = sig;
-      if (!o.quiet) std::fputs(progress_eol(), stderr);
-      break;
-    }
-    if (stop) break;
+  };
+  try {
+    run_steps();
+  } catch (...) {
+    flush_losses();  // a loss that diverged before the failure is the better diagnosis (and is thrown instead)
+    throw;
   }
   if (!o.quiet && rep.interrupted_by == 0) {
     std::fprintf(stderr, "%s[train] done: checkpoint %s\n", progress_eol(), ckpt.c_str());
