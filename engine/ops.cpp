@@ -100,20 +100,20 @@ Var conv3x3_relu(const Var& x, const Var& w, const Var& b) {
   if (out.requires_grad()) {
     Tape::current().record("conv3x3_relu", [x, w, b, out, N, C, H, W, Ko, d, prec] {
       if (!out.grad().defined()) return;
-      // The kernels read dy * (y > 0) from dy and y: no masked copy of dy is made.
+      // One call for both passes: the kernels read dy * (y > 0) from dy and y (a backend that must mask dy
+      // first does it once for both).
       const float *dy = out.grad().f32(), *y = out.value().f32();
-      if (x.requires_grad()) {
-        Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-        table(d).conv3x3_relu_backward_data(stream(d), prec, dy, y, w.value().f32(), dx.f32(), N, C, H, W, Ko);
-        x.accumulate_grad(dx);
-      }
-      if (w.requires_grad() || b.requires_grad()) {
-        Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
-        table(d).conv3x3_relu_backward_weight(stream(d), prec, x.value().f32(), dy, y, dw.f32(), db.f32(), N, C, H, W,
-                                              Ko);
-        if (w.requires_grad()) w.accumulate_grad(dw);
-        if (b.requires_grad()) b.accumulate_grad(db);
-      }
+      Tensor dx, dw, db;
+      if (x.requires_grad()) dx = Tensor::empty(x.shape(), DType::F32, d);
+      if (w.requires_grad() || b.requires_grad())
+        dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
+      if (!dx.defined() && !dw.defined()) return;
+      table(d).conv3x3_relu_backward(stream(d), prec, x.value().f32(), dy, y, w.value().f32(),
+                                     dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
+                                     db.defined() ? db.f32() : nullptr, N, C, H, W, Ko);
+      if (dx.defined()) x.accumulate_grad(dx);
+      if (w.requires_grad()) w.accumulate_grad(dw);
+      if (b.requires_grad()) b.accumulate_grad(db);
     });
   }
   return out;
@@ -146,20 +146,20 @@ Var conv3x3_relu_concat(const Var& skip, const Var& up, const Var& w, const Var&
     Tape::current().record(op, [skip, up, w, b, out, N, Cs, Hs, Ws, Cu, H, W, Ko, d, prec] {
       if (!out.grad().defined()) return;
       const float *dy = out.grad().f32(), *y = out.value().f32();
-      if (skip.requires_grad() || up.requires_grad()) {
-        Tensor ds = Tensor::empty(skip.shape(), DType::F32, d), du = Tensor::empty(up.shape(), DType::F32, d);
-        table(d).conv3x3_relu_concat_backward_data(stream(d), prec, dy, y, w.value().f32(), ds.f32(), du.f32(), N, Cs,
-                                                   Hs, Ws, Cu, H, W, Ko);
-        if (skip.requires_grad()) skip.accumulate_grad(ds);
-        if (up.requires_grad()) up.accumulate_grad(du);
-      }
-      if (w.requires_grad() || b.requires_grad()) {
-        Tensor dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
-        table(d).conv3x3_relu_concat_backward_weight(stream(d), prec, skip.value().f32(), up.value().f32(), dy, y,
-                                                     dw.f32(), db.f32(), N, Cs, Hs, Ws, Cu, H, W, Ko);
-        if (w.requires_grad()) w.accumulate_grad(dw);
-        if (b.requires_grad()) b.accumulate_grad(db);
-      }
+      Tensor ds, du, dw, db;
+      if (skip.requires_grad() || up.requires_grad())
+        ds = Tensor::empty(skip.shape(), DType::F32, d), du = Tensor::empty(up.shape(), DType::F32, d);
+      if (w.requires_grad() || b.requires_grad())
+        dw = Tensor::empty(w.shape(), DType::F32, d), db = Tensor::empty(b.shape(), DType::F32, d);
+      if (!ds.defined() && !dw.defined()) return;
+      table(d).conv3x3_relu_concat_backward(stream(d), prec, skip.value().f32(), up.value().f32(), dy, y,
+                                            w.value().f32(), ds.defined() ? ds.f32() : nullptr,
+                                            du.defined() ? du.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
+                                            db.defined() ? db.f32() : nullptr, N, Cs, Hs, Ws, Cu, H, W, Ko);
+      if (skip.requires_grad()) skip.accumulate_grad(ds);
+      if (up.requires_grad()) up.accumulate_grad(du);
+      if (w.requires_grad()) w.accumulate_grad(dw);
+      if (b.requires_grad()) b.accumulate_grad(db);
     });
   }
   return out;

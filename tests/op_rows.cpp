@@ -126,6 +126,21 @@ void conv3x3_relu_rows(std::vector<OpCase>& rows, int N, int C, int H, int W, in
                       be.unet->conv3x3_relu_backward_weight(be.stream, prec, x, dy, y, dw, db, N, C, H, W, K);
                     };
                   }});
+  // Both passes in one call (the engine's), and with the data gradient left out (the network's first layer).
+  // Not at the large sizes, whose two passes the GPU cross-check already takes one by one.
+  if (size == Size::large) return;
+  for (const bool with_dx : {true, false}) {
+    if (!with_dx && size != Size::tiny) break;
+    rows.push_back({"conv3x3_relu_backward", "N,C,H,W,K", dims, variant(with_dx ? "" : "no dx"), why, "", size, rp,
+                    (with_dx ? 4 : 2) * d.macs(), kF * (d.x() + 2 * d.y() + d.w() + (with_dx ? d.x() : 0) + d.w() + K),
+                    [=](Buffers& b) -> Launch {
+                      const float *x = b.input(d.x()), *dy = b.input(d.y()), *y = relu_out(b), *w = b.input(d.w());
+                      float *dx = with_dx ? b.output(d.x()) : nullptr, *dw = b.output(d.w()), *db = b.output(K);
+                      return [=](const Backend& be) {
+                        be.unet->conv3x3_relu_backward(be.stream, prec, x, dy, y, w, dx, dw, db, N, C, H, W, K);
+                      };
+                    }});
+  }
 }
 
 // The decoder's first convolution over [crop(skip), up] without the concatenation: the counts of
@@ -170,6 +185,17 @@ void conv3x3_relu_concat_rows(std::vector<OpCase>& rows, int N, int Cs, int Hs, 
                         [=](const Backend& be) {
       be.unet->conv3x3_relu_concat_backward_weight(be.stream, prec, s, u, dy, y, dw, db, N, Cs, Hs, Ws, Cu, H, W, K);
                         };
+                  }});
+  if (size == Size::large) return;
+  rows.push_back({"conv3x3_relu_concat_backward", names, dims, variant, why, "", size, rp, 4 * d.macs(),
+                  kF * (d.x() + 2 * d.y() + 2 * d.w() + ns + nu + K), [=](Buffers& b) -> Launch {
+                    const float *s = b.input(ns), *u = b.input(nu), *dy = b.input(d.y()), *y = relu_out(b),
+                                *w = b.input(d.w());
+                    float *ds = b.output(ns), *du = b.output(nu), *dw = b.output(d.w()), *db = b.output(K);
+                    return [=](const Backend& be) {
+                      be.unet->conv3x3_relu_concat_backward(be.stream, prec, s, u, dy, y, w, ds, du, dw, db, N, Cs, Hs,
+                                                            Ws, Cu, H, W, K);
+                    };
                   }});
 }
 

@@ -1,6 +1,7 @@
 // The fused kernels against the unfused ops they replace, on every op-table row of theirs: conv3x3_relu_forward
-// against conv3x3_forward then relu_forward, conv3x3_relu_backward_data (_weight) against relu_backward then
-// conv3x3_backward_data (_weight), conv3x3_relu_concat_* against crop_concat then conv3x3_relu_*, on the CPU (the CUDA
+// against conv3x3_forward then relu_forward, conv3x3_relu_backward_data (_weight, and conv3x3_relu_backward, both)
+// against relu_backward then conv3x3_backward_data (_weight), conv3x3_relu_concat_* against crop_concat then
+// conv3x3_relu_*, on the CPU (the CUDA
 // kernels are held to the CPU's fused kernels by the GPU cross-check and the host emulation). And the engine's fused op
 // against the two ops it replaces: the same values and the same gradients.
 #include <catch2/catch.hpp>
@@ -71,7 +72,24 @@ void check_backward(const OpCase& row) {
   const kernels::Precision prec = kernel_precision(row.precision);
   const std::vector<Readback> out = run_row(row);
   std::vector<float> g(ny);
-  if (row.op == "conv3x3_relu_backward_data") {
+  if (row.op == "conv3x3_relu_backward") {  // both passes: dx (unless "no dx"), dw, db
+    const std::vector<float> x = draw(0, nx), dy = draw(1, ny), y = relu_out(2, ny), w = draw(3, nw);
+    t.relu_backward(nullptr, y.data(), dy.data(), g.data(), ny);
+    std::vector<std::vector<float>> ref;
+    if (!has(row.variant, "no dx")) {
+      ref.emplace_back(nx);
+      t.conv3x3_backward_data(nullptr, prec, g.data(), w.data(), ref.back().data(), N, C, H, W, K);
+    }
+    ref.emplace_back(nw);
+    ref.emplace_back(K);
+    t.conv3x3_backward_weight(nullptr, prec, x.data(), g.data(), ref[ref.size() - 2].data(), ref.back().data(), N, C, H,
+                              W, K);
+    REQUIRE(out.size() == ref.size());
+    for (size_t i = 0; i < ref.size(); ++i) {
+      CHECK(out[i].guard_overwritten == 0);
+      CHECK(rel_error(out[i].values, ref[i]) <= tolerance(Precision::fp32));
+    }
+  } else if (row.op == "conv3x3_relu_backward_data") {
     const std::vector<float> dy = draw(0, ny), y = relu_out(1, ny), w = draw(2, nw);
     t.relu_backward(nullptr, y.data(), dy.data(), g.data(), ny);
     std::vector<float> dx(nx);
@@ -127,6 +145,17 @@ void check_concat(const OpCase& row) {
     ref.emplace_back(ns);
     ref.emplace_back(nu);
     t.crop_concat_backward(nullptr, cat.data(), ref[0].data(), ref[1].data(), N, Cs, Hs, Ws, Cu, H, W);
+  } else if (row.op == "conv3x3_relu_concat_backward") {  // both passes: dskip, dup, dw, db
+    const std::vector<float> sk = draw(0, ns), up = draw(1, nu), dy = draw(2, ny), y = relu_out(3, ny), w = draw(4, nw);
+    t.conv3x3_relu_backward_data(nullptr, prec, dy.data(), y.data(), w.data(), cat.data(), N, C, H, W, K);
+    ref.emplace_back(ns);
+    ref.emplace_back(nu);
+    t.crop_concat_backward(nullptr, cat.data(), ref[0].data(), ref[1].data(), N, Cs, Hs, Ws, Cu, H, W);
+    t.crop_concat_forward(nullptr, sk.data(), up.data(), cat.data(), N, Cs, Hs, Ws, Cu, H, W);
+    ref.emplace_back(nw);
+    ref.emplace_back(K);
+    t.conv3x3_relu_backward_weight(nullptr, prec, cat.data(), dy.data(), y.data(), ref[2].data(), ref[3].data(), N, C,
+                                   H, W, K);
   } else {
     const std::vector<float> sk = draw(0, ns), up = draw(1, nu), dy = draw(2, ny), y = relu_out(3, ny);
     t.crop_concat_forward(nullptr, sk.data(), up.data(), cat.data(), N, Cs, Hs, Ws, Cu, H, W);

@@ -178,6 +178,13 @@ void conv3x3_relu_backward_weight(Stream, Precision prec, const float* x, const 
   backward_weight(prec, x, dy, y, dw, db, N, C, H, W, K);
 }
 
+// Both passes: the CPU masks dy as it packs it in each, so one call is the two above.
+void conv3x3_relu_backward(Stream s, Precision prec, const float* x, const float* dy, const float* y, const float* w,
+                           float* dx, float* dw, float* db, int N, int C, int H, int W, int K) {
+  if (dx) conv3x3_relu_backward_data(s, prec, dy, y, w, dx, N, C, H, W, K);
+  if (dw) conv3x3_relu_backward_weight(s, prec, x, dy, y, dw, db, N, C, H, W, K);
+}
+
 // The decoder's first convolution over [crop(skip), up] (kernels/ops.inc): the crop is read in place by the
 // forward and the weight gradient; the data gradient computes up's channels straight into dup and the skip's into
 // a buffer of the window's size, placed into dskip (zero outside the window) by crop_concat_backward's code.
@@ -201,6 +208,13 @@ void conv3x3_relu_concat_backward_weight(Stream, Precision prec, const float* sk
                                          const float* y, float* dw, float* db, int N, int Cs, int Hs, int Ws, int Cu,
                                          int H, int W, int K) {
   backward_weight(prec, up, dy, y, dw, db, N, Cs + Cu, H, W, K, skip_view(skip, Cs, Hs, Ws, H, W));
+}
+
+void conv3x3_relu_concat_backward(Stream s, Precision prec, const float* skip, const float* up, const float* dy,
+                                  const float* y, const float* w, float* dskip, float* dup, float* dw, float* db, int N,
+                                  int Cs, int Hs, int Ws, int Cu, int H, int W, int K) {
+  if (dskip) conv3x3_relu_concat_backward_data(s, prec, dy, y, w, dskip, dup, N, Cs, Hs, Ws, Cu, H, W, K);
+  if (dw) conv3x3_relu_concat_backward_weight(s, prec, skip, up, dy, y, dw, db, N, Cs, Hs, Ws, Cu, H, W, K);
 }
 
 }  // namespace unet::kernels::cpu

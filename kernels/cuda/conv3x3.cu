@@ -292,6 +292,15 @@ __global__ void relu_mask_kernel(const float* __restrict__ dy, const float* __re
                                  int64_t n) {
   for (int64_t i : grid_stride(n)) g[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
+
+// Runs body(g) with g = dy * (y > 0) of n elements in a stream-ordered workspace, freed after body's work.
+template <class Body>
+void with_masked(Stream s, const float* dy, const float* y, int64_t n, Body body) {
+  gemm::Workspace g(n, as_stream(s));
+  launch_over(n, s, relu_mask_kernel, dy, y, g.get(), n);
+  body(static_cast<const float*>(g.get()));
+  g.release();
+}
 }  // namespace
 
 // y: the fused ReLU's output or null (conv3x3_relu_backward_data): the FP32 core masks dy as it loads it; the
@@ -310,16 +319,11 @@ static void backward_data(Stream s, Precision prec, const float* dy, const float
     gemm::launch<Conv3x3BwdData>(as_stream(s), a, out);
     return;
   }
-  if (!y) {
+  if (!y) return tc::conv3x3_backward_data(as_stream(s), prec, a, out);
+  with_masked(s, dy, y, static_cast<int64_t>(N) * K * a.Ho * a.Wo, [&](const float* g) {
+    a.dy = g;
     tc::conv3x3_backward_data(as_stream(s), prec, a, out);
-    return;
-  }
-  const int64_t n = static_cast<int64_t>(N) * K * a.Ho * a.Wo;
-  gemm::Workspace g(n, as_stream(s));
-  launch_over(n, s, relu_mask_kernel, dy, y, g.get(), n);
-  a.dy = g.get();
-  tc::conv3x3_backward_data(as_stream(s), prec, a, out);
-  g.release();
+  });
 }
 
 void conv3x3_backward_data(Stream s, Precision prec, const float* dy, const float* w, float* dx, int N, int C, int H,
@@ -349,16 +353,11 @@ static void backward_weight(Stream s, Precision prec, const float* x, const floa
     else gemm::launch<Conv3x3BwdWeight>(as_stream(s), a, out);
     return;
   }
-  if (!y) {
+  if (!y) return tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
+  with_masked(s, dy, y, static_cast<int64_t>(N) * K * a.Ho * a.Wo, [&](const float* g) {
+    a.dy = g;
     tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
-    return;
-  }
-  const int64_t n = static_cast<int64_t>(N) * K * a.Ho * a.Wo;
-  gemm::Workspace g(n, as_stream(s));
-  launch_over(n, s, relu_mask_kernel, dy, y, g.get(), n);
-  a.dy = g.get();
-  tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
-  g.release();
+  });
 }
 
 void conv3x3_backward_weight(Stream s, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
@@ -369,6 +368,17 @@ void conv3x3_backward_weight(Stream s, Precision prec, const float* x, const flo
 void conv3x3_relu_backward_weight(Stream s, Precision prec, const float* x, const float* dy, const float* y, float* dw,
                                   float* db, int N, int C, int H, int W, int K) {
   backward_weight(s, prec, x, dy, y, dw, db, N, C, H, W, K);
+}
+
+// Both passes: the FP32 core masks dy in each product's gather; the tensor cores share one masked copy.
+void conv3x3_relu_backward(Stream s, Precision prec, const float* x, const float* dy, const float* y, const float* w,
+                           float* dx, float* dw, float* db, int N, int C, int H, int W, int K) {
+  auto passes = [&](const float* g, const float* mask) {
+    if (dx) backward_data(s, prec, g, mask, w, dx, N, C, H, W, K);
+    if (dw) backward_weight(s, prec, x, g, mask, dw, db, N, C, H, W, K);
+  };
+  if (prec == Precision::FP32 || !(dx && dw)) return passes(dy, y);  // one pass: its own mask, if any
+  with_masked(s, dy, y, static_cast<int64_t>(N) * K * (H - 2) * (W - 2), [&](const float* g) { passes(g, nullptr); });
 }
 
 // conv3x3_relu_concat: the decoder's first convolution with the skip's crop read in place (Conv3x3Args::skip)
@@ -386,29 +396,45 @@ void conv3x3_relu_concat_forward(Stream s, Precision prec, const float* skip, co
   else tc::conv3x3_forward(as_stream(s), prec, a, out);
 }
 
+namespace {
+// The concatenated convolution's data gradient from g (masked by `mask` as it is read, or already masked).
+void concat_data(Stream s, Precision prec, const float* g, const float* mask, const float* w, float* dskip, float* dup,
+                 int N, int Cs, int Hs, int Ws, int Cu, int H, int W, int K) {
+  const int C = Cs + Cu;
+  backward_data(s, prec, g, mask, w, dup, N, C, H, W, K, Cs, Cu);
+  gemm::Workspace window(static_cast<int64_t>(N) * Cs * H * W, as_stream(s));
+  backward_data(s, prec, g, mask, w, window.get(), N, C, H, W, K, 0, Cs);
+  crop_concat_backward(s, window.get(), dskip, nullptr, N, Cs, Hs, Ws, 0, H, W);
+  window.release();
+}
+}  // namespace
+
 void conv3x3_relu_concat_backward_data(Stream s, Precision prec, const float* dy, const float* y, const float* w,
                                        float* dskip, float* dup, int N, int Cs, int Hs, int Ws, int Cu, int H, int W,
                                        int K) {
-  const int C = Cs + Cu;
-  auto halves = [&](const float* g, const float* mask) {
-    backward_data(s, prec, g, mask, w, dup, N, C, H, W, K, Cs, Cu);
-    gemm::Workspace window(static_cast<int64_t>(N) * Cs * H * W, as_stream(s));
-    backward_data(s, prec, g, mask, w, window.get(), N, C, H, W, K, 0, Cs);
-    crop_concat_backward(s, window.get(), dskip, nullptr, N, Cs, Hs, Ws, 0, H, W);
-    window.release();
-  };
-  if (prec == Precision::FP32) return halves(dy, y);
-  const int64_t ny = static_cast<int64_t>(N) * K * (H - 2) * (W - 2);
-  gemm::Workspace g(ny, as_stream(s));  // the tensor cores read a masked copy, made once for both halves
-  launch_over(ny, s, relu_mask_kernel, dy, y, g.get(), ny);
-  halves(g.get(), nullptr);
-  g.release();
+  if (prec == Precision::FP32) return concat_data(s, prec, dy, y, w, dskip, dup, N, Cs, Hs, Ws, Cu, H, W, K);
+  // The tensor cores read a masked copy, made once for both halves.
+  with_masked(s, dy, y, static_cast<int64_t>(N) * K * (H - 2) * (W - 2),
+              [&](const float* g) { concat_data(s, prec, g, nullptr, w, dskip, dup, N, Cs, Hs, Ws, Cu, H, W, K); });
 }
 
 void conv3x3_relu_concat_backward_weight(Stream s, Precision prec, const float* skip, const float* up, const float* dy,
                                          const float* y, float* dw, float* db, int N, int Cs, int Hs, int Ws, int Cu,
                                          int H, int W, int K) {
   backward_weight(s, prec, up, dy, y, dw, db, N, Cs + Cu, H, W, K, skip, Cs, Hs, Ws);
+}
+
+// Both passes, one masked copy on the tensor cores (three products: the two halves of the data gradient and
+// the weight gradient).
+void conv3x3_relu_concat_backward(Stream s, Precision prec, const float* skip, const float* up, const float* dy,
+                                  const float* y, const float* w, float* dskip, float* dup, float* dw, float* db, int N,
+                                  int Cs, int Hs, int Ws, int Cu, int H, int W, int K) {
+  auto passes = [&](const float* g, const float* mask) {
+    if (dskip) concat_data(s, prec, g, mask, w, dskip, dup, N, Cs, Hs, Ws, Cu, H, W, K);
+    if (dw) backward_weight(s, prec, up, g, mask, dw, db, N, Cs + Cu, H, W, K, skip, Cs, Hs, Ws);
+  };
+  if (prec == Precision::FP32) return passes(dy, y);
+  with_masked(s, dy, y, static_cast<int64_t>(N) * K * (H - 2) * (W - 2), [&](const float* g) { passes(g, nullptr); });
 }
 
 }  // namespace unet::kernels::cuda
