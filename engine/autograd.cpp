@@ -22,6 +22,13 @@ void Var::accumulate_grad(Tensor g) const {
   p_->grad_is_one = false;
 }
 
+Tensor Var::grad_sink(bool* accumulate) const {
+  *accumulate = p_->grad.defined();
+  if (!*accumulate) p_->grad = Tensor::empty(shape(), DType::F32, p_->value.device());
+  p_->grad_is_one = false;
+  return p_->grad;
+}
+
 Tape& Tape::current() {
   thread_local Tape tape;
   return tape;

@@ -41,6 +41,9 @@ class Var {
 
   // Adds g to the gradient: adopts g when none is there yet, adds it otherwise.
   void accumulate_grad(Tensor g) const;
+  // For a backward pass that can add into its output: the tensor to write the gradient into, the gradient so
+  // far (*accumulate set: the pass adds to it, and no separate add pass runs) or a new one (the pass overwrites).
+  Tensor grad_sink(bool* accumulate) const;
   void zero_grad() const { p_->grad = Tensor(); }
 
  private:

@@ -229,9 +229,11 @@ Var maxpool2x2(const Var& x) {
   if (out.requires_grad()) {
     Tape::current().record("maxpool2x2", [x, out, N, C, H, W, d] {
       if (!out.grad().defined()) return;
-      Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-      table(d).maxpool2x2_backward(stream(d), x.value().f32(), out.grad().f32(), dx.f32(), N, C, H, W);
-      x.accumulate_grad(dx);
+      // Into x's gradient itself: a U-Net skip tensor already holds the decoder's gradient, and the kernel adds
+      // to it rather than writing a new tensor for a separate add.
+      bool accumulate = false;
+      Tensor dx = x.grad_sink(&accumulate);
+      table(d).maxpool2x2_backward(stream(d), x.value().f32(), out.grad().f32(), dx.f32(), N, C, H, W, accumulate);
     });
   }
   return out;

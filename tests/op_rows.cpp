@@ -256,7 +256,20 @@ void maxpool_rows(std::vector<OpCase>& rows, int N, int C, int H, int W, Size si
                     const float* x = x_of(b);
                     const float* dy = b.input(m);
                     float* dx = b.output(n);
-                    return [=](const Backend& be) { be.unet->maxpool2x2_backward(be.stream, x, dy, dx, N, C, H, W); };
+                    return [=](const Backend& be) {
+                      be.unet->maxpool2x2_backward(be.stream, x, dy, dx, N, C, H, W, false);
+                    };
+                  }});
+  // Added to the gradient already in dx (a skip tensor's): reads and writes the maxima's elements of dx.
+  if (size != Size::tiny && size != Size::small) return;
+  rows.push_back({"maxpool2x2_backward", "N,C,H,W", dims, variant.empty() ? "accumulate" : variant + " accumulate", why,
+                  "", size, Precision::exact, 0, kF * (n + 3 * m), [=](Buffers& b) -> Launch {
+                    const float* x = x_of(b);
+                    const float* dy = b.input(m);
+                    float* dx = b.inout(n);
+                    return [=](const Backend& be) {
+                      be.unet->maxpool2x2_backward(be.stream, x, dy, dx, N, C, H, W, true);
+                    };
                   }});
 }
 

@@ -27,9 +27,10 @@ void maxpool2x2_forward(Stream, const float* x, float* y, int N, int C, int H, i
   });
 }
 
-// dx = dy at the first maximum of each window (order: (0,0), (0,1), (1,0), (1,1)), 0 elsewhere.
-// The argmax is recomputed from x, so nothing but x is kept between forward and backward.
-void maxpool2x2_backward(Stream, const float* x, const float* dy, float* dx, int N, int C, int H, int W) {
+// dx = dy at the first maximum of each window (order: (0,0), (0,1), (1,0), (1,1)), 0 elsewhere (added to dx with
+// accumulate). The argmax is recomputed from x, so nothing but x is kept between forward and backward.
+void maxpool2x2_backward(Stream, const float* x, const float* dy, float* dx, int N, int C, int H, int W,
+                         bool accumulate) {
   const int Ho = H / 2, Wo = W / 2;
   const int64_t rows = static_cast<int64_t>(N) * C * Ho;
   parallel_for(rows, grain_for(rows, 9 * Wo), [&](int64_t r0_, int64_t r1_) {
@@ -42,7 +43,9 @@ void maxpool2x2_backward(Stream, const float* x, const float* dy, float* dx, int
         int best = 0;
         for (int t = 1; t < 4; ++t)
           if (x[idx[t]] > x[idx[best]]) best = t;
-        for (int t = 0; t < 4; ++t) dx[idx[t]] = t == best ? g[j] : 0.0f;
+        if (accumulate) dx[idx[best]] += g[j];
+        else
+          for (int t = 0; t < 4; ++t) dx[idx[t]] = t == best ? g[j] : 0.0f;
       }
     }
   });

@@ -43,9 +43,10 @@ __global__ void maxpool2x2_forward_kernel(const float* __restrict__ x, float* __
   }
 }
 
-// dx[n,c,2i+a,2j+e] = dy[n,c,i,j] at the window's first maximum (recomputed from x), 0 elsewhere.
+// dx[n,c,2i+a,2j+e] = dy[n,c,i,j] at the window's first maximum (recomputed from x), 0 elsewhere; with accumulate
+// added to dx (only the maximum's element is read and written).
 __global__ void maxpool2x2_backward_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                                           float* __restrict__ dx, int64_t total, int H, int W) {
+                                           float* __restrict__ dx, int64_t total, int H, int W, bool accumulate) {
   const int Ho = H / 2, Wo = W / 2;
   const int64_t HoWo = static_cast<int64_t>(Ho) * Wo;
   for (int64_t o : grid_stride(total)) {
@@ -58,6 +59,11 @@ __global__ void maxpool2x2_backward_kernel(const float* __restrict__ x, const fl
     const int arg = window_argmax(p[0], p[1], p[W], p[W + 1], &m);
     const float g = dy[o];
     float* d = dx + base;
+    if (accumulate) {
+      float* at = d + (arg & 1) + (arg >> 1) * W;
+      *at += g;
+      continue;
+    }
     d[0] = arg == 0 ? g : 0.0f;
     d[1] = arg == 1 ? g : 0.0f;
     d[W] = arg == 2 ? g : 0.0f;
@@ -72,9 +78,10 @@ void maxpool2x2_forward(Stream s, const float* x, float* y, int N, int C, int H,
   launch_over(total, s, maxpool2x2_forward_kernel, x, y, total, H, W);
 }
 
-void maxpool2x2_backward(Stream s, const float* x, const float* dy, float* dx, int N, int C, int H, int W) {
+void maxpool2x2_backward(Stream s, const float* x, const float* dy, float* dx, int N, int C, int H, int W,
+                         bool accumulate) {
   const int64_t total = static_cast<int64_t>(N) * C * (H / 2) * (W / 2);
-  launch_over(total, s, maxpool2x2_backward_kernel, x, dy, dx, total, H, W);
+  launch_over(total, s, maxpool2x2_backward_kernel, x, dy, dx, total, H, W, accumulate);
 }
 
 }  // namespace unet::kernels::cuda
