@@ -293,6 +293,12 @@ __global__ void relu_mask_kernel(const float* __restrict__ dy, const float* __re
   for (int64_t i : grid_stride(n)) g[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+// Elements of dy for an H x W input (none below 3 x 3).
+int64_t dy_elements(int N, int H, int W, int K) {
+  const Conv3x3Args a = Conv3x3Args::make(1, H, W, K);
+  return static_cast<int64_t>(N) * K * a.Ho * a.Wo;
+}
+
 // Runs body(g) with g = dy * (y > 0) of n elements in a stream-ordered workspace, freed after body's work.
 template <class Body>
 void with_masked(Stream s, const float* dy, const float* y, int64_t n, Body body) {
@@ -378,7 +384,7 @@ void conv3x3_relu_backward(Stream s, Precision prec, const float* x, const float
     if (dw) backward_weight(s, prec, x, g, mask, dw, db, N, C, H, W, K);
   };
   if (prec == Precision::FP32 || !(dx && dw)) return passes(dy, y);  // one pass: its own mask, if any
-  with_masked(s, dy, y, static_cast<int64_t>(N) * K * (H - 2) * (W - 2), [&](const float* g) { passes(g, nullptr); });
+  with_masked(s, dy, y, dy_elements(N, H, W, K), [&](const float* g) { passes(g, nullptr); });
 }
 
 // conv3x3_relu_concat: the decoder's first convolution with the skip's crop read in place (Conv3x3Args::skip)
@@ -414,7 +420,7 @@ void conv3x3_relu_concat_backward_data(Stream s, Precision prec, const float* dy
                                        int K) {
   if (prec == Precision::FP32) return concat_data(s, prec, dy, y, w, dskip, dup, N, Cs, Hs, Ws, Cu, H, W, K);
   // The tensor cores read a masked copy, made once for both halves.
-  with_masked(s, dy, y, static_cast<int64_t>(N) * K * (H - 2) * (W - 2),
+  with_masked(s, dy, y, dy_elements(N, H, W, K),
               [&](const float* g) { concat_data(s, prec, g, nullptr, w, dskip, dup, N, Cs, Hs, Ws, Cu, H, W, K); });
 }
 
@@ -433,8 +439,8 @@ void conv3x3_relu_concat_backward(Stream s, Precision prec, const float* skip, c
     if (dskip) concat_data(s, prec, g, mask, w, dskip, dup, N, Cs, Hs, Ws, Cu, H, W, K);
     if (dw) backward_weight(s, prec, up, g, mask, dw, db, N, Cs + Cu, H, W, K, skip, Cs, Hs, Ws);
   };
-  if (prec == Precision::FP32) return passes(dy, y);
-  with_masked(s, dy, y, static_cast<int64_t>(N) * K * (H - 2) * (W - 2), [&](const float* g) { passes(g, nullptr); });
+  if (prec == Precision::FP32 || !(dskip && dw)) return passes(dy, y);  // one pass: its own mask, if any
+  with_masked(s, dy, y, dy_elements(N, H, W, K), [&](const float* g) { passes(g, nullptr); });
 }
 
 }  // namespace unet::kernels::cuda

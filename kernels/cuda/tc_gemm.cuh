@@ -215,7 +215,7 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
 
   // Row sums of A: thread tid adds row tid % BM over half of each stage's columns (NT = 2 BM), in order.
-  static_assert(P::NT == 2 * P::BM, "row sums take two threads a row");
+  static_assert(P::NT == 2 * P::BM && BK == 16, "row sums take two threads a row, 8 columns each");
   float* const sums = blockIdx.x == 0 ? out.row_sums() : nullptr;  // uniform over the block
   const int srow = tid % P::BM, skk = (tid / P::BM) * (BK / 2);
   float rsum = 0.0f;
@@ -248,8 +248,16 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
         for (int ni = 0; ni < P::NI; ++ni) mma<PREC>(acc[mi][ni], a[mi], b[ni]);
     }
     if (sums) {
+      if constexpr (P::A_KMAJOR) {  // a row's 8 floats as two float4 (rows of SK = 24 floats: 16-byte aligned)
+        const float4 u = *reinterpret_cast<const float4*>(As + srow * SK + skk);
+        const float4 v = *reinterpret_cast<const float4*>(As + srow * SK + skk + 4);
+        const float r[8] = {u.x, u.y, u.z, u.w, v.x, v.y, v.z, v.w};
 #pragma unroll
-      for (int kk = 0; kk < BK / 2; ++kk) rsum += As[P::template at<P::A_KMAJOR, P::BM>(srow, skk + kk)];
+        for (int kk = 0; kk < 8; ++kk) rsum += r[kk];
+      } else {
+#pragma unroll
+        for (int kk = 0; kk < BK / 2; ++kk) rsum += As[P::template at<false, P::BM>(srow, skk + kk)];
+      }
     }
   }
   ptx::cp_async_wait<0>();  // nothing left in flight when the block ends
