@@ -28,7 +28,7 @@ Tensor Var::grad_sink(bool* accumulate) const {
     UNET_CHECK(p_->grad.shape() == shape() && p_->grad.dtype() == DType::F32 && p_->grad.device() == p_->value.device(),
                "gradient of shape ", shape_str(p_->grad.shape()), " for ", name().empty() ? "a tensor" : name(),
                " of shape ", shape_str(shape()));
-  if (!*accumulate) p_->grad = Tensor::empty(shape(), DType::F32, p_->value.device());
+  else p_->grad = Tensor::empty(shape(), DType::F32, p_->value.device());
   p_->grad_is_one = false;
   return p_->grad;
 }

@@ -326,7 +326,7 @@ static void backward_data(Stream s, Precision prec, const float* dy, const float
     return;
   }
   if (!y) return tc::conv3x3_backward_data(as_stream(s), prec, a, out);
-  with_masked(s, dy, y, static_cast<int64_t>(N) * K * a.Ho * a.Wo, [&](const float* g) {
+  with_masked(s, dy, y, dy_elements(N, H, W, K), [&](const float* g) {
     a.dy = g;
     tc::conv3x3_backward_data(as_stream(s), prec, a, out);
   });
@@ -360,7 +360,7 @@ static void backward_weight(Stream s, Precision prec, const float* x, const floa
     return;
   }
   if (!y) return tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
-  with_masked(s, dy, y, static_cast<int64_t>(N) * K * a.Ho * a.Wo, [&](const float* g) {
+  with_masked(s, dy, y, dy_elements(N, H, W, K), [&](const float* g) {
     a.dy = g;
     tc::conv3x3_backward_weight(as_stream(s), prec, a, out);
   });

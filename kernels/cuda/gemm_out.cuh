@@ -112,6 +112,22 @@ void splitk_reduce(cudaStream_t stream, const float* ws, int64_t splits, int64_t
   launch_over(out.row_sums() ? M * N + M : M * N, stream, splitk_reduce_kernel<Out>, ws, splits, M, N, out);
 }
 
+// The row sums' epilogue, shared by both cores: red is a free shared-memory buffer of 2 BM floats (after a
+// barrier), rsum the thread's half of row tid % BM. The two halves are added in order and stored to sums (one
+// split) or after the workspace's tiles (split blockIdx.z).
+template <int BM>
+__device__ void store_row_sums(float* red, float rsum, int64_t m0, int64_t M, int64_t N, float* ws, float* sums) {
+  const int tid = static_cast<int>(threadIdx.x);
+  red[tid] = rsum;
+  __syncthreads();
+  const int64_t m = m0 + tid;
+  if (tid < BM && m < M) {
+    const float v = red[tid] + red[tid + BM];
+    if (ws) ws[gridDim.z * M * N + blockIdx.z * M + m] = v;
+    else sums[m] = v;
+  }
+}
+
 // Floats of a split-K workspace: the partial tiles, and the partial row sums when the Out has them.
 template <class Out>
 int64_t workspace_floats(int64_t splits, int64_t M, int64_t N, const Out& out) {

@@ -156,17 +156,8 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
     if (more) stash(buf ^ 1);  // that buffer was last read before the previous barrier
     __syncthreads();
   }
-  if (sums) {  // the two halves of each row, in order, to sums (one split) or after the workspace's tiles
-    float* red = &As[0][0][0];  // free: the loop ended with a barrier
-    red[tid] = rsum;
-    __syncthreads();
-    const int64_t m = m0 + srow;
-    if (tid < BM && m < args.M) {
-      const float v = red[tid] + red[tid + BM];
-      if (ws) ws[gridDim.z * args.M * args.Ncols + blockIdx.z * args.M + m] = v;
-      else sums[m] = v;
-    }
-  }
+  // As is free for the row sums' epilogue: the loop ended with a barrier.
+  if (sums) store_row_sums<BM>(&As[0][0][0], rsum, m0, args.M, args.Ncols, ws, sums);
 
   // Epilogue: the 8x8 block with its bias, through the Out's activation, to the output (one split), or as
   // this split's partial tile to the workspace ws[z][m][n] (several; splitk_reduce activates), plain stores.

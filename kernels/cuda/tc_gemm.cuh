@@ -261,16 +261,9 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
     }
   }
   ptx::cp_async_wait<0>();  // nothing left in flight when the block ends
-  if (sums) {               // the two halves of each row, in order, to sums (one split) or after the workspace's tiles
-    __syncthreads();        // every warp is done with the stages
-    smem[tid] = rsum;
-    __syncthreads();
-    const int64_t m = m0 + srow;
-    if (tid < P::BM && m < args.M) {
-      const float v = smem[tid] + smem[tid + P::BM];
-      if (ws) ws[gridDim.z * args.M * args.Ncols + blockIdx.z * args.M + m] = v;
-      else sums[m] = v;
-    }
+  if (sums) {
+    __syncthreads();  // every warp is done with the stages: smem is free for the row sums' epilogue
+    gemm::store_row_sums<P::BM>(smem, rsum, m0, args.M, args.Ncols, ws, sums);
   }
 
   // Epilogue: accumulator e of tile (mi, ni) is out[wm0 + mi*16 + g + 8*(e/2), wn0 + ni*8 + 2t + e%2];
