@@ -9,10 +9,11 @@
 //       weights, w0 10, sigma 5), centred on the image; with --augment-seed, augmented as in training.
 //   bench_unet step    --model CKPT --tile-dir DIR [--device cpu|cuda] [--precision fp32|tf32|bf16] [--steps 3] [--lr
 //   0.002]
-//                      [--momentum 0.99] [--dropout P] [--time-steps N --warmup W] [--json FILE]
+//                      [--momentum 0.99] [--dropout P] [--time-steps N --warmup W] [--cuda-graph on|off] [--json FILE]
 //       the training step of unet train (forward with dropout, weighted softmax cross-entropy, backward,
 //       SGD with momentum) on that tile: prints the loss of each of --steps steps (before its update),
-//       then times N more steps (median wall time, the device synchronised after each).
+//       then times N more steps (median wall time, the device synchronised after each); with --cuda-graph on,
+//       every step after the first is one replayed CUDA graph.
 //   bench_unet predict --model CKPT [--size 512] [--tile T | --one-tile] [--batch B] [--tta] [--repeats R] [--device
 //   ..]
 //                      [--json FILE]
@@ -33,6 +34,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/backend.h"
+#include "engine/graph.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/precision.h"
@@ -163,7 +165,7 @@ int cmd_sample(int argc, char** argv) {
 int cmd_step(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"model", "tile-dir", "device", "precision", "steps", "lr", "momentum", "dropout", "time-steps", "warmup",
-          "json", "seed"},
+          "json", "seed", "cuda-graph"},
          {});
   const Device dev = cli::pick_device(a.str("device", "auto"));
   // fp32 unless asked: the cross-framework check compares with PyTorch's FP32 step.
@@ -194,14 +196,23 @@ int cmd_step(int argc, char** argv) {
   const Tensor wt = Tensor::from_vector({1, O, O}, w.data).to(dev);
   SGD opt(net.parameters(), static_cast<float>(a.num("lr", 0.002, 1e-30, 10.0)),
           static_cast<float>(a.num("momentum", 0.99, 0.0, 0.999999)), 0.0f);
-  auto step = [&] {  // unet train's iteration (unet/train.cpp), on the fixed tile
+  Tensor loss_t;
+  auto one_step = [&] {  // unet train's iteration (unet/train.cpp), on the fixed tile
     opt.zero_grad();
     Var loss = ops::softmax_xent(net.forward(Var(xt), true, &rng), lt, wt);
-    const float lv = loss.value().to_vector()[0];
     backward(loss);
     opt.step();
-    synchronize(dev);
-    return lv;
+    loss_t = loss.value();
+  };
+  // --cuda-graph on: the first step eager, the second captured, the others replayed (unet train --cuda-graph).
+  const std::string graph_opt = a.str("cuda-graph", "off");
+  UNET_CHECK(graph_opt == "on" || graph_opt == "off", "--cuda-graph must be on or off, got ", graph_opt);
+  std::unique_ptr<StepGraph> graph = graph_opt == "on" ? std::make_unique<StepGraph>() : nullptr;
+  int steps_run = 0;
+  auto step = [&] {
+    if (graph && steps_run++ > 0) graph->run(one_step, &rng, &opt);
+    else one_step();
+    return loss_t.to_vector()[0];  // waits for the step: its loss, computed before the update
   };
   Json j;
   j.str("what", "training step");
@@ -211,6 +222,7 @@ int cmd_step(int argc, char** argv) {
   j.num("out", O);
   j.num("lr", opt.lr());
   j.num("momentum", opt.momentum());
+  j.str("cuda_graph", graph_opt);
   std::vector<double> losses;
   for (long long s = 0; s < a.count("steps", 3, 0, 1000000); ++s) {
     losses.push_back(step());

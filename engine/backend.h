@@ -41,6 +41,14 @@ struct AllocatorStats {
 // write past a tensor's end only at the end of a cudaMalloc'ed block, not inside a larger size class).
 AllocatorStats cuda_allocator_stats();
 
+// For CUDA graphs (engine/graph_cuda.cu): a private pool of the caching allocator (engine/block_cache.h) that
+// the allocations between open and close come from and that keeps their blocks until it is released; and
+// the shared cache given back to the driver (after waiting for the device).
+int cuda_allocator_open_pool();
+void cuda_allocator_close_pool();
+void cuda_allocator_release_pool(int id);
+void cuda_allocator_release_cached();
+
 // NVTX range named as the op, so a profile of a training step reads like the network.
 // A no-op without CUDA.
 class OpRange {

@@ -9,10 +9,9 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
-#include <unordered_map>
-#include <vector>
 
 #include "engine/backend.h"
+#include "engine/block_cache.h"
 #include "engine/check.h"
 #include "engine/tensor.h"
 
@@ -94,105 +93,76 @@ DeviceInfo cuda_device_info() {
 
 namespace {
 
-// Size classes: up to 1 MiB, multiples of 512 B; above, four classes per power of two (a size is rounded
-// up to a multiple of a quarter of the largest power of two not above it: at most 25% is wasted). A block
-// is reused only for a request of its own class, so the same sequence of tensor sizes (a training step)
-// finds every block it needs in the free lists from its second iteration on.
-size_t size_class(size_t bytes) {
-  constexpr size_t kSmall = 512, kLarge = size_t{1} << 20;
-  if (bytes == 0) bytes = 1;
-  if (bytes <= kLarge) return (bytes + kSmall - 1) / kSmall * kSmall;
-  size_t pow2 = kLarge;
-  while (pow2 <= bytes / 2) pow2 *= 2;  // largest power of two <= bytes
-  const size_t step = pow2 / 4;
-  return (bytes + step - 1) / step * step;
-}
-
-// Freed blocks go back to a free list of their class, not to cudaFree. Blocks are used only on the
-// engine's one stream, so a block handed out again is touched by work queued after its last user: the
-// reuse is stream-ordered and needs no event. Out of memory, the cached blocks are released (after a device
-// synchronisation) and the cudaMalloc is tried once more.
+// The bookkeeping is BlockCache's (engine/block_cache.h: size classes, free lists, the private pools of CUDA
+// graphs); this adds the device calls and a lock. Blocks are used only on the engine's one stream, so a block
+// handed out again is touched by work queued after its last user: the reuse is stream-ordered and needs no
+// event. Out of memory, the shared cached blocks are released (after a device synchronisation) and the
+// cudaMalloc is tried once more.
 class CachingAllocator final : public Allocator {
  public:
-  CachingAllocator() {
-    const char* mode = std::getenv("UNET_CUDA_ALLOCATOR");
-    stats_.exact = mode != nullptr && std::string(mode) == "exact";
-  }
+  CachingAllocator() : cache_(device_malloc, device_free, wait_device, exact_mode()) {}
 
   void* allocate(size_t bytes) override {
-    const size_t cls = stats_.exact ? (bytes > 0 ? bytes : 1) : size_class(bytes);
     std::lock_guard<std::mutex> lock(mu_);
-    void* p = nullptr;
-    auto it = stats_.exact ? free_.end() : free_.find(cls);
-    if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-    } else {
-      p = device_malloc(cls);
-    }
-    live_[p] = cls;
-    stats_.bytes_in_use += cls;
-    if (stats_.bytes_in_use > stats_.peak_bytes_in_use) stats_.peak_bytes_in_use = stats_.bytes_in_use;
-    return p;
+    return cache_.allocate(bytes);
   }
-
   void deallocate(void* p, size_t) override {
-    if (p == nullptr) return;
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = live_.find(p);
-    UNET_CHECK(it != live_.end(), "CUDA allocator: freeing a pointer it did not hand out");
-    const size_t cls = it->second;
-    live_.erase(it);
-    stats_.bytes_in_use -= cls;
-    if (stats_.exact) {  // cudaFree waits for the work queued on the block. Not checked: a tensor in static
-      // storage may be freed after the runtime is gone (compute-sanitizer reports a failing cudaFree anyway).
-      if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();
-      stats_.bytes_reserved -= cls;
-      return;
-    }
-    free_[cls].push_back(p);
+    cache_.deallocate(p);
   }
-
   AllocatorStats stats() {
     std::lock_guard<std::mutex> lock(mu_);
-    return stats_;
+    AllocatorStats s;
+    s.device_mallocs = cache_.mallocs();
+    s.bytes_reserved = cache_.bytes_reserved();
+    s.bytes_in_use = cache_.bytes_in_use();
+    s.peak_bytes_in_use = cache_.peak_bytes_in_use();
+    s.exact = cache_.exact();
+    return s;
+  }
+  int open_pool() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cache_.open_pool();
+  }
+  void close_pool() {
+    std::lock_guard<std::mutex> lock(mu_);
+    cache_.close_pool();
+  }
+  void release_pool(int id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cache_.release_pool(id);
+  }
+  void release_shared() {
+    std::lock_guard<std::mutex> lock(mu_);
+    wait_device();
+    cache_.release_shared();
   }
 
  private:
-  void* device_malloc(size_t cls) {  // with mu_ held
+  static bool exact_mode() {
+    const char* mode = std::getenv("UNET_CUDA_ALLOCATOR");
+    return mode != nullptr && std::string(mode) == "exact";
+  }
+  static void* device_malloc(size_t bytes) {
     require_device();
     void* p = nullptr;
-    cudaError_t err = cudaMalloc(&p, cls);
+    const cudaError_t err = cudaMalloc(&p, bytes);
     if (err == cudaErrorMemoryAllocation) {
       (void)cudaGetLastError();
-      release_cached();
-      err = cudaMalloc(&p, cls);
+      return nullptr;
     }
-    if (err != cudaSuccess) {
-      (void)cudaGetLastError();
-      UNET_FAIL_AS(OutOfMemory, "CUDA out of memory: cudaMalloc of ", cls, " bytes failed (", cudaGetErrorString(err),
-                   "); ", stats_.bytes_reserved, " bytes reserved, ", stats_.bytes_in_use, " in use");
-    }
-    ++stats_.device_mallocs;
-    stats_.bytes_reserved += cls;
+    UNET_CUDA_CHECK(err);
     return p;
   }
-
-  void release_cached() {  // with mu_ held
-    UNET_CUDA_CHECK(cudaDeviceSynchronize());
-    for (auto& [cls, blocks] : free_) {
-      for (void* p : blocks) {
-        UNET_CUDA_CHECK(cudaFree(p));
-        stats_.bytes_reserved -= cls;
-      }
-      blocks.clear();
-    }
+  // cudaFree waits for the work queued on the block. Not checked: a tensor in static storage may be freed
+  // after the runtime is gone (compute-sanitizer reports a failing cudaFree anyway).
+  static void device_free(void* p) {
+    if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();
   }
+  static void wait_device() { UNET_CUDA_CHECK(cudaDeviceSynchronize()); }
 
   std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> free_;  // size class -> free blocks
-  std::unordered_map<void*, size_t> live_;               // handed-out block -> its size class
-  AllocatorStats stats_;
+  BlockCache cache_;
 };
 
 CachingAllocator& caching_allocator() {
@@ -207,6 +177,10 @@ CachingAllocator& caching_allocator() {
 Allocator& cuda_allocator() { return caching_allocator(); }
 
 AllocatorStats cuda_allocator_stats() { return caching_allocator().stats(); }
+int cuda_allocator_open_pool() { return caching_allocator().open_pool(); }
+void cuda_allocator_close_pool() { caching_allocator().close_pool(); }
+void cuda_allocator_release_pool(int id) { caching_allocator().release_pool(id); }
+void cuda_allocator_release_cached() { caching_allocator().release_shared(); }
 
 // --- copies ------------------------------------------------------------------------------------------
 

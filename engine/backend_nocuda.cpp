@@ -1,6 +1,7 @@
 // The backend entry points for a build without CUDA: the CPU works, asking for CUDA is a clear error.
 #if !defined(UNET_WITH_CUDA)
 #include "engine/backend.h"
+#include "engine/graph.h"
 
 namespace unet {
 
@@ -21,8 +22,18 @@ void synchronize(Device d) {
 }
 DeviceInfo cuda_device_info() { no_cuda(); }
 AllocatorStats cuda_allocator_stats() { return {}; }
+int cuda_allocator_open_pool() { no_cuda(); }
+void cuda_allocator_close_pool() {}
+void cuda_allocator_release_pool(int) {}
+void cuda_allocator_release_cached() {}
 Allocator& cuda_allocator() { no_cuda(); }
 void cuda_copy_bytes(void*, Device, const void*, Device, size_t) { no_cuda(); }
+struct StepGraph::Impl {};
+StepGraph::StepGraph() { no_cuda(); }
+StepGraph::~StepGraph() = default;
+bool StepGraph::captured() const { return false; }
+size_t StepGraph::nodes() const { return 0; }
+void StepGraph::run(const std::function<void()>&, Rng*, Optimizer*) { no_cuda(); }
 OpRange::OpRange(const char*) {}
 OpRange::~OpRange() {}
 

@@ -1,6 +1,7 @@
 #include "engine/ops.h"
 
 #include "engine/backend.h"
+#include "engine/graph.h"
 
 namespace unet::ops {
 
@@ -308,14 +309,21 @@ Var dropout(const Var& x, float p, Rng& rng) {
   OpRange r("dropout");
   int64_t n = x.value().numel();
   uint64_t seed = rng.seed(), offset = rng.take(static_cast<uint64_t>(n));
+  // Captured in a CUDA graph: the offset relative to the step's first, whose value each replay writes.
+  const uint64_t* base = nullptr;
+  if (const Capture* cap = current_capture()) {
+    UNET_CHECK(cap->rng == &rng, "dropout: a captured step must take its masks from the Rng given to its graph");
+    base = cap->rng_base;
+    offset -= cap->host.rng_base;
+  }
   Tensor y = Tensor::empty(x.shape(), DType::F32, d);
-  table(d).dropout_forward(stream(d), x.value().f32(), y.f32(), n, p, seed, offset);
+  table(d).dropout_forward(stream(d), x.value().f32(), y.f32(), n, p, seed, offset, base);
   Var out = make_output(y, {&x});
   if (out.requires_grad()) {
-    Tape::current().record("dropout", [x, out, n, p, seed, offset, d] {
+    Tape::current().record("dropout", [x, out, n, p, seed, offset, base, d] {
       if (!out.grad().defined()) return;
       Tensor dx = Tensor::empty(x.shape(), DType::F32, d);
-      table(d).dropout_backward(stream(d), out.grad().f32(), dx.f32(), n, p, seed, offset);
+      table(d).dropout_backward(stream(d), out.grad().f32(), dx.f32(), n, p, seed, offset, base);
       x.accumulate_grad(dx);
     });
   }

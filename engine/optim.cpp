@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "engine/backend.h"
+#include "engine/graph.h"
 
 namespace unet {
 
@@ -47,13 +48,27 @@ SGD::SGD(std::vector<Var> params, float lr, float momentum, float weight_decay, 
 }
 
 // Every parameter with a gradient, in one optim_update_list call per run of up to kMaxListTensors on one
-// device: one launch for the U-Net's 46 tensors on the GPU; the per-tensor kernels' bits.
-void Optimizer::update(const kernels::OptimStep& step, const std::vector<Tensor>* s0, const std::vector<Tensor>* s1) {
+// device: one launch for the U-Net's 46 tensors on the GPU; the per-tensor kernels' bits. Inside a graph
+// capture the step's scalars are read from the capture's device memory, and the captured step's own values go
+// to the capture's host copy (its first launch reads them).
+void Optimizer::apply(const kernels::OptimStep& update) {
+  kernels::OptimStep st = update;
+  if (Capture* cap = current_capture()) {
+    const std::array<float, 2> v = scalars_of(st);
+    cap->host.optim[0] = v[0], cap->host.optim[1] = v[1];
+    ++cap->optimizer_updates;
+    st.scalars = cap->optim;
+  }
+  const char* name = st.kind == kernels::OptimKind::kAdam       ? "adam_update"
+                     : st.kind == kernels::OptimKind::kNesterov ? "sgd_nesterov"
+                                                                : "sgd_momentum";
+  OpRange r(name);
+  const std::vector<Tensor>*s0 = state0(), *s1 = state1();
   kernels::ParamList list;
   Device dev = Device::CPU;
   auto flush = [&] {
     if (list.count == 0) return;
-    kernels_for(dev).optim_update_list(stream_for(dev), list, step);
+    kernels_for(dev).optim_update_list(stream_for(dev), list, st);
     list.count = 0;
   };
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -71,13 +86,17 @@ void Optimizer::update(const kernels::OptimStep& step, const std::vector<Tensor>
   flush();
 }
 
-void SGD::step() {
-  OpRange r(nesterov_ ? "sgd_nesterov" : "sgd_momentum");
+std::array<float, 2> Optimizer::scalars_of(const kernels::OptimStep& st) {
+  if (st.kind == kernels::OptimKind::kAdam) return {st.step, st.inv_sqrt_bc2};
+  return {st.lr, 0.0f};
+}
+
+kernels::OptimStep SGD::next() {
   kernels::OptimStep st;
   st.kind = nesterov_ ? kernels::OptimKind::kNesterov : kernels::OptimKind::kSgd;
   st.lr = lr_, st.mu = mu_, st.wd = wd_;
-  update(st, &v_, nullptr);
   ++steps_;
+  return st;
 }
 
 std::string SGD::describe() const {
@@ -95,17 +114,16 @@ Adam::Adam(std::vector<Var> params, float lr, float beta1, float beta2, float ep
   s_ = zeros_like_params();
 }
 
-void Adam::step() {
+kernels::OptimStep Adam::next() {
   ++steps_;
   // Bias corrections of step t, in double so that t in the millions stays exact enough.
   const double t = static_cast<double>(steps_);
-  const float step = static_cast<float>(lr_ / (1.0 - std::pow(static_cast<double>(b1_), t)));
-  const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(static_cast<double>(b2_), t)));
-  OpRange r("adam_update");
   kernels::OptimStep st;
   st.kind = kernels::OptimKind::kAdam;
-  st.step = step, st.b1 = b1_, st.b2 = b2_, st.eps = eps_, st.inv_sqrt_bc2 = inv_sqrt_bc2, st.wd = wd_;
-  update(st, &m_, &s_);
+  st.step = static_cast<float>(lr_ / (1.0 - std::pow(static_cast<double>(b1_), t)));
+  st.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(static_cast<double>(b2_), t)));
+  st.b1 = b1_, st.b2 = b2_, st.eps = eps_, st.wd = wd_;
+  return st;
 }
 
 std::string Adam::describe() const {

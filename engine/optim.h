@@ -5,6 +5,7 @@
 //   Adam     m, s: first and second moments with bias correction (torch.optim.Adam)
 // The paper trains with SGD, batch 1 on large tiles and mu = 0.99; docs/training.md compares the others.
 #pragma once
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,7 +18,14 @@ namespace unet {
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
-  virtual void step() = 0;  // parameters without a gradient are left alone
+  // A step in two halves: next() counts it and returns its update (this step's hyperparameters, Adam's bias
+  // corrections); apply() runs an update on every parameter with a gradient (others are left alone). A
+  // replayed CUDA graph (engine/graph.h) calls next() on the host and runs the captured apply().
+  virtual kernels::OptimStep next() = 0;
+  void apply(const kernels::OptimStep& st);
+  void step() { apply(next()); }
+  // The two values of an update that change from step to step (kernels::OptimStep::scalars).
+  static std::array<float, 2> scalars_of(const kernels::OptimStep& st);
   void zero_grad();
   float lr() const { return lr_; }
   void set_lr(float lr);
@@ -41,9 +49,9 @@ class Optimizer {
  protected:
   Optimizer(std::vector<Var> params, float lr, float weight_decay, const char* who);
   std::vector<Tensor> zeros_like_params() const;
-  // The update `step` of every parameter with a gradient, with its state s0[i] (and s1[i]), through
-  // optim_update_list: one call per device and run of up to kernels::kMaxListTensors parameters.
-  void update(const kernels::OptimStep& step, const std::vector<Tensor>* s0, const std::vector<Tensor>* s1);
+  // The state buffers an update uses: s0[i] for every kind, s1[i] for Adam (nullptr otherwise).
+  virtual const std::vector<Tensor>* state0() = 0;
+  virtual const std::vector<Tensor>* state1() { return nullptr; }
   std::vector<Var> params_;
   float lr_, wd_;
   int64_t steps_ = 0;
@@ -52,7 +60,7 @@ class Optimizer {
 class SGD : public Optimizer {
  public:
   SGD(std::vector<Var> params, float lr, float momentum = 0.99f, float weight_decay = 0.0f, bool nesterov = false);
-  void step() override;
+  kernels::OptimStep next() override;
   float momentum() const { return mu_; }
   bool nesterov() const { return nesterov_; }
   const char* kind() const override { return nesterov_ ? "nesterov" : "sgd"; }
@@ -60,6 +68,9 @@ class SGD : public Optimizer {
   // One buffer per parameter, same shape and device; zero until the first step.
   std::vector<Tensor>& momentum_buffers() { return v_; }
   std::vector<Buffers> state() override { return {{"momentum", &v_}}; }
+
+ protected:
+  const std::vector<Tensor>* state0() override { return &v_; }
 
  private:
   std::vector<Tensor> v_;
@@ -71,10 +82,14 @@ class Adam : public Optimizer {
  public:
   Adam(std::vector<Var> params, float lr, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f,
        float weight_decay = 0.0f);
-  void step() override;
+  kernels::OptimStep next() override;
   const char* kind() const override { return "adam"; }
   std::string describe() const override;
   std::vector<Buffers> state() override { return {{"exp_avg", &m_}, {"exp_avg_sq", &s_}}; }
+
+ protected:
+  const std::vector<Tensor>* state0() override { return &m_; }
+  const std::vector<Tensor>* state1() override { return &s_; }
 
  private:
   std::vector<Tensor> m_, s_;

@@ -38,10 +38,14 @@ struct ParamList {
 // Which update optim_update_list applies, with its hyperparameters (those of sgd_momentum, sgd_nesterov and
 // adam_update in kernels/ops.inc; Adam's step and inv_sqrt_bc2 carry the bias corrections of its step t).
 enum class OptimKind : int32_t { kSgd = 0, kNesterov = 1, kAdam = 2 };
+// `scalars`: nullptr, or two floats in the backend's memory read when the update runs, in place of the
+// values that change from step to step: [0] is lr (SGD, Nesterov) or step (Adam), [1] Adam's inv_sqrt_bc2.
+// A CUDA graph captures the launch once and the host writes each step's two values before a replay.
 struct OptimStep {
   OptimKind kind = OptimKind::kSgd;
   float lr = 0.0f, mu = 0.0f, wd = 0.0f;                                     // SGD, Nesterov
   float step = 0.0f, b1 = 0.0f, b2 = 0.0f, eps = 0.0f, inv_sqrt_bc2 = 0.0f;  // Adam (and wd)
+  const float* scalars = nullptr;
 };
 
 struct KernelTable {

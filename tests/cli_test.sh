@@ -44,6 +44,12 @@ expect_error "no_such.png" "$UNET" predict --model "$T/run/checkpoint.safetensor
 head -c 100 "$T/run/checkpoint.safetensors" > "$T/cut.safetensors"
 expect_error "cut.safetensors" "$UNET" predict --model "$T/cut.safetensors" --input "$DATA/image/05.png" -o "$T/q"
 expect_error "unknown option --iterationz" "$UNET" train --iterationz 3
+expect_error "--cuda-graph must be on or off" "$UNET" train --images "$DATA/image" --labels "$DATA/label" \
+  --out "$T/x" --device cpu --cuda-graph yes --quiet
+expect_error "--cuda-graph on needs --device cuda" "$UNET" train --images "$DATA/image" --labels "$DATA/label" \
+  --out "$T/x" --device cpu --depth 2 --base 4 --tile 108 --iterations 1 --cuda-graph on --quiet
+expect_error "cuda_graph needs the GPU" "$UNET" predict --model "$T/run/checkpoint.safetensors" \
+  --input "$DATA/image/05.png" -o "$T/q" --device cpu --cuda-graph on
 # Every subcommand answers --help with its own options, and a wrong option points there.
 for c in train predict eval weightmap augment restore plot export info inspect device; do
   "$UNET" "$c" --help > "$T/help.txt" || fail "unet $c --help failed"

@@ -4,6 +4,7 @@
 // comparisons and transcendentals are not counted), bytes = 4 per element of every input read and every
 // output written, once each.
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "tests/op_table.h"
@@ -297,26 +298,36 @@ void crop_concat_rows(std::vector<OpCase>& rows, int N, int Cs, int Hs, int Ws, 
                   }});
 }
 
-// The mask's key is the row's seed; `offset` where its Philox stream starts.
+// A 64-bit word as the two floats an input buffer holds (bit for bit), for ops that read a word from memory.
+std::vector<float> word_as_floats(uint64_t w) {
+  std::vector<float> v(2);
+  std::memcpy(v.data(), &w, sizeof w);
+  return v;
+}
+
+// The mask's key is the row's seed; `offset` where its Philox stream starts. With `base` > 0 the launch gets
+// offset - base and reads base from the backend's memory (offset_base), as a replayed CUDA graph does.
 void dropout_rows(std::vector<OpCase>& rows, const Shape& s, float p, uint64_t offset, Size size,
-                  const std::string& why = "") {
+                  const std::string& why = "", uint64_t base = 0) {
   const int64_t n = shape_numel(s);
-  char variant[64];
-  std::snprintf(variant, sizeof variant, "p=%g offset=%llu", p, static_cast<unsigned long long>(offset));
-  rows.push_back({"dropout_forward", names_for(s), s, variant, why, "", size, Precision::exact, 0, kF * 2 * n,
-                  [=](Buffers& b) -> Launch {
-                    const float* x = b.input(n);
-                    float* y = b.output(n);
-                    const uint64_t key = b.seed();
-                    return [=](const Backend& be) { be.unet->dropout_forward(be.stream, x, y, n, p, key, offset); };
-                  }});
-  rows.push_back({"dropout_backward", names_for(s), s, variant, why, "", size, Precision::exact, 0, kF * 2 * n,
-                  [=](Buffers& b) -> Launch {
-                    const float* dy = b.input(n);
-                    float* dx = b.output(n);
-                    const uint64_t key = b.seed();
-                    return [=](const Backend& be) { be.unet->dropout_backward(be.stream, dy, dx, n, p, key, offset); };
-                  }});
+  char variant[96];
+  std::snprintf(variant, sizeof variant, "p=%g offset=%llu%s", p, static_cast<unsigned long long>(offset),
+                base ? " from memory" : "");
+  for (const bool forward : {true, false}) {
+    rows.push_back({forward ? "dropout_forward" : "dropout_backward", names_for(s), s, variant, why, "", size,
+                    Precision::exact, 0, kF * 2 * n, [=](Buffers& b) -> Launch {
+                      const float* x = b.input(n);
+                      float* y = b.output(n);
+                      const uint64_t key = b.seed();
+                      const uint64_t* at =
+                          base ? reinterpret_cast<const uint64_t*>(b.input(word_as_floats(base))) : nullptr;
+                      const uint64_t arg = offset - base;
+                      return [=](const Backend& be) {
+                        if (forward) be.unet->dropout_forward(be.stream, x, y, n, p, key, arg, at);
+                        else be.unet->dropout_backward(be.stream, x, y, n, p, key, arg, at);
+                      };
+                    }});
+  }
 }
 
 void softmax_rows(std::vector<OpCase>& rows, int N, int K, int H, int W, bool weighted, Size size,
@@ -365,7 +376,10 @@ std::vector<int64_t> unet_param_sizes(int64_t base) {
 
 // optim_update_list over tensors of the given sizes, in each of its three kinds (the hyperparameters of the
 // single-tensor rows above): every tensor's w and state are outputs; flops and bytes as the single rows'.
-void optim_list_rows(std::vector<OpCase>& rows, const std::vector<int64_t>& sizes, Size size, const std::string& why) {
+// With `from_memory` the step's lr (or Adam's step and inv_sqrt_bc2) are read from the backend's memory
+// (OptimStep::scalars), as a replayed CUDA graph does; the arguments then hold other values.
+void optim_list_rows(std::vector<OpCase>& rows, const std::vector<int64_t>& sizes, Size size, const std::string& why,
+                     bool from_memory = false) {
   int64_t total = 0;
   for (int64_t n : sizes) total += n;
   struct Kind {
@@ -378,7 +392,7 @@ void optim_list_rows(std::vector<OpCase>& rows, const std::vector<int64_t>& size
     rows.push_back({"optim_update_list",
                     "tensors,elements",
                     {int64_t(sizes.size()), total},
-                    k.name,
+                    from_memory ? std::string(k.name) + " scalars from memory" : std::string(k.name),
                     why,
                     "",
                     size,
@@ -400,6 +414,11 @@ void optim_list_rows(std::vector<OpCase>& rows, const std::vector<int64_t>& size
                       st.lr = 0.01f, st.mu = 0.99f, st.wd = 1e-4f;
                       st.step = 1e-3f / 0.271f, st.b1 = 0.9f, st.b2 = 0.999f, st.eps = 1e-8f,
                       st.inv_sqrt_bc2 = 18.2666f;
+                      if (from_memory) {
+                        st.scalars = b.input(
+                            std::vector<float>{k.kind == kernels::OptimKind::kAdam ? st.step : st.lr, st.inv_sqrt_bc2});
+                        st.lr = st.step = st.inv_sqrt_bc2 = -7.0f;  // not to be used
+                      }
                       return [=](const Backend& be) { be.unet->optim_update_list(be.stream, list, st); };
                     }});
   }
@@ -708,6 +727,9 @@ std::vector<OpCase> op_cases() {
   dropout_rows(rows, {1001}, 0.5f, 12345, tiny);
   dropout_rows(rows, {1001}, 0.3f, 3, tiny, "an offset that does not start a Philox block");
   dropout_rows(rows, {1001}, 0.5f, (uint64_t{1} << 34) - 6, tiny, "the Philox block index crosses 2^32");
+  dropout_rows(rows, {1001}, 0.5f, 12345, tiny, "the offset's base read when the kernel runs", 12342);
+  dropout_rows(rows, {1001}, 0.3f, (uint64_t{1} << 34) - 5, tiny, "a base that moves the block alignment",
+               (uint64_t{1} << 34) - 1002);
   dropout_rows(rows, {1024, 28, 28}, 0.5f, 12345, large, "before the bottleneck");
   softmax_rows(rows, 2, 3, 5, 7, true, tiny);
   softmax_rows(rows, 1, 2, 17, 19, false, tiny);
@@ -720,6 +742,7 @@ std::vector<OpCase> op_cases() {
   elementwise_rows(rows, 1 << 20, small);
   elementwise_rows(rows, 31030658, large, "every parameter of the paper's network");
   optim_list_rows(rows, {1, 7, 1001, 64, 300}, tiny, "odd sizes, a tensor of one element");
+  optim_list_rows(rows, {1, 7, 1001, 64, 300}, tiny, "the step's scalars read when the kernel runs", true);
   optim_list_rows(rows, unet_param_sizes(16), small, "the base-16 network's 46 parameter tensors");
   optim_list_rows(rows, unet_param_sizes(64), large, "the paper network's 46 parameter tensors in one launch");
 

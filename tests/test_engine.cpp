@@ -3,8 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "engine/backend.h"
+#include "engine/block_cache.h"
+#include "engine/graph.h"
 #include "engine/init.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
@@ -163,5 +167,155 @@ TEST_CASE("op table: every CPU row writes every output, within its guards, deter
       CHECK(b[i].guard_overwritten == 0);
       CHECK(a[i].values == b[i].values);
     }
+  }
+}
+
+namespace {
+// A BlockCache over fake blocks: counts the mallocs and frees, refuses a malloc past `limit` bytes.
+struct FakeDevice {
+  std::map<void*, size_t> live;
+  size_t bytes = 0, limit = size_t{1} << 40, waits = 0;
+  uintptr_t next = 0x1000;
+  BlockCache cache{[this](size_t n) -> void* {
+                     if (bytes + n > limit) return nullptr;
+                     void* p = reinterpret_cast<void*>(next);
+                     next += n + 4096;
+                     live[p] = n;
+                     bytes += n;
+                     return p;
+                   },
+                   [this](void* p) {
+    bytes -= live.at(p);
+    live.erase(p);
+                   },
+                   [this] { ++waits; }, false};
+};
+}  // namespace
+
+TEST_CASE("block cache: size classes, reuse by class, and the private pools of CUDA graphs", "[allocator]") {
+  CHECK(block_size_class(0) == 512);
+  CHECK(block_size_class(513) == 1024);
+  CHECK(block_size_class((size_t{1} << 20) + 1) == (size_t{1} << 20) + (size_t{1} << 18));  // a quarter of 1 MiB
+  FakeDevice d;
+  BlockCache& c = d.cache;
+  void* a = c.allocate(1000);
+  c.deallocate(a);
+  CHECK(c.allocate(700) == a);  // same class, reused
+  CHECK(c.mallocs() == 1);
+  c.deallocate(a);
+
+  // Blocks made while a pool is open return to that pool only, and the pool makes its own.
+  const int pool = c.open_pool();
+  void* p = c.allocate(1000);
+  CHECK(p != a);  // the shared free block is not taken
+  void* q = c.allocate(1000);
+  c.deallocate(p);
+  c.close_pool();
+  void* r = c.allocate(1000);  // outside the pool: the shared block, never the pool's free one
+  CHECK(r == a);
+  void* t = c.allocate(1000);
+  CHECK(t != p);
+  CHECK(c.mallocs() == 4);
+  c.deallocate(q);  // freed after the pool closed: still the pool's
+  c.deallocate(r);
+  c.deallocate(t);
+  CHECK(c.bytes_in_use() == 0);
+
+  // Giving back the shared cache leaves the pool's blocks alone.
+  c.release_shared();
+  CHECK(d.live.size() == 2);
+  CHECK(d.live.count(p) == 1);
+  CHECK(d.live.count(q) == 1);
+  CHECK(c.bytes_reserved() == 2 * block_size_class(1000));
+
+  // A released pool's blocks are shared again, also one still held when it was released.
+  const int second = c.open_pool();
+  REQUIRE_THROWS_WITH(c.open_pool(), Catch::Contains("a private pool is open already"));
+  void* held = c.allocate(1000);
+  c.close_pool();
+  c.release_pool(pool);
+  void* u = c.allocate(1000);
+  CHECK((u == p || u == q));
+  c.release_pool(second);
+  c.deallocate(held);
+  c.deallocate(u);
+  void* v = c.allocate(1000);
+  void* v2 = c.allocate(1000);
+  void* v3 = c.allocate(1000);
+  CHECK(std::set<void*>{v, v2, v3} == std::set<void*>{p, q, held});  // all three shared now
+  CHECK(c.mallocs() == 5);
+  c.deallocate(v), c.deallocate(v2), c.deallocate(v3);
+
+  // Out of memory: the shared cache is given back (after waiting for the device) and the malloc tried again;
+  // when that fails too, the error says how much is reserved.
+  d.limit = d.bytes + block_size_class(3000) - 1;  // fits once the three cached blocks are given back
+  void* big = c.allocate(3000);
+  CHECK(d.waits == 1);
+  CHECK(d.live.size() == 1);
+  REQUIRE_THROWS_WITH(c.allocate(3000), Catch::Contains("CUDA out of memory") && Catch::Contains("bytes reserved"));
+  c.deallocate(big);
+  REQUIRE_THROWS_WITH(c.deallocate(&d), Catch::Contains("did not hand out"));
+}
+
+// The host half of a replayed graph, on the CPU: the ops read the per-step values from memory as a replay's
+// kernels do, and give the eager step's bits.
+TEST_CASE("graph scalars: dropout offsets and optimizer updates read from memory give the eager bits", "[graph]") {
+  Var x(Tensor::from_vector({1, 2, 3, 5}, random_values(30, 3)), true);
+  auto bits = [](const Tensor& t) { return t.to_vector(); };
+  // A captured step that began at offset 1000 passes its dropout offsets relative to that; a replay writes the
+  // offset its own step begins at.
+  for (uint64_t word : {uint64_t{1000}, uint64_t{1006}}) {
+    INFO("step begins at " << word);
+    Rng eager(7, word), captured(7, 1000);
+    const Tensor ye = ops::dropout(x, 0.5f, eager).value();
+    Capture cap;
+    cap.rng_base = &word;
+    cap.rng = &captured;
+    cap.host.rng_base = 1000;
+    set_current_capture(&cap);
+    Tensor yr;
+    try {
+      yr = ops::dropout(x, 0.5f, captured).value();
+      Rng other(7, 1000);
+      REQUIRE_THROWS_WITH(ops::dropout(x, 0.5f, other), Catch::Contains("from the Rng given to its graph"));
+    } catch (...) {
+      set_current_capture(nullptr);
+      throw;
+    }
+    set_current_capture(nullptr);
+    Tape::current().clear();
+    CHECK(bits(yr) == bits(ye));
+    CHECK(captured.offset() == 1030);
+  }
+  Rng r1(7, 1000), r2(7, 1006);
+  CHECK(bits(ops::dropout(x, 0.5f, r1).value()) != bits(ops::dropout(x, 0.5f, r2).value()));
+  Tape::current().clear();
+
+  // The optimizers: a replay counts the step on the host (next()) and writes its scalars; the captured launch
+  // carried other values.
+  for (const char* kind : {"sgd", "nesterov", "adam"}) {
+    INFO(kind);
+    Var we = Var::parameter(Tensor::from_vector({5}, random_values(5, 11)), "w");
+    Var wr = Var::parameter(we.value().clone(), "w");
+    auto oe = make_optimizer(kind, {we}, 0.01f, 0.9f, 1e-3f), orp = make_optimizer(kind, {wr}, 0.01f, 0.9f, 1e-3f);
+    kernels::OptimStep launch = orp->next();  // the captured step's update, scalars and all
+    orp->set_steps(0);
+    float scalars[2] = {-1.0f, -1.0f};
+    Capture cap;
+    cap.optim = scalars;
+    for (int t = 1; t <= 3; ++t) {
+      const Tensor g = Tensor::from_vector({5}, random_values(5, 20 + t));
+      we.grad() = g.clone(), wr.grad() = g.clone();
+      oe->set_lr(0.01f * t), orp->set_lr(0.01f * t);
+      oe->step();
+      const std::array<float, 2> v = Optimizer::scalars_of(orp->next());
+      scalars[0] = v[0], scalars[1] = v[1];
+      set_current_capture(&cap);
+      orp->apply(launch);
+      set_current_capture(nullptr);
+    }
+    CHECK(cap.optimizer_updates == 3);
+    CHECK(oe->steps() == orp->steps());
+    CHECK(bits(we.value()) == bits(wr.value()));
   }
 }

@@ -56,6 +56,7 @@ inline const Command kTrain{
      {"elastic-sigma", "PX", "elastic deformation strength (default 10)"},
      {"no-augment", "", "no augmentation at all"},
      {"val-tile", "PX", "tile for validation (default 0: chosen for speed)"},
+     {"cuda-graph", "on|off", "on a GPU, replay one training step as a CUDA graph (default off; docs/gpu.md)"},
      {"quiet", "", "no progress output"}}};
 
 inline const Command kPredict{
@@ -73,6 +74,7 @@ inline const Command kPredict{
      {"tile", "PX", "input tile side (default 0: chosen for speed, docs/predict.md)"},
      {"batch", "N", "tiles per forward pass (default 1 on the CPU, 4 on a GPU)"},
      {"tta", "", "average the 8 rotations and flips"},
+     {"cuda-graph", "on|off", "on a GPU, replay one batch's forward pass as a CUDA graph (default off)"},
      {"npy", "", "also write PREFIX_probs.npy"},
      {"labels", "LABEL", "score the segmentation against these labels"}}};
 

@@ -212,6 +212,15 @@ phase_torch() {
       "$BU" step --model "$DIR/model.safetensors" --tile-dir "$DIR/tile" --device cuda --precision $prec --steps 3 \
         --time-steps 10 --warmup 2 --json "$DIR/ours_time_$prec.json" || { rc=1; echo "timing our $prec step failed" >> "$DIR/reason"; }
     done
+    for prec in fp32 tf32 bf16; do  # the same steps replayed as one CUDA graph each (ours_time_<prec>_graph.json)
+      "$BU" step --model "$DIR/model.safetensors" --tile-dir "$DIR/tile" --device cuda --precision $prec --steps 3 \
+        --time-steps 10 --warmup 2 --cuda-graph on --json "$DIR/ours_time_${prec}_graph.json" ||
+        { rc=1; echo "timing our $prec step as a CUDA graph failed" >> "$DIR/reason"; }
+    done
+    for prec in tf32 bf16; do  # same seed, same tile: the replayed steps must give the eager steps' bits
+      [[ "$(json_get "$DIR/ours_time_$prec.json" losses)" == "$(json_get "$DIR/ours_time_${prec}_graph.json" losses)" ]] ||
+        { rc=1; echo "$prec: the losses with a CUDA graph differ from the eager ones" >> "$DIR/reason"; }
+    done
     if have_torch && [[ $(left) -lt 20 ]]; then
       notes+=("no time left for the PyTorch timings")
     elif have_torch; then  # torch.compile last: its compilation may not fit in what is left

@@ -179,7 +179,8 @@ def parse_bench(d):
 
 def parse_torch(d):
     return {k: load_json(os.path.join(d, f"{k}.json"))
-            for k in ("ours_steps", "torch_steps", "ours_time", "ours_time_tf32", "ours_time_bf16", "torch_time")}
+            for k in ("ours_steps", "torch_steps", "ours_time", "ours_time_tf32", "ours_time_bf16", "ours_time_fp32_graph",
+                      "ours_time_tf32_graph", "ours_time_bf16_graph", "torch_time")}
 
 
 def parse_predict(d):
@@ -370,11 +371,18 @@ def section_torch(data):
               "bf16": ("PyTorch eager", "BF16 autocast, channels-last"),
               "compile": ("PyTorch torch.compile", "FP32, TF32 off")}
     rows = [("unet-cuda", "FP32 (FMA)", ms(ours_ms), "1.00" if ours_ms else NM, mib(ot.get("bytes_reserved")), "")]
-    for k, prec in (("ours_time_tf32", "TF32 tensor cores"), ("ours_time_bf16", "BF16 tensor cores")):
+    same = []  # the graph's losses against the eager run's, same precision, same seed (dropout on)
+    for k, prec in (("ours_time_tf32", "TF32 tensor cores"), ("ours_time_bf16", "BF16 tensor cores"),
+                    ("ours_time_fp32_graph", "FP32 (FMA), CUDA graph"), ("ours_time_tf32_graph", "TF32, CUDA graph"),
+                    ("ours_time_bf16_graph", "BF16, CUDA graph")):
         r = data.get(k) or {}
         t = num(r.get("step_ms_median"))
         if t:
             rows.append(("unet-cuda", prec, ms(t), ratio(t / ours_ms) if ours_ms else NM, mib(r.get("bytes_reserved")), ""))
+        eager = (data.get(k[:-len("_graph")]) or {}).get("losses") if k.endswith("_graph") else None
+        if eager and r.get("losses"):
+            same.append(f"{prec.split(',')[0]} " + ("the same bits" if eager == r["losses"] else
+                                                    f"**DIFFERENT** ({r['losses']} against {eager})"))
     for k, (impl, prec) in labels.items():
         r = modes.get(k, {})
         t = num(r.get("step_ms_median"))
@@ -384,6 +392,9 @@ def section_torch(data):
                "tile, weighted loss, SGD momentum 0.99, dropout 0.5), median wall time with the device synchronised "
                "after each step; time / ours (above 1: PyTorch is slower):\n")
     out.append(table(["implementation", "arithmetic", "step", "time / ours", "peak memory (reserved)", ""], rows))
+    if same:
+        out.append("\nThe three first losses with a CUDA graph (step 1 eager, 2 captured, 3 replayed) against the eager "
+                   "run's: " + "; ".join(same) + ".\n")
     st = data.get("torch_steps") or {}
     if st.get("our_losses"):
         where = f"on {st.get('device', '?')}, tile {st.get('tile', '?')}"

@@ -90,6 +90,13 @@ void take_recorded_options(Args& a, const std::string& checkpoint) {
   }
 }
 
+// --cuda-graph on|off (off when left out); on needs a GPU, which train and predict check.
+bool cuda_graph_option(const Args& a) {
+  const std::string v = a.str("cuda-graph", "off");
+  UNET_CHECK(v == "on" || v == "off", "--cuda-graph must be on or off, got \"", v, "\"");
+  return v == "on";
+}
+
 int cmd_train(int argc, char** argv) {
   Args a(argc, argv, 2, cli::kTrain);
   if (printed_help(a, cli::kTrain)) return 0;
@@ -124,6 +131,7 @@ int cmd_train(int argc, char** argv) {
   o.init = a.str("init");
   o.val_tile = a.count("val-tile", 0, 0, TileSizes::kMaxTile);
   o.quiet = a.flag("quiet");
+  o.cuda_graph = cuda_graph_option(a);
   o.augment.elastic_sigma = static_cast<float>(a.num("elastic-sigma", o.augment.elastic_sigma, 0.0, 1e4));
   if (a.flag("no-augment")) o.augment = AugmentParams::none();
   WeightMapParams wm;
@@ -186,6 +194,7 @@ int cmd_predict(int argc, char** argv) {
   po.batch = a.count("batch", dev == Device::CUDA ? 4 : 1, 1, PredictOptions::kMaxBatch);
   po.tta = a.flag("tta");
   if (a.has("precision")) po.precision = parse_precision_option(a.str("precision"));
+  po.cuda_graph = cuda_graph_option(a);
   const Predictor predictor(Model::load(model), po);
   const UNetConfig& cfg = predictor.config();
   // The input stays in its compact form (1 byte per sample for 8-bit files); the map is made and

@@ -5,6 +5,7 @@
 #include <deque>
 #include <memory>
 
+#include "engine/graph.h"
 #include "engine/ops.h"
 #include "engine/precision.h"
 #include "unet/mirror.h"
@@ -184,6 +185,13 @@ void predict_core(const UNet& net, int channels, int h, int w, const TileCutter&
   std::deque<Image> bands;
   Image spare;
   int first_row = 0;
+  // With a graph, full batches read their tiles from x_full and leave the softmax in p_full; the first runs
+  // eagerly (the kernels' one-time set-up stays out of the capture), the second is captured, the rest replay.
+  std::unique_ptr<StepGraph> graph;
+  UNET_CHECK(!opt.cuda_graph || net.device() == Device::CUDA, "predict: a CUDA graph needs the network on the GPU");
+  if (opt.cuda_graph) graph = std::make_unique<StepGraph>();
+  Tensor x_full, p_full;
+  int full_batches = 0;
   for (int64_t t0 = 0; t0 < total; t0 += opt.batch) {
     const size_t nb = static_cast<size_t>(std::min<int64_t>(opt.batch, total - t0));
     const int last_row = static_cast<int>((t0 + static_cast<int64_t>(nb) - 1) / g.cols);
@@ -204,9 +212,15 @@ void predict_core(const UNet& net, int channels, int h, int w, const TileCutter&
       batch_in.resize(nb * in_tile);
       for (size_t i = 0; i < nb; ++i)
         dihedral_apply(tiles_in.data() + i * in_tile, batch_in.data() + i * in_tile, C, T, d);
-      Tensor x = Tensor::from_vector({static_cast<int64_t>(nb), C, T, T}, batch_in).to(net.device());
-      Tensor p = ops::softmax(net.forward(Var(x), false).value());
-      batch_out = p.to_vector();
+      const Tensor xh = Tensor::from_vector({static_cast<int64_t>(nb), C, T, T}, batch_in);
+      if (graph && static_cast<int>(nb) == opt.batch && full_batches++ > 0) {
+        if (!x_full.defined()) x_full = Tensor::empty(xh.shape(), DType::F32, net.device());
+        x_full.copy_from(xh);
+        graph->run([&] { p_full = ops::softmax(net.forward(Var(x_full), false).value()); }, nullptr, nullptr);
+        batch_out = p_full.to_vector();
+      } else {
+        batch_out = ops::softmax(net.forward(Var(xh.to(net.device())), false).value()).to_vector();
+      }
       for (size_t i = 0; i < nb; ++i) {
         dihedral_invert(batch_out.data() + i * out_tile, tmp.data(), K, O, d);
         for (size_t j = 0; j < out_tile; ++j) sum[i * out_tile + j] += tmp[j];

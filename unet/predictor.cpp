@@ -73,6 +73,7 @@ void check_options(const PredictorOptions& o, const UNetConfig& cfg, Device devi
              TileSizes::kMaxTile, "] (0: chosen per image)");
   if (o.tile > 0) TileSizes::check_input(o.tile, cfg.depth, "tile size");
   choose_precision(device, o.precision);  // throws Unsupported for tf32 / bf16 where the device lacks them
+  UNET_CHECK(!o.cuda_graph || device == Device::CUDA, "predictor option cuda_graph needs the GPU (device cuda)");
 }
 
 }  // namespace
@@ -102,6 +103,7 @@ PredictOptions Predictor::predict_options(const Progress& progress) const {
   po.batch = opt_.batch;
   po.tta = opt_.tta;
   po.precision = opt_.precision;
+  po.cuda_graph = opt_.cuda_graph;
   if (progress)
     po.progress = [&progress](int done, int total) {
       if (!progress(done, total))

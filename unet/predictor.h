@@ -67,6 +67,7 @@ struct PredictorOptions {
   // (engine/precision.h). tf32 on the CPU, bf16 on a CPU without AVX-512 BF16, or either on an older
   // GPU, are refused (Unsupported).
   std::optional<kernels::Precision> precision;
+  bool cuda_graph = false;  // PredictOptions::cuda_graph
 };
 
 class Predictor {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/atomic_file.h"
+#include "engine/graph.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/precision.h"
@@ -378,6 +379,17 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
       rep.losses.push_back(lv);
     }
   };
+  // One training step on the tensors x, l, w; its loss is left in step_loss.
+  Tensor x, l, w, step_loss;
+  auto step = [&] {
+    opt->zero_grad();
+    Var loss = ops::softmax_xent(net.forward(Var(x), true, &rng), l, w);
+    backward(loss);
+    opt->step();
+    step_loss = loss.value();
+  };
+  UNET_CHECK(!o.cuda_graph || o.device == Device::CUDA, "--cuda-graph on needs --device cuda");
+  std::unique_ptr<StepGraph> graph = o.cuda_graph ? std::make_unique<StepGraph>() : nullptr;
   auto run_steps = [&] {
     for (int64_t it = start + 1; it <= total; ++it) {
       opt->set_lr(lr_at(sched, it - 1));
@@ -394,15 +406,28 @@ TrainReport train(const Dataset& train_set, const Dataset& val_set, const TrainO
         for (float v : s.labels.data) lab.push_back(static_cast<int32_t>(v));
       }
       const int64_t B = o.batch;
-      Tensor x = Tensor::from_vector({B, o.net.in_channels, T, T}, xs).to(o.device);
-      Tensor l = Tensor::from_vector_i32({B, O, O}, lab).to(o.device);
-      Tensor w = Tensor::from_vector({B, O, O}, ws).to(o.device);
-
-      opt->zero_grad();
-      Var loss = ops::softmax_xent(net.forward(Var(x), true, &rng), l, w);
-      backward(loss);
-      opt->step();
-      pending.emplace_back(it, loss.value());
+      const Tensor xh = Tensor::from_vector({B, o.net.in_channels, T, T}, xs);
+      const Tensor lh = Tensor::from_vector_i32({B, O, O}, lab), wh = Tensor::from_vector({B, O, O}, ws);
+      if (!graph) {
+        x = xh.to(o.device), l = lh.to(o.device), w = wh.to(o.device);
+      } else {  // a graph reads its inputs where it was captured: refill them in place
+        if (!x.defined()) x = Tensor::empty(xh.shape(), DType::F32, o.device);
+        if (!l.defined()) l = Tensor::empty(lh.shape(), DType::I32, o.device);
+        if (!w.defined()) w = Tensor::empty(wh.shape(), DType::F32, o.device);
+        x.copy_from(xh), l.copy_from(lh), w.copy_from(wh);
+      }
+      // The first step runs eagerly, also with a graph: the kernels' one-time set-up stays out of the capture.
+      if (graph && it > start + 1) {
+        const bool first = !graph->captured();
+        graph->run(step, &rng, opt.get());
+        pending.emplace_back(it, step_loss.clone());  // the next replay rewrites step_loss
+        if (first && !o.quiet)
+          std::fprintf(stderr, "%s[train] CUDA graph: iteration %lld captured (%zu nodes), replayed from now on\n",
+                       progress_eol(), static_cast<long long>(it), graph->nodes());
+      } else {
+        step();
+        pending.emplace_back(it, step_loss);
+      }
       rep.iterations_done = it;
       if (pending.size() >= kMaxPending) flush_losses();
 

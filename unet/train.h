@@ -61,6 +61,9 @@ struct TrainOptions {
   std::string init;             // weights-only start from a checkpoint
   AugmentParams augment;
   int val_tile = 0;  // tile for validation prediction (0 = auto)
+  // On a GPU: capture the second iteration's step as a CUDA graph and replay it for the rest (engine/graph.h);
+  // the same bits as without, one launch a step.
+  bool cuda_graph = false;
   bool quiet = false;
   // Recorded in every checkpoint with the options above that shape the run (under the command
   // line's option names), and compared on resume: how the data were prepared, e.g. the weight

@@ -35,7 +35,9 @@ void adam_update(Stream, float* w, const float* g, float* m, float* s, int64_t n
 }
 
 // Tensor by tensor, through the single-tensor kernels: the same bits as the step they replace.
-void optim_update_list(Stream st, const ParamList& list, const OptimStep& p) {
+void optim_update_list(Stream st, const ParamList& list, const OptimStep& step) {
+  OptimStep p = step;
+  if (p.scalars) p.lr = p.step = p.scalars[0], p.inv_sqrt_bc2 = p.scalars[1];
   for (int i = 0; i < list.count; ++i) {
     if (p.kind == OptimKind::kSgd) sgd_momentum(st, list.w[i], list.g[i], list.s0[i], list.n[i], p.lr, p.mu, p.wd);
     else if (p.kind == OptimKind::kNesterov)

@@ -19,7 +19,8 @@ __device__ __forceinline__ float word_to_uniform(uint32_t w) {
 
 // out[i] = u_i >= p ? in[i] * scale : 0   (forward: in = x; backward: in = dy; same mask, same scale)
 __global__ void dropout_mask_scale_kernel(const float* __restrict__ in, float* __restrict__ out, int64_t n, float p,
-                                          float scale, uint64_t seed, uint64_t offset) {
+                                          float scale, uint64_t seed, uint64_t offset, const uint64_t* offset_base) {
+  if (offset_base) offset += *offset_base;
   const uint64_t first_block = offset >> 2;
   const uint64_t last_block = (offset + static_cast<uint64_t>(n) - 1) >> 2;
   const int64_t nblocks = static_cast<int64_t>(last_block - first_block + 1);
@@ -38,21 +39,28 @@ __global__ void dropout_mask_scale_kernel(const float* __restrict__ in, float* _
   }
 }
 
-// One thread per Philox block that the elements offset .. offset + n - 1 touch.
-void launch(Stream s, const float* in, float* out, int64_t n, float p, uint64_t seed, uint64_t offset) {
+// One thread per Philox block that the elements offset .. offset + n - 1 touch. With an offset read when the
+// kernel runs, the grid is sized for the most blocks n elements can touch (n / 4 + 2); the kernel's loop
+// takes the exact count.
+void launch(Stream s, const float* in, float* out, int64_t n, float p, uint64_t seed, uint64_t offset,
+            const uint64_t* offset_base) {
   if (n <= 0) return;
-  const int64_t nblocks = static_cast<int64_t>((((offset + static_cast<uint64_t>(n) - 1) >> 2) - (offset >> 2)) + 1);
-  launch_over(nblocks, s, dropout_mask_scale_kernel, in, out, n, p, 1.0f / (1.0f - p), seed, offset);
+  const int64_t nblocks =
+      offset_base ? n / 4 + 2
+                  : static_cast<int64_t>((((offset + static_cast<uint64_t>(n) - 1) >> 2) - (offset >> 2)) + 1);
+  launch_over(nblocks, s, dropout_mask_scale_kernel, in, out, n, p, 1.0f / (1.0f - p), seed, offset, offset_base);
 }
 
 }  // namespace
 
-void dropout_forward(Stream s, const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset) {
-  launch(s, x, y, n, p, seed, offset);
+void dropout_forward(Stream s, const float* x, float* y, int64_t n, float p, uint64_t seed, uint64_t offset,
+                     const uint64_t* offset_base) {
+  launch(s, x, y, n, p, seed, offset, offset_base);
 }
 
-void dropout_backward(Stream s, const float* dy, float* dx, int64_t n, float p, uint64_t seed, uint64_t offset) {
-  launch(s, dy, dx, n, p, seed, offset);
+void dropout_backward(Stream s, const float* dy, float* dx, int64_t n, float p, uint64_t seed, uint64_t offset,
+                      const uint64_t* offset_base) {
+  launch(s, dy, dx, n, p, seed, offset, offset_base);
 }
 
 }  // namespace unet::kernels::cuda

@@ -27,7 +27,8 @@ struct ListStarts {
 // each one's tensor by moving a cursor on. __grid_constant__: the lists are read from the launch's parameter
 // space, never copied per thread.
 __global__ void optim_update_list_kernel(const __grid_constant__ ParamList list, const __grid_constant__ ListStarts at,
-                                         const OptimStep p) {
+                                         OptimStep p) {
+  if (p.scalars) p.lr = p.step = p.scalars[0], p.inv_sqrt_bc2 = p.scalars[1];  // this step's, written by the host
   int t = 0;
   for (int64_t i : grid_stride(at.start[list.count])) {
     while (i >= at.start[t + 1]) ++t;

@@ -28,9 +28,10 @@ TEST_CASE("the GPU's dropout mask equals the CPU's bit for bit", "[gpu][dropout]
     std::vector<float> ones(static_cast<size_t>(c.n), 1.0f);
     Tensor x = Tensor::from_vector({c.n}, ones);
     Tensor y_cpu = Tensor::empty({c.n});
-    kernels_for(Device::CPU).dropout_forward(nullptr, x.f32(), y_cpu.f32(), c.n, c.p, c.seed, c.offset);
+    kernels_for(Device::CPU).dropout_forward(nullptr, x.f32(), y_cpu.f32(), c.n, c.p, c.seed, c.offset, nullptr);
     Tensor xd = x.to(Device::CUDA), yd = Tensor::empty({c.n}, DType::F32, Device::CUDA);
-    kernels_for(Device::CUDA).dropout_forward(stream_for(Device::CUDA), xd.f32(), yd.f32(), c.n, c.p, c.seed, c.offset);
+    kernels_for(Device::CUDA)
+        .dropout_forward(stream_for(Device::CUDA), xd.f32(), yd.f32(), c.n, c.p, c.seed, c.offset, nullptr);
     Tensor y_gpu = yd.to(Device::CPU);
 
     int64_t kept = 0, mismatched = 0;
@@ -48,7 +49,7 @@ TEST_CASE("the GPU's dropout mask equals the CPU's bit for bit", "[gpu][dropout]
     // Backward regenerates the same mask.
     Tensor dx = Tensor::empty({c.n}, DType::F32, Device::CUDA);
     kernels_for(Device::CUDA)
-        .dropout_backward(stream_for(Device::CUDA), xd.f32(), dx.f32(), c.n, c.p, c.seed, c.offset);
+        .dropout_backward(stream_for(Device::CUDA), xd.f32(), dx.f32(), c.n, c.p, c.seed, c.offset, nullptr);
     Tensor dx_h = dx.to(Device::CPU);
     REQUIRE(std::memcmp(dx_h.raw(), y_gpu.raw(), static_cast<size_t>(c.n) * sizeof(float)) == 0);
   }
