@@ -207,6 +207,7 @@ int cmd_step(int argc, char** argv) {
   // --cuda-graph on: the first step eager, the second captured, the others replayed (unet train --cuda-graph).
   const std::string graph_opt = a.str("cuda-graph", "off");
   UNET_CHECK(graph_opt == "on" || graph_opt == "off", "--cuda-graph must be on or off, got ", graph_opt);
+  UNET_CHECK(graph_opt == "off" || dev == Device::CUDA, "--cuda-graph on needs --device cuda");
   std::unique_ptr<StepGraph> graph = graph_opt == "on" ? std::make_unique<StepGraph>() : nullptr;
   int steps_run = 0;
   auto step = [&] {

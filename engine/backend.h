@@ -13,6 +13,9 @@ const kernels::KernelTable& kernels_for(Device d);
 kernels::Stream stream_for(Device d);
 // Wait for all work queued on the device's stream.
 void synchronize(Device d);
+// The stream this thread's CUDA work goes to instead of the engine's (nullptr: the engine's again): a CUDA
+// graph's capture (engine/graph_cuda.cu) records its own thread's work only.
+void set_thread_stream(kernels::Stream s);
 
 struct DeviceInfo {
   std::string name;
@@ -42,12 +45,10 @@ struct AllocatorStats {
 AllocatorStats cuda_allocator_stats();
 
 // For CUDA graphs (engine/graph_cuda.cu): a private pool of the caching allocator (engine/block_cache.h) that
-// the allocations between open and close come from and that keeps their blocks until it is released; and
-// the shared cache given back to the driver (after waiting for the device).
+// this thread's allocations between open and close come from and that keeps their blocks until it is released.
 int cuda_allocator_open_pool();
 void cuda_allocator_close_pool();
 void cuda_allocator_release_pool(int id);
-void cuda_allocator_release_cached();
 
 // NVTX range named as the op, so a profile of a training step reads like the network.
 // A no-op without CUDA.

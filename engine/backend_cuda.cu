@@ -41,6 +41,8 @@ void require_device() {
   UNET_CHECK(cuda_available(), "no CUDA device is present: use Device::CPU, or check cuda_available() first");
 }
 
+thread_local cudaStream_t t_stream = nullptr;  // set_thread_stream: a CUDA graph being captured on this thread
+
 cudaStream_t engine_stream() {
   // One stream for the device, created on first use and never destroyed (the runtime tears it down at exit).
   // A blocking stream: it stays ordered with the legacy default stream that libraries may use.
@@ -53,6 +55,8 @@ cudaStream_t engine_stream() {
   return stream;
 }
 
+cudaStream_t current_stream() { return t_stream ? t_stream : engine_stream(); }
+
 }  // namespace
 
 const kernels::KernelTable& kernels_for(Device d) {
@@ -63,12 +67,14 @@ const kernels::KernelTable& kernels_for(Device d) {
 
 kernels::Stream stream_for(Device d) {
   if (d == Device::CPU) return nullptr;
-  return static_cast<kernels::Stream>(engine_stream());
+  return static_cast<kernels::Stream>(current_stream());
 }
+
+void set_thread_stream(kernels::Stream s) { t_stream = static_cast<cudaStream_t>(s); }
 
 void synchronize(Device d) {
   if (d == Device::CPU) return;
-  UNET_CUDA_CHECK(cudaStreamSynchronize(engine_stream()));
+  UNET_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
 }
 
 DeviceInfo cuda_device_info() {
@@ -104,7 +110,7 @@ class CachingAllocator final : public Allocator {
 
   void* allocate(size_t bytes) override {
     std::lock_guard<std::mutex> lock(mu_);
-    return cache_.allocate(bytes);
+    return cache_.allocate(bytes, t_pool);
   }
   void deallocate(void* p, size_t) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -120,22 +126,18 @@ class CachingAllocator final : public Allocator {
     s.exact = cache_.exact();
     return s;
   }
+  // The pool this thread's allocations go to (the capture of a CUDA graph runs on one thread; other threads
+  // keep allocating from the shared lists meanwhile).
   int open_pool() {
     std::lock_guard<std::mutex> lock(mu_);
-    return cache_.open_pool();
+    UNET_CHECK(t_pool == 0, "CUDA allocator: this thread has a private pool open already");
+    t_pool = cache_.new_pool();
+    return t_pool;
   }
-  void close_pool() {
-    std::lock_guard<std::mutex> lock(mu_);
-    cache_.close_pool();
-  }
+  void close_pool() { t_pool = 0; }
   void release_pool(int id) {
     std::lock_guard<std::mutex> lock(mu_);
     cache_.release_pool(id);
-  }
-  void release_shared() {
-    std::lock_guard<std::mutex> lock(mu_);
-    wait_device();
-    cache_.release_shared();
   }
 
  private:
@@ -163,7 +165,10 @@ class CachingAllocator final : public Allocator {
 
   std::mutex mu_;
   BlockCache cache_;
+  static thread_local int t_pool;
 };
+
+thread_local int CachingAllocator::t_pool = 0;
 
 CachingAllocator& caching_allocator() {
   // Never destroyed: tensors in static storage may be freed after main returns, when the CUDA runtime may
@@ -180,7 +185,6 @@ AllocatorStats cuda_allocator_stats() { return caching_allocator().stats(); }
 int cuda_allocator_open_pool() { return caching_allocator().open_pool(); }
 void cuda_allocator_close_pool() { caching_allocator().close_pool(); }
 void cuda_allocator_release_pool(int id) { caching_allocator().release_pool(id); }
-void cuda_allocator_release_cached() { caching_allocator().release_shared(); }
 
 // --- copies ------------------------------------------------------------------------------------------
 
@@ -189,7 +193,7 @@ void cuda_allocator_release_cached() { caching_allocator().release_shared(); }
 // waits for the stream, so the data is on the host when this returns.
 void cuda_copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
   if (bytes == 0) return;
-  cudaStream_t s = engine_stream();
+  cudaStream_t s = current_stream();
   if (dst_dev == Device::CUDA && src_dev == Device::CPU) {
     UNET_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
   } else if (dst_dev == Device::CPU && src_dev == Device::CUDA) {

@@ -17,6 +17,7 @@ const kernels::KernelTable& kernels_for(Device d) {
   return kernels::cpu_table();
 }
 kernels::Stream stream_for(Device) { return nullptr; }
+void set_thread_stream(kernels::Stream) {}
 void synchronize(Device d) {
   if (d == Device::CUDA) no_cuda();
 }
@@ -25,7 +26,6 @@ AllocatorStats cuda_allocator_stats() { return {}; }
 int cuda_allocator_open_pool() { no_cuda(); }
 void cuda_allocator_close_pool() {}
 void cuda_allocator_release_pool(int) {}
-void cuda_allocator_release_cached() {}
 Allocator& cuda_allocator() { no_cuda(); }
 void cuda_copy_bytes(void*, Device, const void*, Device, size_t) { no_cuda(); }
 struct StepGraph::Impl {};

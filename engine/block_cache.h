@@ -6,11 +6,13 @@
 // back to the free list of its class and is reused only for a request of that class, so the same sequence of
 // tensor sizes (a training step) finds every block it needs in the free lists from its second iteration on.
 //
-// Private pools, for CUDA graphs: while a pool is open, allocations take blocks from that pool's own free
-// lists (or new ones), and every block so made belongs to the pool for good: freed, it returns to the pool,
-// never to the shared lists. A captured graph bakes in the addresses it was given, and replays write them
-// again; nothing outside the graph may hold one of them between replays. When the graph is destroyed, its
-// pool is released: its free blocks join the shared lists, and its blocks still held join them when freed.
+// Private pools, for CUDA graphs: an allocation for a pool takes a free block of that pool, else adopts a free
+// block of the shared lists, else makes a new one; and every block a pool has taken belongs to it for good:
+// freed, it returns to the pool, never to the shared lists. A captured graph bakes in the addresses it was
+// given, and replays write them again: nothing outside the graph may hold one of them between replays.
+// Adopting shared blocks (free, so no tensor holds them, and only touched by work queued before) lets a graph
+// captured after an eager step reuse that step's memory instead of doubling it. When the graph is destroyed,
+// its pool is released: its free blocks join the shared lists, and its blocks still held join them when freed.
 // Not thread-safe: the caller holds a lock.
 #pragma once
 #include <cstddef>
@@ -41,28 +43,27 @@ class BlockCache {
   BlockCache(Malloc m, Free f, Wait w, bool exact)
       : malloc_(std::move(m)), free_(std::move(f)), wait_(std::move(w)), exact_(exact) {}
 
-  void* allocate(size_t bytes) {
+  // From the shared lists (pool 0) or for private pool `pool` (new_pool()).
+  void* allocate(size_t bytes, int pool = 0) {
     const size_t cls = exact_ ? (bytes > 0 ? bytes : 1) : block_size_class(bytes);
-    FreeLists& lists = open_ ? pools_.at(open_) : shared_;
-    void* p = nullptr;
-    auto it = exact_ ? lists.end() : lists.find(cls);
-    if (it != lists.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-    } else {
+    void* p = exact_ ? nullptr : take(pool ? pools_.at(pool) : shared_, cls);
+    if (p == nullptr && pool != 0 && !exact_) p = take(shared_, cls);  // adopted
+    if (p == nullptr) {
       p = malloc_(cls);
-      if (p == nullptr) {  // out of memory: give the shared cache back, then try once more
+      // Out of memory: give the shared cache back, then try once more; not for a pool, whose graph is being
+      // captured (no waiting for the device then, and the shared blocks of its class were adopted already).
+      if (p == nullptr && pool == 0) {
         wait_();
         release_shared();
         p = malloc_(cls);
       }
       if (p == nullptr)
-        UNET_FAIL_AS(OutOfMemory, "CUDA out of memory: cudaMalloc of ", cls, " bytes failed; ", reserved_,
-                     " bytes reserved, ", in_use_, " in use");
+        UNET_FAIL_AS(OutOfMemory, "CUDA out of memory: cudaMalloc of ", cls, " bytes failed",
+                     pool ? " (for a CUDA graph)" : "", "; ", reserved_, " bytes reserved, ", in_use_, " in use");
       reserved_ += cls;
       ++mallocs_;
     }
-    live_[p] = Block{cls, open_};
+    live_[p] = Block{cls, pool};
     in_use_ += cls;
     if (in_use_ > peak_) peak_ = in_use_;
     return p;
@@ -84,22 +85,17 @@ class BlockCache {
     (pool != pools_.end() ? pool->second : shared_)[b.cls].push_back(p);
   }
 
-  // Opens a new private pool (one at a time) and returns its id (> 0).
-  int open_pool() {
-    UNET_CHECK(open_ == 0, "CUDA allocator: a private pool is open already");
-    open_ = ++last_pool_;
-    pools_[open_];
-    return open_;
+  // A new private pool's id (> 0).
+  int new_pool() {
+    pools_[++last_pool_];
+    return last_pool_;
   }
-  void close_pool() { open_ = 0; }
   void release_pool(int id) {
-    if (id == open_) open_ = 0;
     auto pool = pools_.find(id);
     if (pool == pools_.end()) return;
     for (auto& [cls, blocks] : pool->second) shared_[cls].insert(shared_[cls].end(), blocks.begin(), blocks.end());
     pools_.erase(pool);
   }
-  int open_pool_id() const { return open_; }
 
   // Frees the shared free blocks (after the caller waited for the device); private pools keep theirs.
   void release_shared() {
@@ -120,6 +116,13 @@ class BlockCache {
 
  private:
   using FreeLists = std::unordered_map<size_t, std::vector<void*>>;  // size class -> free blocks
+  static void* take(FreeLists& lists, size_t cls) {
+    auto it = lists.find(cls);
+    if (it == lists.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    return p;
+  }
   struct Block {
     size_t cls;
     int pool;  // 0: shared
@@ -131,7 +134,7 @@ class BlockCache {
   FreeLists shared_;
   std::unordered_map<int, FreeLists> pools_;
   std::unordered_map<void*, Block> live_;
-  int open_ = 0, last_pool_ = 0;
+  int last_pool_ = 0;
   size_t mallocs_ = 0, reserved_ = 0, in_use_ = 0, peak_ = 0;
 };
 

@@ -8,6 +8,8 @@
 //  * what the step allocates comes from a private pool of the allocator (engine/block_cache.h) that nothing
 //    outside the graph may take. Its outputs (the loss, the gradients) are rewritten by each replay: copy what
 //    must stay;
+//  * the capture records the capturing thread's work only (on a stream of its own); other threads may use the
+//    device meanwhile;
 //  * what changes from step to step is read from device memory (StepScalars): the dropout masks' Philox offset
 //    and the optimizer's learning rate and bias corrections. run() redoes the step's host-side effects on the
 //    Rng and the Optimizer before each replay;
@@ -34,6 +36,7 @@ struct StepScalars {
 // (ops::dropout, Optimizer::apply) pass these device addresses to their kernels and their own values
 // relative to `host`, the captured step's scalars (which its first launch reads).
 struct Capture {
+  Device device = Device::CUDA;        // whose memory holds the scalars: the ops must run there
   const uint64_t* rng_base = nullptr;  // device
   const float* optim = nullptr;        // device, two floats
   const Rng* rng = nullptr;            // the Rng the step's offsets must come from

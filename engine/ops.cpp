@@ -312,6 +312,8 @@ Var dropout(const Var& x, float p, Rng& rng) {
   // Captured in a CUDA graph: the offset relative to the step's first, whose value each replay writes.
   const uint64_t* base = nullptr;
   if (const Capture* cap = current_capture()) {
+    UNET_CHECK(d == cap->device, "dropout: a step captured for the ", device_name(cap->device), " runs it on the ",
+               device_name(d));
     UNET_CHECK(cap->rng == &rng, "dropout: a captured step must take its masks from the Rng given to its graph");
     base = cap->rng_base;
     offset -= cap->host.rng_base;

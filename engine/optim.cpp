@@ -53,7 +53,8 @@ SGD::SGD(std::vector<Var> params, float lr, float momentum, float weight_decay, 
 // to the capture's host copy (its first launch reads them).
 void Optimizer::apply(const kernels::OptimStep& update) {
   kernels::OptimStep st = update;
-  if (Capture* cap = current_capture()) {
+  Capture* cap = current_capture();
+  if (cap) {
     const std::array<float, 2> v = scalars_of(st);
     cap->host.optim[0] = v[0], cap->host.optim[1] = v[1];
     ++cap->optimizer_updates;
@@ -76,6 +77,8 @@ void Optimizer::apply(const kernels::OptimStep& update) {
     if (!p.grad().defined()) continue;
     if (list.count == kernels::kMaxListTensors || (list.count > 0 && p.device() != dev)) flush();
     dev = p.device();
+    UNET_CHECK(!cap || dev == cap->device, "optimizer: a step captured for the ", device_name(cap->device),
+               " updates parameter ", p.name(), " on the ", device_name(dev));
     const int k = list.count++;
     list.w[k] = p.value().f32();
     list.g[k] = p.grad().f32();

@@ -202,56 +202,62 @@ TEST_CASE("block cache: size classes, reuse by class, and the private pools of C
   c.deallocate(a);
   CHECK(c.allocate(700) == a);  // same class, reused
   CHECK(c.mallocs() == 1);
+  void* b = c.allocate(1000);
   c.deallocate(a);
+  c.deallocate(b);  // shared free list: b, a
 
-  // Blocks made while a pool is open return to that pool only, and the pool makes its own.
-  const int pool = c.open_pool();
-  void* p = c.allocate(1000);
-  CHECK(p != a);  // the shared free block is not taken
-  void* q = c.allocate(1000);
-  c.deallocate(p);
-  c.close_pool();
-  void* r = c.allocate(1000);  // outside the pool: the shared block, never the pool's free one
-  CHECK(r == a);
-  void* t = c.allocate(1000);
-  CHECK(t != p);
-  CHECK(c.mallocs() == 4);
-  c.deallocate(q);  // freed after the pool closed: still the pool's
+  // A pool takes its own free blocks first, then adopts shared free ones, then makes new ones.
+  const int pool = c.new_pool();
+  void* p = c.allocate(1000, pool);
+  void* q = c.allocate(1000, pool);
+  CHECK(std::set<void*>{p, q} == std::set<void*>{a, b});  // adopted
+  void* r = c.allocate(1000, pool);
+  CHECK(c.mallocs() == 3);
   c.deallocate(r);
-  c.deallocate(t);
+  CHECK(c.allocate(1000, pool) == r);  // its own free block
+  c.deallocate(p);
+  // The pool's blocks never go back to the shared lists, freed or not.
+  void* s1 = c.allocate(1000);
+  CHECK(std::set<void*>{p, q, r}.count(s1) == 0);
+  CHECK(c.mallocs() == 4);
+  c.deallocate(s1);
+  c.deallocate(q);
+  c.deallocate(r);
   CHECK(c.bytes_in_use() == 0);
 
   // Giving back the shared cache leaves the pool's blocks alone.
   c.release_shared();
-  CHECK(d.live.size() == 2);
-  CHECK(d.live.count(p) == 1);
-  CHECK(d.live.count(q) == 1);
-  CHECK(c.bytes_reserved() == 2 * block_size_class(1000));
+  CHECK(d.live.size() == 3);
+  CHECK(d.live.count(p) + d.live.count(q) + d.live.count(r) == 3);
 
-  // A released pool's blocks are shared again, also one still held when it was released.
-  const int second = c.open_pool();
-  REQUIRE_THROWS_WITH(c.open_pool(), Catch::Contains("a private pool is open already"));
-  void* held = c.allocate(1000);
-  c.close_pool();
+  // A released pool's blocks are shared again, also one still held when it was released; a second pool's
+  // blocks stay its own meanwhile.
+  const int second = c.new_pool();
+  void* held = c.allocate(1000, pool);
+  void* other = c.allocate(1000, second);  // nothing shared to adopt: new
+  CHECK(c.mallocs() == 5);
   c.release_pool(pool);
-  void* u = c.allocate(1000);
-  CHECK((u == p || u == q));
-  c.release_pool(second);
   c.deallocate(held);
-  c.deallocate(u);
-  void* v = c.allocate(1000);
+  void* v1 = c.allocate(1000);
   void* v2 = c.allocate(1000);
   void* v3 = c.allocate(1000);
-  CHECK(std::set<void*>{v, v2, v3} == std::set<void*>{p, q, held});  // all three shared now
+  CHECK(std::set<void*>{v1, v2, v3} == std::set<void*>{p, q, r});
+  c.deallocate(other);
+  CHECK(c.allocate(1000, second) == other);
   CHECK(c.mallocs() == 5);
-  c.deallocate(v), c.deallocate(v2), c.deallocate(v3);
+  c.deallocate(v1), c.deallocate(v2), c.deallocate(v3), c.deallocate(other);
+  c.release_pool(second);
 
   // Out of memory: the shared cache is given back (after waiting for the device) and the malloc tried again;
-  // when that fails too, the error says how much is reserved.
-  d.limit = d.bytes + block_size_class(3000) - 1;  // fits once the three cached blocks are given back
+  // when that fails too, the error says how much is reserved. A pool (a graph being captured) must not wait.
+  d.limit = d.bytes + block_size_class(3000) - 1;  // fits once the four cached blocks are given back
+  const int third = c.new_pool();
+  REQUIRE_THROWS_WITH(c.allocate(3000, third), Catch::Contains("for a CUDA graph"));
+  CHECK(d.waits == 0);
   void* big = c.allocate(3000);
   CHECK(d.waits == 1);
   CHECK(d.live.size() == 1);
+  d.limit = d.bytes;  // nothing more
   REQUIRE_THROWS_WITH(c.allocate(3000), Catch::Contains("CUDA out of memory") && Catch::Contains("bytes reserved"));
   c.deallocate(big);
   REQUIRE_THROWS_WITH(c.deallocate(&d), Catch::Contains("did not hand out"));
@@ -269,6 +275,7 @@ TEST_CASE("graph scalars: dropout offsets and optimizer updates read from memory
     Rng eager(7, word), captured(7, 1000);
     const Tensor ye = ops::dropout(x, 0.5f, eager).value();
     Capture cap;
+    cap.device = Device::CPU;  // the scalars in host memory, as the CPU kernels read them
     cap.rng_base = &word;
     cap.rng = &captured;
     cap.host.rng_base = 1000;
@@ -287,6 +294,14 @@ TEST_CASE("graph scalars: dropout offsets and optimizer updates read from memory
     CHECK(bits(yr) == bits(ye));
     CHECK(captured.offset() == 1030);
   }
+  {  // a step captured for the GPU that runs dropout on the CPU is refused
+    Capture gpu;
+    Rng rng(7, 1000);
+    gpu.rng = &rng;
+    set_current_capture(&gpu);
+    CHECK_THROWS_WITH(ops::dropout(x, 0.5f, rng), Catch::Contains("captured for the cuda runs it on the cpu"));
+    set_current_capture(nullptr);
+  }
   Rng r1(7, 1000), r2(7, 1006);
   CHECK(bits(ops::dropout(x, 0.5f, r1).value()) != bits(ops::dropout(x, 0.5f, r2).value()));
   Tape::current().clear();
@@ -302,6 +317,7 @@ TEST_CASE("graph scalars: dropout offsets and optimizer updates read from memory
     orp->set_steps(0);
     float scalars[2] = {-1.0f, -1.0f};
     Capture cap;
+    cap.device = Device::CPU;
     cap.optim = scalars;
     for (int t = 1; t <= 3; ++t) {
       const Tensor g = Tensor::from_vector({5}, random_values(5, 20 + t));

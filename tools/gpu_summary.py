@@ -379,7 +379,8 @@ def section_torch(data):
         t = num(r.get("step_ms_median"))
         if t:
             rows.append(("unet-cuda", prec, ms(t), ratio(t / ours_ms) if ours_ms else NM, mib(r.get("bytes_reserved")), ""))
-        eager = (data.get(k[:-len("_graph")]) or {}).get("losses") if k.endswith("_graph") else None
+        eager_key = "ours_time" if k == "ours_time_fp32_graph" else k[:-len("_graph")]
+        eager = (data.get(eager_key) or {}).get("losses") if k.endswith("_graph") else None
         if eager and r.get("losses"):
             same.append(f"{prec.split(',')[0]} " + ("the same bits" if eager == r["losses"] else
                                                     f"**DIFFERENT** ({r['losses']} against {eager})"))
