@@ -9,11 +9,13 @@
 //       weights, w0 10, sigma 5), centred on the image; with --augment-seed, augmented as in training.
 //   bench_unet step    --model CKPT --tile-dir DIR [--device cpu|cuda] [--precision fp32|tf32|bf16] [--steps 3] [--lr
 //   0.002]
-//                      [--momentum 0.99] [--dropout P] [--time-steps N --warmup W] [--cuda-graph on|off] [--json FILE]
+//                      [--momentum 0.99] [--dropout P] [--time-steps N --warmup W] [--cuda-graph on|off]
+//                      [--op-times N] [--json FILE]
 //       the training step of unet train (forward with dropout, weighted softmax cross-entropy, backward,
 //       SGD with momentum) on that tile: prints the loss of each of --steps steps (before its update),
 //       then times N more steps (median wall time, the device synchronised after each); with --cuda-graph on,
-//       every step after the first is one replayed CUDA graph.
+//       every step after the first is one replayed CUDA graph; with --op-times N, N more eager steps with each op
+//       timed (engine/op_timing.h): milliseconds per step by op, their sum and the steps' wall time.
 //   bench_unet predict --model CKPT [--size 512] [--tile T | --one-tile] [--batch B] [--tta] [--repeats R] [--device
 //   ..]
 //                      [--json FILE]
@@ -35,6 +37,7 @@
 #include "engine/atomic_file.h"
 #include "engine/backend.h"
 #include "engine/graph.h"
+#include "engine/op_timing.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/precision.h"
@@ -86,6 +89,7 @@ class Json {
     }
     add(k, s + "]");
   }
+  void raw(const std::string& k, const std::string& json) { add(k, json); }  // a value written as JSON already
   std::string text() const { return "{\n" + body_ + "\n}\n"; }
   void write(const std::string& path) const {
     if (path.empty()) return;
@@ -165,7 +169,7 @@ int cmd_sample(int argc, char** argv) {
 int cmd_step(int argc, char** argv) {
   Args a(argc, argv, 2,
          {"model", "tile-dir", "device", "precision", "steps", "lr", "momentum", "dropout", "time-steps", "warmup",
-          "json", "seed", "cuda-graph"},
+          "json", "seed", "cuda-graph", "op-times"},
          {});
   const Device dev = cli::pick_device(a.str("device", "auto"));
   // fp32 unless asked: the cross-framework check compares with PyTorch's FP32 step.
@@ -244,6 +248,36 @@ int cmd_step(int argc, char** argv) {
     j.nums("step_ms", ms);
     std::printf("step time: median %.2f ms over %lld steps (min %.2f)\n", median(ms), n,
                 *std::min_element(ms.begin(), ms.end()));
+  }
+  // --op-times N: N more steps, eager, each op timed (engine/op_timing.h): where a step's time goes.
+  const long long profiled = a.count("op-times", 0, 0, 1000);
+  if (profiled > 0) {
+    UNET_CHECK(graph == nullptr, "--op-times times the ops of eager steps: leave out --cuda-graph on");
+    start_op_timing(dev);
+    const auto t0 = Clock::now();
+    for (long long s = 0; s < profiled; ++s) one_step();
+    std::vector<OpTime> times = stop_op_timing();
+    const double wall = 1e3 * seconds_since(t0) / static_cast<double>(profiled);
+    double sum = 0.0;
+    std::ostringstream rows;
+    rows << "[";
+    for (size_t i = 0; i < times.size(); ++i) {
+      const double per_step = times[i].ms / static_cast<double>(profiled);
+      sum += per_step;
+      char row[256];
+      std::snprintf(row, sizeof row, "%s{\"op\": \"%s\", \"calls\": %lld, \"ms\": %.6g}", i ? ", " : "",
+                    times[i].op.c_str(), static_cast<long long>(times[i].calls / profiled), per_step);
+      rows << row;
+    }
+    rows << "]";
+    j.raw("op_times", rows.str());
+    j.num("op_times_steps", static_cast<double>(profiled));
+    j.num("op_ms_sum", sum);
+    j.num("op_times_wall_ms", wall);
+    std::printf("per step, over %lld timed steps (%.2f ms of ops in %.2f ms of wall time):\n", profiled, sum, wall);
+    for (const OpTime& t : times)
+      std::printf("  %-34s %4lld calls %9.3f ms %5.1f%%\n", t.op.c_str(), static_cast<long long>(t.calls / profiled),
+                  t.ms / static_cast<double>(profiled), 100.0 * t.ms / static_cast<double>(profiled) / sum);
   }
   device_fields(j, dev);
   j.write(a.str("json"));

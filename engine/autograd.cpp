@@ -47,7 +47,7 @@ void Tape::run_backward() {
   nodes_.clear();
   while (!nodes.empty()) {
     {
-      OpRange range(nodes.back().op);
+      OpRange range(nodes.back().op, /*backward=*/true);
       nodes.back().backward();
     }
     nodes.pop_back();

@@ -50,17 +50,17 @@ int cuda_allocator_open_pool();
 void cuda_allocator_close_pool();
 void cuda_allocator_release_pool(int id);
 
-// NVTX range named as the op, so a profile of a training step reads like the network.
-// A no-op without CUDA.
+// NVTX range named as the op (a backward pass "<op> backward"), so a profile of a training step reads like the
+// network, and the op's time when timing is on (engine/op_timing.h). NVTX only with a device present.
 class OpRange {
  public:
-  explicit OpRange(const char* name);
+  explicit OpRange(const char* name, bool backward = false);
   ~OpRange();
   OpRange(const OpRange&) = delete;
   OpRange& operator=(const OpRange&) = delete;
 
  private:
-  bool active_ = false;
+  bool active_ = false, timed_ = false;
 };
 
 }  // namespace unet

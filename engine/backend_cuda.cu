@@ -9,9 +9,11 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/block_cache.h"
+#include "engine/op_timing.h"
 #include "engine/check.h"
 #include "engine/tensor.h"
 
@@ -208,15 +210,50 @@ void cuda_copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev,
 
 // --- profiling ranges --------------------------------------------------------------------------------
 
-OpRange::OpRange(const char* name) {
+OpRange::OpRange(const char* name, bool backward) {
   if (cuda_available()) {
-    nvtxRangePushA(name);
+    nvtxRangePushA(backward ? (std::string(name) + " backward").c_str() : name);  // NVTX copies the name
     active_ = true;
   }
+  timed_ = detail::op_timing_begin(name, backward);
 }
 
 OpRange::~OpRange() {
+  if (timed_) detail::op_timing_end();
   if (active_) nvtxRangePop();
 }
+
+// --- events for op timing ----------------------------------------------------------------------------
+
+namespace {
+std::mutex g_events_mu;
+std::vector<cudaEvent_t> g_free_events;  // made once, reused: creating an event costs more than recording it
+}  // namespace
+
+namespace detail {
+
+void* record_device_event() {
+  cudaEvent_t e = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(g_events_mu);
+    if (!g_free_events.empty()) e = g_free_events.back(), g_free_events.pop_back();
+  }
+  if (!e) UNET_CUDA_CHECK(cudaEventCreate(&e));
+  UNET_CUDA_CHECK(cudaEventRecord(e, current_stream()));
+  return e;
+}
+
+double device_event_ms(void* from, void* to) {
+  float ms = 0.0f;
+  UNET_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(from), static_cast<cudaEvent_t>(to)));
+  return ms;
+}
+
+void release_device_event(void* e) {
+  std::lock_guard<std::mutex> lock(g_events_mu);
+  g_free_events.push_back(static_cast<cudaEvent_t>(e));
+}
+
+}  // namespace detail
 
 }  // namespace unet

@@ -2,6 +2,7 @@
 #if !defined(UNET_WITH_CUDA)
 #include "engine/backend.h"
 #include "engine/graph.h"
+#include "engine/op_timing.h"
 
 namespace unet {
 
@@ -34,8 +35,15 @@ StepGraph::~StepGraph() = default;
 bool StepGraph::captured() const { return false; }
 size_t StepGraph::nodes() const { return 0; }
 void StepGraph::run(const std::function<void()>&, Rng*, Optimizer*) { no_cuda(); }
-OpRange::OpRange(const char*) {}
-OpRange::~OpRange() {}
+OpRange::OpRange(const char* name, bool backward) { timed_ = detail::op_timing_begin(name, backward); }
+OpRange::~OpRange() {
+  if (timed_) detail::op_timing_end();
+}
+namespace detail {
+void* record_device_event() { no_cuda(); }
+double device_event_ms(void*, void*) { no_cuda(); }
+void release_device_event(void*) {}
+}  // namespace detail
 
 }  // namespace unet
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench_unet (bench/bench_unet.cpp) on the CPU: a checkpoint and a tile made by it, the training step's
 # losses (reproducible; unchanged without an update and dropout; changed by an update, and by dropout masks),
-# the step's shape checks, the prediction figures, and the split of a stack into slices. Usage: bench_unet_test.sh BENCH_UNET
+# its op times, the step's shape checks, the prediction figures, and the split of a stack into slices. Usage: bench_unet_test.sh BENCH_UNET
 set -euo pipefail
 source "$(dirname "$0")/script_lib.sh"
 B="$1"
@@ -32,6 +32,27 @@ PY
 step --lr 1e-30 --dropout 0.5 --json "$T/d.json"
 d="$(losses "$T/d.json")"
 python3 -c 'import sys; v = sys.argv[1].split(); assert len(set(v)) == 3' "$d" || fail "dropout masks must differ per step: '$d'"
+# --op-times: each op of two more steps timed; the ops of the network, forward and backward, and the update,
+# summing to most of the steps' wall time and never more.
+step --dropout 0.5 --op-times 2 --json "$T/e.json"
+python3 - "$T/e.json" <<'PY' || fail "op times: $(cat "$T/e.json")"
+import json, sys
+e = json.load(open(sys.argv[1]))
+ops = {o["op"]: o for o in e["op_times"]}
+for name in ("conv3x3_relu", "conv3x3_relu backward", "conv3x3_relu_concat backward", "maxpool2x2", "upconv2x2",
+             "dropout backward", "softmax_xent", "sgd_momentum"):
+    assert name in ops and ops[name]["ms"] > 0, name
+# per step, at depth 2: two 3x3 convolutions on each level down and at the bottom, and one more on each level up
+# (after the one that reads the concatenation); dropout after the last level down and at the bottom
+assert ops["sgd_momentum"]["calls"] == 1 and ops["dropout"]["calls"] == 2 and ops["conv1x1"]["calls"] == 1
+assert ops["conv3x3_relu"]["calls"] == 2 * 2 + 2 + 2 and ops["conv3x3_relu_concat"]["calls"] == 2
+ms = [o["ms"] for o in e["op_times"]]
+assert ms == sorted(ms, reverse=True) and abs(sum(ms) - e["op_ms_sum"]) < 1e-3 * e["op_ms_sum"]
+assert 0.5 * e["op_times_wall_ms"] < e["op_ms_sum"] <= e["op_times_wall_ms"], (e["op_ms_sum"], e["op_times_wall_ms"])
+PY
+out=$("$B" step --model "$T/m.safetensors" --tile-dir "$T/tile" --device cpu --steps 1 --cuda-graph on 2>&1) &&
+  fail "--cuda-graph on accepted on the CPU"
+grep -q "needs --device cuda" <<<"$out" || fail "unexpected error: $out"
 
 # Labels that do not match the tile's output are refused with the sizes (a 108 tile gives 68x68).
 "$B" sample --image "$DATA/image/00.png" --labels "$DATA/label/00.png" --tile 108 --depth 2 --out "$T/t108" > /dev/null

@@ -9,6 +9,7 @@
 #include "engine/backend.h"
 #include "engine/block_cache.h"
 #include "engine/graph.h"
+#include "engine/op_timing.h"
 #include "engine/init.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
@@ -334,4 +335,33 @@ TEST_CASE("graph scalars: dropout offsets and optimizer updates read from memory
     CHECK(oe->steps() == orp->steps());
     CHECK(bits(we.value()) == bits(wr.value()));
   }
+}
+
+TEST_CASE("op timing: each range once, its backward apart, nested ranges in the outer one", "[op_timing]") {
+  start_op_timing(Device::CPU);
+  CHECK_THROWS_WITH(start_op_timing(Device::CPU), Catch::Contains("on already"));
+  Var x(Tensor::from_vector({1, 1, 4, 4}, random_values(16, 5)), true);
+  Var y = ops::relu(x);
+  backward(ops::softmax_xent(ops::conv1x1(y, Var(Tensor::from_vector({2, 1, 1, 1}, {1.0f, -1.0f})),
+                                          Var(Tensor::from_vector({2}, {0.0f, 0.0f}))),
+                             Tensor::from_vector_i32({1, 4, 4}, std::vector<int32_t>(16, 1)), Tensor()));
+  {
+    OpRange outer("outer");
+    OpRange inner("inner");
+  }
+  const std::vector<OpTime> t = stop_op_timing();
+  std::map<std::string, int64_t> calls;
+  for (const OpTime& o : t) {
+    calls[o.op] = o.calls;
+    CHECK(o.ms >= 0.0);
+  }
+  CHECK(calls == std::map<std::string, int64_t>{{"relu", 1},
+                                                {"relu backward", 1},
+                                                {"conv1x1", 1},
+                                                {"conv1x1 backward", 1},
+                                                {"softmax_xent", 1},
+                                                {"softmax_xent backward", 1},
+                                                {"outer", 1}});
+  for (size_t i = 1; i < t.size(); ++i) CHECK(t[i - 1].ms >= t[i].ms);
+  CHECK_THROWS_WITH(stop_op_timing(), Catch::Contains("not on"));
 }

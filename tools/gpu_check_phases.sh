@@ -206,11 +206,13 @@ phase_torch() {
     notes+=("$PYTHON cannot import torch, numpy and safetensors: no PyTorch figures")
   fi
   if [[ $HAVE_GPU -eq 1 ]]; then
+    # Each timing ends with 3 steps whose ops are timed one by one (op_times: where the step's time goes).
     "$BU" step --model "$DIR/model.safetensors" --tile-dir "$DIR/tile" --device cuda --steps 3 --time-steps 20 \
-      --warmup 3 --json "$DIR/ours_time.json" || { rc=1; echo "timing our step failed" >> "$DIR/reason"; }
+      --warmup 3 --op-times 3 --json "$DIR/ours_time.json" || { rc=1; echo "timing our step failed" >> "$DIR/reason"; }
     for prec in tf32 bf16; do  # the step on tensor cores (ours_time_<prec>.json)
       "$BU" step --model "$DIR/model.safetensors" --tile-dir "$DIR/tile" --device cuda --precision $prec --steps 3 \
-        --time-steps 10 --warmup 2 --json "$DIR/ours_time_$prec.json" || { rc=1; echo "timing our $prec step failed" >> "$DIR/reason"; }
+        --time-steps 10 --warmup 2 --op-times 3 --json "$DIR/ours_time_$prec.json" ||
+        { rc=1; echo "timing our $prec step failed" >> "$DIR/reason"; }
     done
     for prec in fp32 tf32 bf16; do  # the same steps replayed as one CUDA graph each (ours_time_<prec>_graph.json)
       "$BU" step --model "$DIR/model.safetensors" --tile-dir "$DIR/tile" --device cuda --precision $prec --steps 3 \

@@ -362,6 +362,30 @@ def section_bench(data):
     return "\n".join(out) + "\n"
 
 
+def op_time_table(data, top=16):
+    """Where our step's time goes, op by op (bench_unet step --op-times), in each precision measured."""
+    runs = [(p, data.get(k) or {}) for p, k in (("FP32", "ours_time"), ("TF32", "ours_time_tf32"), ("BF16", "ours_time_bf16"))]
+    runs = [(p, r) for p, r in runs if r.get("op_times")]
+    if not runs:
+        return ""
+    per = {p: {o["op"]: o for o in r["op_times"]} for p, r in runs}
+    last = per[runs[-1][0]]
+    names = sorted({n for p in per for n in per[p]}, key=lambda n: -(last.get(n) or {}).get("ms", 0.0))
+    rows = []
+    for n in names[:top]:
+        calls = next((per[p][n]["calls"] for p, _ in runs if n in per[p]), "")
+        rows.append([n, calls] + [f"{per[p][n]['ms']:.3f}" if n in per[p] else "-" for p, _ in runs])
+    if len(names) > top:
+        rows.append([f"the other {len(names) - top} ops", ""] +
+                    [f"{sum(per[p][n]['ms'] for n in names[top:] if n in per[p]):.3f}" for p, _ in runs])
+    rows.append(["sum of the ops", ""] + [plain(r.get("op_ms_sum"), "{:.3f}") for _, r in runs])
+    rows.append(["wall time of a step (timed with the ops)", ""] + [plain(r.get("op_times_wall_ms"), "{:.3f}")
+                                                                     for _, r in runs])
+    return ("\nWhere a step's time goes: the device's milliseconds per step by op (CUDA events around each op, "
+            f"{int(num(runs[0][1].get('op_times_steps')) or 0)} eager steps; a backward pass as \"<op> backward\"), "
+            "largest in the last precision first:\n\n" + table(["op", "calls", *[p for p, _ in runs]], rows))
+
+
 def section_torch(data):
     out = []
     ot, tt = data.get("ours_time") or {}, data.get("torch_time") or {}
@@ -396,6 +420,7 @@ def section_torch(data):
     if same:
         out.append("\nThe three first losses with a CUDA graph (step 1 eager, 2 captured, 3 replayed) against the eager "
                    "run's: " + "; ".join(same) + ".\n")
+    out.append(op_time_table(data))
     st = data.get("torch_steps") or {}
     if st.get("our_losses"):
         where = f"on {st.get('device', '?')}, tile {st.get('tile', '?')}"

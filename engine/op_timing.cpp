@@ -1,0 +1,90 @@
+#include "engine/op_timing.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include "engine/backend.h"
+#include "engine/graph.h"
+
+namespace unet {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Record {
+  std::string name;
+  Clock::time_point t0, t1;            // the CPU
+  void *e0 = nullptr, *e1 = nullptr;  // the GPU
+};
+
+struct Timing {
+  bool on = false;
+  Device device = Device::CPU;
+  int depth = 0;  // of the open ranges, timed or nested in a timed one
+  std::vector<Record> records;
+};
+
+thread_local Timing t_timing;
+
+}  // namespace
+
+void start_op_timing(Device d) {
+  Timing& t = t_timing;
+  UNET_CHECK(!t.on, "start_op_timing: timing is on already");
+  t = Timing{};
+  t.on = true;
+  t.device = d;
+}
+
+std::vector<OpTime> stop_op_timing() {
+  Timing& t = t_timing;
+  UNET_CHECK(t.on && t.depth == 0, "stop_op_timing: timing is not on, or a range is still open");
+  t.on = false;
+  if (t.device == Device::CUDA) synchronize(Device::CUDA);
+  std::map<std::string, OpTime> by_name;
+  for (const Record& r : t.records) {
+    OpTime& o = by_name[r.name];
+    o.op = r.name;
+    ++o.calls;
+    if (t.device == Device::CUDA) {
+      o.ms += detail::device_event_ms(r.e0, r.e1);
+      detail::release_device_event(r.e0);
+      detail::release_device_event(r.e1);
+    } else {
+      o.ms += std::chrono::duration<double, std::milli>(r.t1 - r.t0).count();
+    }
+  }
+  t.records.clear();
+  std::vector<OpTime> v;
+  for (auto& [name, o] : by_name) v.push_back(o);
+  std::stable_sort(v.begin(), v.end(), [](const OpTime& a, const OpTime& b) { return a.ms > b.ms; });
+  return v;
+}
+
+namespace detail {
+
+bool op_timing_begin(const char* name, bool backward) {
+  Timing& t = t_timing;
+  if (!t.on || current_capture() != nullptr) return false;
+  if (t.depth++ > 0) return true;
+  Record r;
+  r.name = backward ? std::string(name) + " backward" : std::string(name);
+  if (t.device == Device::CUDA) r.e0 = record_device_event();
+  else r.t0 = Clock::now();
+  t.records.push_back(std::move(r));
+  return true;
+}
+
+void op_timing_end() {
+  Timing& t = t_timing;
+  if (--t.depth > 0) return;
+  Record& r = t.records.back();
+  if (t.device == Device::CUDA) r.e1 = record_device_event();
+  else r.t1 = Clock::now();
+}
+
+}  // namespace detail
+
+}  // namespace unet
