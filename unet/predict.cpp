@@ -187,10 +187,12 @@ void predict_core(const UNet& net, int channels, int h, int w, const TileCutter&
   int first_row = 0;
   // With a graph, full batches read their tiles from x_full and leave the softmax in p_full; the first runs
   // eagerly (the kernels' one-time set-up stays out of the capture), the second is captured, the rest replay.
-  // An image with fewer full forward passes (views included) than three has nothing to replay.
+  // The capture and instantiation cost about what a few replays save (a graph per image: the tiles' count
+  // and the views decide), so an image with fewer than kMinGraphPasses full forward passes runs eagerly.
+  constexpr int64_t kMinGraphPasses = 8;
   std::unique_ptr<StepGraph> graph;
   UNET_CHECK(!opt.cuda_graph || net.device() == Device::CUDA, "predict: a CUDA graph needs the network on the GPU");
-  if (opt.cuda_graph && total / opt.batch * static_cast<int64_t>(views.size()) >= 3)
+  if (opt.cuda_graph && total / opt.batch * static_cast<int64_t>(views.size()) >= kMinGraphPasses)
     graph = std::make_unique<StepGraph>();
   Tensor x_full, p_full;
   int full_batches = 0;

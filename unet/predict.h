@@ -34,7 +34,7 @@ struct PredictOptions {
   // The convolutions' arithmetic; unset: tf32 on a GPU that has it, else fp32 (engine/precision.h).
   std::optional<kernels::Precision> precision;
   // On a GPU: the second full batch's forward pass captured as a CUDA graph and replayed for the other full
-  // batches and views (engine/graph.h; the same bits), when the image has at least three of them.
+  // batches and views (engine/graph.h; the same bits), when the image has at least eight of them.
   bool cuda_graph = false;
   // Called after each batch with (tiles done, tiles total).
   std::function<void(int, int)> progress;
