@@ -15,7 +15,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Record {
   std::string name;
-  Clock::time_point t0, t1;            // the CPU
+  Clock::time_point t0, t1;           // the CPU
   void *e0 = nullptr, *e1 = nullptr;  // the GPU
 };
 
