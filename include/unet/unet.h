@@ -28,9 +28,9 @@
 #include <stdint.h>
 
 #define UNET_VERSION_MAJOR 0
-#define UNET_VERSION_MINOR 1
+#define UNET_VERSION_MINOR 2
 #define UNET_VERSION_PATCH 0
-#define UNET_VERSION_STRING "0.1.0"
+#define UNET_VERSION_STRING "0.2.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time tests. */
 #define UNET_VERSION (UNET_VERSION_MAJOR * 10000 + UNET_VERSION_MINOR * 100 + UNET_VERSION_PATCH)
 #define UNET_ABI_VERSION 0
@@ -60,7 +60,7 @@ typedef enum unet_status {
   UNET_ERR_INTERNAL = 9          /* anything else (a GPU fault, a bug): the message says what */
 } unet_status;
 
-/* "0.1.0": the version of the library linked at run time (UNET_VERSION_STRING is the header's). */
+/* "0.2.0": the version of the library linked at run time (UNET_VERSION_STRING is the header's). */
 UNET_API const char* unet_version(void);
 /* The run-time library's UNET_VERSION number, to compare with the header's. */
 UNET_API int unet_version_number(void);
@@ -137,9 +137,16 @@ typedef struct unet_predictor_options {
   int32_t precision;         /* unet_precision */
   unet_progress_fn progress; /* may be NULL */
   void* progress_user;
+  /* Since 0.2: */
+  int32_t cuda_graph; /* nonzero: on a GPU, an image's full batches replay one CUDA graph (the same bits,
+                         less host time a batch; for images of at least 8 full forward passes) */
 } unet_predictor_options;
 
-/* Fills the defaults: auto device, all threads, automatic tile, default batch, no TTA, fp32. */
+/* The struct_size of a caller built against the 0.1 header (no cuda_graph): still accepted, the fields it
+ * lacks take their defaults. */
+#define UNET_PREDICTOR_OPTIONS_SIZE_0_1 (offsetof(unet_predictor_options, cuda_graph))
+
+/* Fills the defaults: auto device, all threads, automatic tile, default batch, no TTA, fp32, no CUDA graph. */
 UNET_API void unet_predictor_options_init(unet_predictor_options* options);
 
 typedef struct unet_predictor unet_predictor;

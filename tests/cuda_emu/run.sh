@@ -30,7 +30,8 @@ for h in "$ROOT"/kernels/cuda/*.cuh; do  # headers may launch kernels
 done
 cp "$HERE/ptx.cuh" "$WORK/inc/kernels/cuda/ptx.cuh"
 srcs=("$HERE/fake_rt.cpp" "$HERE/harness.cpp" "$ROOT/tests/op_table.cpp" "$ROOT/tests/op_rows.cpp"
-      "$ROOT/tests/row_check.cpp" "$ROOT/engine/tensor.cpp" "$ROOT/engine/backend_nocuda.cpp")
+      "$ROOT/tests/row_check.cpp" "$ROOT/engine/tensor.cpp" "$ROOT/engine/backend_nocuda.cpp"
+      "$ROOT/engine/op_timing.cpp" "$ROOT/engine/graph.cpp")
 for cu in "$ROOT"/kernels/cuda/*.cu "$ROOT"/restore/kernels/cuda/*.cu; do
   name="${cu#"$ROOT"/}" && name="${name%.cu}" && name="${name//\//_}"  # kernels_cuda_table, restore_kernels_cuda_table, ...
   python3 "$HERE/transform.py" "$cu" "$WORK/gen_$name.cpp"
