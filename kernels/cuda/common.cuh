@@ -69,9 +69,4 @@ void launch_over(int64_t n, Stream s, void (*kernel)(Params...), Args... args) {
   UNET_CUDA_CHECK_LAUNCH();
 }
 
-// db[k] = sum_{n, q < plane} dy[n, k, q]: the bias gradient of every convolution here (elementwise.cu). With a
-// mask (laid out as dy: the fused ReLU's output), the sum of dy where mask > 0.
-void channel_sum(cudaStream_t stream, const float* dy, float* db, int N, int K, int64_t plane,
-                 const float* mask = nullptr);
-
 }  // namespace unet::kernels::cuda

@@ -20,7 +20,9 @@
 //     result is bitwise reproducible;
 //   * row sums (an Out with row_sums(): the weight gradients, whose A is dy): the first column of blocks
 //     also sums its A tiles' rows as they sit in shared memory, two threads a row, and writes
-//     sum_r A[m, r] (the bias gradient) beside the tile, so db costs no pass of its own over dy.
+//     sum_r A[m, r] (the bias gradient) beside the tile, so db costs no pass of its own over dy; column sums
+//     (col_sums(): the up-convolution's weight gradient, whose B is dy) likewise from the first row of blocks'
+//     B tiles, in groups of the Out's kColGroup columns.
 //
 // Every load is bounds-checked (zero outside M, Ncols, Kred), so no size needs to be a multiple of a tile.
 // Indices that can pass 2^31 (pixels across a batch, element offsets) are 64-bit.
@@ -127,6 +129,11 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
   float* const sums = blockIdx.x == 0 ? out.row_sums() : nullptr;  // uniform over the block
   const int srow = tid % BM, skk = (tid / BM) * (BK / 2);
   float rsum = 0.0f;
+  // Column sums of B: thread tid adds column tid % BN over its share of the step's rows (NT / BN shares).
+  constexpr int CSHARE = BK / (P::NT / BN);
+  float* const csums = blockIdx.y == 0 ? out.col_sums() : nullptr;  // uniform over the block
+  const int scol = tid % BN, ckk = (tid / BN) * CSHARE;
+  float csum = 0.0f;
 
   prob.load(kt_begin * BK, ra, rb);
   stash(0);
@@ -153,11 +160,16 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
 #pragma unroll
       for (int kk = 0; kk < BK / 2; ++kk) rsum += As[buf][skk + kk][srow];
     }
+    if (csums) {
+#pragma unroll
+      for (int kk = 0; kk < CSHARE; ++kk) csum += Bs[buf][ckk + kk][scol];
+    }
     if (more) stash(buf ^ 1);  // that buffer was last read before the previous barrier
     __syncthreads();
   }
-  // As is free for the row sums' epilogue: the loop ended with a barrier.
+  // As and Bs are free for the sums' epilogues: the loop ended with a barrier.
   if (sums) store_row_sums<BM>(&As[0][0][0], rsum, m0, args.M, args.Ncols, ws, sums);
+  if (csums) store_col_sums<BN, P::NT, P::Out::kColGroup>(&Bs[0][0][0], csum, n0, args.M, args.Ncols, ws, csums);
 
   // Epilogue: the 8x8 block with its bias, through the Out's activation, to the output (one split), or as
   // this split's partial tile to the workspace ws[z][m][n] (several; splitk_reduce activates), plain stores.

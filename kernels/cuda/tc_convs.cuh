@@ -17,6 +17,6 @@ void conv1x1_backward_data(cudaStream_t, Precision, const Conv1x1Args&, const ge
 void conv1x1_backward_weight(cudaStream_t, Precision, const Conv1x1Args&, const gemm::MatrixOut&);
 void upconv2x2_forward(cudaStream_t, Precision, const UpconvArgs&, const gemm::UpconvOut&);
 void upconv2x2_backward_data(cudaStream_t, Precision, const UpconvArgs&, const gemm::ImageOut&);
-void upconv2x2_backward_weight(cudaStream_t, Precision, const UpconvArgs&, const gemm::MatrixOut&);
+void upconv2x2_backward_weight(cudaStream_t, Precision, const UpconvArgs&, const gemm::TapsMatrixOut&);
 
 }  // namespace unet::kernels::cuda::tc

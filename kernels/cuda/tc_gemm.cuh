@@ -219,6 +219,13 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
   float* const sums = blockIdx.x == 0 ? out.row_sums() : nullptr;  // uniform over the block
   const int srow = tid % P::BM, skk = (tid / P::BM) * (BK / 2);
   float rsum = 0.0f;
+  // Column sums of B (col_sums(): the up-convolution's weight gradient): thread tid adds column tid % BN over
+  // its share of each stage's rows (NT / BN shares of 8 or 16), in order.
+  constexpr int CSHARE = BK / (P::NT / P::BN);
+  static_assert(CSHARE % 4 == 0, "column shares of whole float4s");
+  float* const csums = blockIdx.y == 0 ? out.col_sums() : nullptr;  // uniform over the block
+  const int scol = tid % P::BN, ckk = (tid / P::BN) * CSHARE;
+  float csum = 0.0f;
 
   // Prologue: the first STAGES - 1 stages in flight (a group per stage, empty past the range, so that
   // "all but the newest STAGES - 2 groups" is always the stage about to be used).
@@ -259,11 +266,27 @@ __global__ void __launch_bounds__(P::NT, P::MIN_BLOCKS)
         for (int kk = 0; kk < BK / 2; ++kk) rsum += As[P::template at<false, P::BM>(srow, skk + kk)];
       }
     }
+    if (csums) {
+      if constexpr (P::B_KMAJOR) {  // the share as float4s (columns of SK = 24 floats: 16-byte aligned)
+#pragma unroll
+        for (int q = 0; q < CSHARE; q += 4) {
+          const float4 u = *reinterpret_cast<const float4*>(Bs + scol * SK + ckk + q);
+          csum += u.x, csum += u.y, csum += u.z, csum += u.w;
+        }
+      } else {
+#pragma unroll
+        for (int kk = 0; kk < CSHARE; ++kk) csum += Bs[P::template at<false, P::BN>(scol, ckk + kk)];
+      }
+    }
   }
   ptx::cp_async_wait<0>();  // nothing left in flight when the block ends
   if (sums) {
     __syncthreads();  // every warp is done with the stages: smem is free for the row sums' epilogue
     gemm::store_row_sums<P::BM>(smem, rsum, m0, args.M, args.Ncols, ws, sums);
+  }
+  if (csums) {
+    __syncthreads();
+    gemm::store_col_sums<P::BN, P::NT, P::Out::kColGroup>(smem + P::NT, csum, n0, args.M, args.Ncols, ws, csums);
   }
 
   // Epilogue: accumulator e of tile (mi, ni) is out[wm0 + mi*16 + g + 8*(e/2), wn0 + ni*8 + 2t + e%2];

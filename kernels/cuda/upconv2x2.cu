@@ -127,7 +127,7 @@ struct UpconvBwdData : T {
 //   A[c, p] = x[n, c, i, j], B[p, r] = dy[n, k, 2i+a, 2j+e], reduction over p < N*H*W (both kk-fastest).
 template <class T>
 struct UpconvBwdWeight : T {
-  using Out = gemm::MatrixOut;
+  using Out = gemm::TapsMatrixOut;
   using Args = UpconvArgs;
   static constexpr bool A_KF = true, B_KF = true;
 
@@ -198,15 +198,15 @@ void upconv2x2_backward_data(Stream s, Precision prec, const float* dy, const fl
   else tc::upconv2x2_backward_data(as_stream(s), prec, a, out);
 }
 
-// dw: the product over every input pixel (split-K, reduced in order); db: a per-channel block reduction.
+// dw: the product over every input pixel (split-K, reduced in order); db: the sums of its B columns (dy, the
+// four taps of a channel side by side), taken in the same kernel (gemm_out.cuh, TapsMatrixOut).
 void upconv2x2_backward_weight(Stream s, Precision prec, const float* x, const float* dy, float* dw, float* db, int N,
                                int C, int H, int W, int K) {
   UpconvArgs a = UpconvArgs::make(C, H, W, K);
   a.x = x, a.dy = dy, a.M = C, a.Ncols = 4 * static_cast<int64_t>(K), a.Kred = static_cast<int64_t>(N) * H * W;
-  const gemm::MatrixOut out{dw, a.Ncols};
+  const gemm::TapsMatrixOut out{dw, a.Ncols, db};
   if (prec == Precision::FP32) gemm::launch<UpconvBwdWeight>(as_stream(s), a, out);
   else tc::upconv2x2_backward_weight(as_stream(s), prec, a, out);
-  channel_sum(as_stream(s), dy, db, N, K, 4 * static_cast<int64_t>(H) * W);
 }
 
 }  // namespace unet::kernels::cuda

@@ -113,7 +113,7 @@ struct UpconvBwdData : T {
 template <class T>
 struct UpconvBwdWeight : T {
   using Args = UpconvArgs;
-  using Out = gemm::MatrixOut;
+  using Out = gemm::TapsMatrixOut;
   static constexpr bool A_KMAJOR = true, B_KMAJOR = true;
   int tid;
   PixelsK<T, T::BM> a;
@@ -134,7 +134,7 @@ void upconv2x2_forward(cudaStream_t s, Precision p, const UpconvArgs& a, const g
 void upconv2x2_backward_data(cudaStream_t s, Precision p, const UpconvArgs& a, const gemm::ImageOut& out) {
   launch<UpconvBwdData>(s, p, a, out);
 }
-void upconv2x2_backward_weight(cudaStream_t s, Precision p, const UpconvArgs& a, const gemm::MatrixOut& out) {
+void upconv2x2_backward_weight(cudaStream_t s, Precision p, const UpconvArgs& a, const gemm::TapsMatrixOut& out) {
   launch<UpconvBwdWeight>(s, p, a, out);
 }
 

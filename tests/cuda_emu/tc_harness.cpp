@@ -156,6 +156,7 @@ int main() {
       conv(UP, 2, 6, 5, 7, 3, prec, sms);
       conv(UP, 1, 64, 8, 8, 32, prec, sms);  // a real up-convolution's channels
       conv(UP, 1, 33, 5, 3, 17, prec, sms);
+      conv(UP, 1, 96, 5, 6, 40, prec, sms);  // M > 64: the 128 x 128 tile, its column sums in two shares
     }
   }
   // Real-ish: deep layers (long reductions, many splits), 64 and 128 channels over larger planes, a batch
