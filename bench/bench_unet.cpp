@@ -253,11 +253,24 @@ int cmd_step(int argc, char** argv) {
   const long long profiled = a.count("op-times", 0, 0, 1000);
   if (profiled > 0) {
     UNET_CHECK(graph == nullptr, "--op-times times the ops of eager steps: leave out --cuda-graph on");
-    start_op_timing(dev);
-    const auto t0 = Clock::now();
-    for (long long s = 0; s < profiled; ++s) one_step();
-    std::vector<OpTime> times = stop_op_timing();
-    const double wall = 1e3 * seconds_since(t0) / static_cast<double>(profiled);
+    std::vector<OpTime> times;
+    double wall = 0.0;
+    try {
+      start_op_timing(dev);
+      const auto t0 = Clock::now();
+      for (long long s = 0; s < profiled; ++s) one_step();
+      times = stop_op_timing();
+      wall = 1e3 * seconds_since(t0) / static_cast<double>(profiled);
+    } catch (const std::exception& e) {  // the figures above are kept; the JSON says why the table is missing
+      std::fprintf(stderr, "op timing failed: %s\n", e.what());
+      j.str("op_times_error", e.what());
+      try {
+        device_fields(j, dev);
+      } catch (const std::exception&) {  // a device left in error: the figures without its name
+      }
+      j.write(a.str("json"));
+      return 1;
+    }
     double sum = 0.0;
     std::ostringstream rows;
     rows << "[";
