@@ -68,18 +68,11 @@ struct MatrixOut {
   static constexpr int kColGroup = 1;
 };
 
-// The up-convolution's weight gradient: a MatrixOut whose columns are (k, tap), four taps a channel, and whose B
-// is dy: db[k] = the sum of B's columns 4k .. 4k + 3 (all of dy's pixels of channel k), taken from the B tiles.
-struct TapsMatrixOut {
-  float* out = nullptr;
-  int64_t cols = 1;
+// The up-convolution's weight gradient: a MatrixOut (without row sums) whose columns are (k, tap), four taps a
+// channel, and whose B is dy: db[k] = the sum of B's columns 4k .. 4k + 3 (all of dy's pixels of channel k),
+// taken from the B tiles.
+struct TapsMatrixOut : MatrixOut {
   float* db = nullptr;
-  __device__ float* ptr() const { return out; }
-  __device__ int64_t row(int64_t m) const { return m * cols; }
-  __device__ int64_t col(int64_t n) const { return n; }
-  __device__ float bias(int64_t) const { return 0.0f; }
-  __device__ float act(float v) const { return v; }
-  __host__ __device__ float* row_sums() const { return nullptr; }
   __host__ __device__ float* col_sums() const { return db; }
   static constexpr int kColGroup = 4;
 };

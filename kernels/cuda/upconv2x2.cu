@@ -204,7 +204,7 @@ void upconv2x2_backward_weight(Stream s, Precision prec, const float* x, const f
                                int C, int H, int W, int K) {
   UpconvArgs a = UpconvArgs::make(C, H, W, K);
   a.x = x, a.dy = dy, a.M = C, a.Ncols = 4 * static_cast<int64_t>(K), a.Kred = static_cast<int64_t>(N) * H * W;
-  const gemm::TapsMatrixOut out{dw, a.Ncols, db};
+  const gemm::TapsMatrixOut out{{dw, a.Ncols}, db};
   if (prec == Precision::FP32) gemm::launch<UpconvBwdWeight>(as_stream(s), a, out);
   else tc::upconv2x2_backward_weight(as_stream(s), prec, a, out);
 }
