@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -212,7 +213,9 @@ void cuda_copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev,
 
 OpRange::OpRange(const char* name, bool backward) {
   if (cuda_available()) {
-    nvtxRangePushA(backward ? (std::string(name) + " backward").c_str() : name);  // NVTX copies the name
+    char label[96];  // NVTX copies the name; no allocation on the ops' path
+    if (backward) std::snprintf(label, sizeof label, "%s backward", name);
+    nvtxRangePushA(backward ? label : name);
     active_ = true;
   }
   timed_ = detail::op_timing_begin(name, backward);
