@@ -276,15 +276,10 @@ unet_status unet_predictor_create(const unet_model* model, const unet_predictor_
     unet_predictor_options o;
     unet_predictor_options_init(&o);
     if (options) {
-      // A caller built against an older header passes a shorter struct: its fields are read, the rest keep
-      // their defaults.
-      const size_t n = options->struct_size;
-      if (n != sizeof(unet_predictor_options) && n != UNET_PREDICTOR_OPTIONS_SIZE_0_1)
-        refuse(UNET_ERR_INVALID_ARGUMENT, "options struct_size = ", n, ", this libunet's is ",
-               sizeof(unet_predictor_options), " (or ", UNET_PREDICTOR_OPTIONS_SIZE_0_1,
-               " from the 0.1 header): fill the options with unet_predictor_options_init first");
-      std::memcpy(static_cast<void*>(&o), options, n);
-      o.struct_size = sizeof(unet_predictor_options);
+      if (options->struct_size != sizeof(unet_predictor_options))
+        refuse(UNET_ERR_INVALID_ARGUMENT, "options struct_size = ", options->struct_size, ", this libunet's is ",
+               sizeof(unet_predictor_options), ": fill the options with unet_predictor_options_init first");
+      o = *options;
     }
     unet::PredictorOptions po;
     switch (o.device) {

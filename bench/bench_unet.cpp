@@ -14,8 +14,8 @@
 //       the training step of unet train (forward with dropout, weighted softmax cross-entropy, backward,
 //       SGD with momentum) on that tile: prints the loss of each of --steps steps (before its update),
 //       then times N more steps (median wall time, the device synchronised after each); with --cuda-graph on,
-//       every step after the first is one replayed CUDA graph; with --op-times N, N more eager steps with each op
-//       timed (engine/op_timing.h): milliseconds per step by op, their sum and the steps' wall time.
+//       every step after the first is one replayed CUDA graph; with --op-times N, N + 1 more eager steps, each op of
+//       the last N timed (engine/op_timing.h): milliseconds per step by op, their sum and the steps' wall time.
 //   bench_unet predict --model CKPT [--size 512] [--tile T | --one-tile] [--batch B] [--tta] [--repeats R] [--device
 //   ..]
 //                      [--json FILE]
@@ -249,18 +249,25 @@ int cmd_step(int argc, char** argv) {
     std::printf("step time: median %.2f ms over %lld steps (min %.2f)\n", median(ms), n,
                 *std::min_element(ms.begin(), ms.end()));
   }
-  // --op-times N: N more steps, eager, each op timed (engine/op_timing.h): where a step's time goes.
+  // --op-times N: 1 + N more steps, eager, each op of the last N timed (engine/op_timing.h): where a step's time
+  // goes.
   const long long profiled = a.count("op-times", 0, 0, 1000);
   if (profiled > 0) {
     UNET_CHECK(graph == nullptr, "--op-times times the ops of eager steps: leave out --cuda-graph on");
     std::vector<OpTime> times;
     double wall = 0.0;
     try {
+      // A step first to count its ranges: the timed steps then find their events made.
       start_op_timing(dev);
+      one_step();
+      int64_t ranges = 0;
+      for (const OpTime& t : stop_op_timing()) ranges += t.calls;
+      start_op_timing(dev, ranges * profiled);
       const auto t0 = Clock::now();
       for (long long s = 0; s < profiled; ++s) one_step();
-      times = stop_op_timing();
+      synchronize(dev);
       wall = 1e3 * seconds_since(t0) / static_cast<double>(profiled);
+      times = stop_op_timing();
     } catch (const std::exception& e) {  // the figures above are kept; the JSON says why the table is missing
       std::fprintf(stderr, "op timing failed: %s\n", e.what());
       j.str("op_times_error", e.what());

@@ -212,13 +212,13 @@ void cuda_copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev,
 // --- profiling ranges --------------------------------------------------------------------------------
 
 OpRange::OpRange(const char* name, bool backward) {
+  timed_ = detail::op_timing_begin(name, backward);  // first: when it throws, nothing is open
   if (cuda_available()) {
     char label[96];  // NVTX copies the name; no allocation on the ops' path
     if (backward) std::snprintf(label, sizeof label, "%s backward", name);
     nvtxRangePushA(backward ? label : name);
     active_ = true;
   }
-  timed_ = detail::op_timing_begin(name, backward);
 }
 
 OpRange::~OpRange() {
@@ -234,6 +234,15 @@ std::vector<cudaEvent_t> g_free_events;  // made once, reused: creating an event
 }  // namespace
 
 namespace detail {
+
+void reserve_device_events(int64_t n) {
+  std::lock_guard<std::mutex> lock(g_events_mu);
+  while (static_cast<int64_t>(g_free_events.size()) < n) {
+    cudaEvent_t e = nullptr;
+    UNET_CUDA_CHECK(cudaEventCreate(&e));
+    g_free_events.push_back(e);
+  }
+}
 
 void* record_device_event() {
   cudaEvent_t e = nullptr;
@@ -252,9 +261,12 @@ double device_event_ms(void* from, void* to) {
   return ms;
 }
 
-void release_device_event(void* e) {
-  std::lock_guard<std::mutex> lock(g_events_mu);
-  g_free_events.push_back(static_cast<cudaEvent_t>(e));
+void release_device_event(void* e) noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(g_events_mu);
+    g_free_events.push_back(static_cast<cudaEvent_t>(e));
+  } catch (...) {  // no memory for the pool: the event is dropped
+  }
 }
 
 }  // namespace detail

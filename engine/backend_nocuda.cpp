@@ -40,9 +40,10 @@ OpRange::~OpRange() {
   if (timed_) detail::op_timing_end();
 }
 namespace detail {
+void reserve_device_events(int64_t) { no_cuda(); }
 void* record_device_event() { no_cuda(); }
 double device_event_ms(void*, void*) { no_cuda(); }
-void release_device_event(void*) {}
+void release_device_event(void*) noexcept {}
 }  // namespace detail
 
 }  // namespace unet

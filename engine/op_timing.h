@@ -19,19 +19,24 @@ struct OpTime {
   double ms = 0.0;  // over all the calls
 };
 
-void start_op_timing(Device d);
-// Waits for the device; the totals per name, the largest first. Timing stops.
+// expected_ranges: how many ranges the timed work will open (0: unknown): on the GPU their events are made
+// before, not while the work runs.
+void start_op_timing(Device d, int64_t expected_ranges = 0);
+// Waits for the device; the totals per name, the largest first. Timing stops (also when it throws: an event
+// that could not be recorded or read is reported here, never from the range that met it).
 std::vector<OpTime> stop_op_timing();
 
 namespace detail {
-// For OpRange: begin returns whether the range is timed (then end must follow on the same thread).
+// For OpRange: begin returns whether the range is timed (then end must follow on the same thread); end never
+// throws (it runs in a destructor).
 bool op_timing_begin(const char* name, bool backward);
-void op_timing_end();
-// The backend's events (engine/backend_cuda.cu): one recorded on this thread's stream now; the milliseconds
-// between two after the device is done; an event back to the pool.
+void op_timing_end() noexcept;
+// The backend's events (engine/backend_cuda.cu): n made ahead into the pool; one recorded on this thread's stream
+// now; the milliseconds between two after the device is done; an event back to the pool.
+void reserve_device_events(int64_t n);
 void* record_device_event();
 double device_event_ms(void* from, void* to);
-void release_device_event(void* e);
+void release_device_event(void* e) noexcept;
 }  // namespace detail
 
 }  // namespace unet

@@ -31,6 +31,9 @@ Var make_output(Tensor value, std::initializer_list<const Var*> inputs) {
 void check_4d(const char* op, const char* what, const Var& v) {
   UNET_CHECK(v.defined() && v.value().ndim() == 4 && v.value().dtype() == DType::F32, op, ": ", what,
              " must be a 4-D f32 NCHW tensor, got ", v.defined() ? shape_str(v.shape()) : std::string("undefined"));
+  // An empty dimension has nothing to compute, and the kernels' sums (a bias gradient over no channels) would
+  // be left unwritten.
+  UNET_CHECK(v.value().numel() > 0, op, ": ", what, " ", shape_str(v.shape()), " has an empty dimension");
 }
 
 void check_same_device(const char* op, std::initializer_list<const Var*> vs) {

@@ -33,7 +33,7 @@
 #define UNET_VERSION_STRING "0.2.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time tests. */
 #define UNET_VERSION (UNET_VERSION_MAJOR * 10000 + UNET_VERSION_MINOR * 100 + UNET_VERSION_PATCH)
-#define UNET_ABI_VERSION 0
+#define UNET_ABI_VERSION 1
 
 #if defined(_WIN32)
 #define UNET_API
@@ -137,14 +137,9 @@ typedef struct unet_predictor_options {
   int32_t precision;         /* unet_precision */
   unet_progress_fn progress; /* may be NULL */
   void* progress_user;
-  /* Since 0.2: */
   int32_t cuda_graph; /* nonzero: on a GPU, an image's full batches replay one CUDA graph (the same bits,
-                         less host time a batch; for images of at least 8 full forward passes) */
+                         less host time a batch; for images of at least 8 full forward passes). Since 0.2 */
 } unet_predictor_options;
-
-/* The struct_size of a caller built against the 0.1 header (no cuda_graph): still accepted, the fields it
- * lacks take their defaults. */
-#define UNET_PREDICTOR_OPTIONS_SIZE_0_1 (offsetof(unet_predictor_options, cuda_graph))
 
 /* Fills the defaults: auto device, all threads, automatic tile, default batch, no TTA, fp32, no CUDA graph. */
 UNET_API void unet_predictor_options_init(unet_predictor_options* options);

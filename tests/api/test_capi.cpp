@@ -77,7 +77,6 @@ TEST_CASE("capi: version, status names, options defaults", "[capi]") {
   CHECK(o.device == UNET_DEVICE_AUTO);
   CHECK((o.threads == 0 && o.tile == 0 && o.batch == 0 && o.tta == 0 && o.precision == UNET_PRECISION_AUTO));
   CHECK(o.cuda_graph == 0);
-  CHECK(UNET_PREDICTOR_OPTIONS_SIZE_0_1 < sizeof o);
   CHECK(o.progress == nullptr);
   unet_predictor_options_init(nullptr);  // no crash
   CHECK(std::string(unet_last_error()).empty());
@@ -268,11 +267,6 @@ TEST_CASE("capi: null pointers and bad arguments give a status and a message", "
   unet_predictor_options bad = o;
   bad.struct_size = 8;
   expect(create(bad), UNET_ERR_INVALID_ARGUMENT, "struct_size");
-  // A caller of the 0.1 header: its shorter struct is read as far as it goes, cuda_graph past it ignored.
-  unet_predictor_options old = o;
-  old.struct_size = UNET_PREDICTOR_OPTIONS_SIZE_0_1;
-  old.cuda_graph = 1;  // not part of a 0.1 caller's struct: must not be read
-  expect(create(old), UNET_OK, "");
   bad = o, bad.device = UNET_DEVICE_CPU, bad.cuda_graph = 1;
   expect(create(bad), UNET_ERR_INVALID_ARGUMENT, "cuda_graph needs the GPU");
   bad = o, bad.device = 7;
