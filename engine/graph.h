@@ -17,6 +17,7 @@
 // A step that breaks a rule the capture can see fails with a clear error; tests/gpu/test_graph.cpp trains with
 // and without a graph and requires the same bits.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,8 +29,8 @@ namespace unet {
 
 // The values a captured step reads from device memory, written by the host before each launch.
 struct StepScalars {
-  uint64_t rng_base = 0;  // the step's Rng offset when it begins: dropout offsets are relative to it
-  float optim[2] = {};    // Optimizer::scalars_of(the step's update)
+  uint64_t rng_base = 0;            // the step's Rng offset when it begins: dropout offsets are relative to it
+  std::array<float, 2> optim = {};  // Optimizer::scalars_of(the step's update)
 };
 
 // While a step is being captured on this thread (else nullptr): the ops that take per-step values

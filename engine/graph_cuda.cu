@@ -147,10 +147,7 @@ void StepGraph::run(const std::function<void()>& step, Rng* rng, Optimizer* opt)
       s.rng_base = rng->offset();
       rng->take(impl_->taken);
     }
-    if (impl_->updates) {
-      const std::array<float, 2> v = Optimizer::scalars_of(opt->next());
-      s.optim[0] = v[0], s.optim[1] = v[1];
-    }
+    if (impl_->updates) s.optim = Optimizer::scalars_of(opt->next());
   }
   float words[4];
   static_assert(sizeof(StepScalars) == sizeof words, "StepScalars is the word rng_base and two floats");

@@ -55,8 +55,7 @@ void Optimizer::apply(const kernels::OptimStep& update) {
   kernels::OptimStep st = update;
   Capture* cap = current_capture();
   if (cap) {
-    const std::array<float, 2> v = scalars_of(st);
-    cap->host.optim[0] = v[0], cap->host.optim[1] = v[1];
+    cap->host.optim = scalars_of(st);
     ++cap->optimizer_updates;
     st.scalars = cap->optim;
   }
