@@ -60,7 +60,8 @@ class OpRange {
   OpRange& operator=(const OpRange&) = delete;
 
  private:
-  bool active_ = false, timed_ = false;
+  [[maybe_unused]] bool active_ = false;  // an NVTX range was pushed (builds with CUDA only)
+  bool timed_ = false;
 };
 
 }  // namespace unet
